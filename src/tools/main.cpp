@@ -1,0 +1,61 @@
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "tools/command.h"
+
+namespace qwen3::tools {
+namespace {
+
+struct Registered {
+  std::string name, description;
+  Setup setup;
+};
+
+std::vector<Registered>& registry() {
+  static std::vector<Registered> r;
+  return r;
+}
+
+}  // namespace
+
+bool register_command(std::string name, std::string description, Setup setup) {
+  registry().push_back({std::move(name), std::move(description), std::move(setup)});
+  return true;
+}
+
+}  // namespace qwen3::tools
+
+int main(int argc, char** argv) {
+  using namespace qwen3::tools;
+  CLI::App app{"qwen3.cpp: exact, fast inference for Qwen3 models"};
+  app.require_subcommand(1);
+  std::map<std::string, Action> actions;
+  for (auto& r : registry()) {
+    CLI::App* sub = app.add_subcommand(r.name, r.description);
+    actions[r.name] = r.setup(*sub);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One clear line on stderr for bad arguments (CLI11 prints a multi-line hint by default).
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "qwen3: error: %s\n", e.what());
+    return 2;
+  }
+  try {
+    for (auto* sub : app.get_subcommands()) return actions.at(sub->get_name())();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qwen3: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
