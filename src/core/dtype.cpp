@@ -1,0 +1,51 @@
+#include "core/dtype.h"
+
+#include <cmath>
+
+namespace qwen3 {
+
+std::string_view dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::BF16: return "BF16";
+    case DType::F16: return "F16";
+  }
+  return "?";
+}
+
+std::optional<DType> parse_dtype(std::string_view s) {
+  if (s == "F32") return DType::F32;
+  if (s == "BF16") return DType::BF16;
+  if (s == "F16") return DType::F16;
+  return std::nullopt;
+}
+
+std::optional<DType> parse_dtype_name(std::string_view s) {
+  if (s == "f32" || s == "float32") return DType::F32;
+  if (s == "bf16" || s == "bfloat16") return DType::BF16;
+  if (s == "f16" || s == "float16") return DType::F16;
+  return std::nullopt;
+}
+
+uint16_t f32_to_f16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint16_t sign = uint16_t((u >> 16) & 0x8000u);
+  uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return sign | 0x7e00u;  // NaN
+  if (a >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: inf
+  if (a < 0x38800000u) {                        // below the smallest normal 2^-14: subnormal or 0
+    // value / 2^-24, rounded to nearest even
+    float v = std::fabs(f) * 16777216.0f;
+    float r = std::nearbyint(v);  // default rounding mode: to nearest even
+    return sign | uint16_t(r);
+  }
+  uint32_t exp = (a >> 23) - 112;
+  uint32_t man = a & 0x7fffffu;
+  uint32_t h = (exp << 10) | (man >> 13);
+  uint32_t rest = man & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h += 1;  // may carry into the exponent: fine
+  return sign | uint16_t(h);
+}
+
+}  // namespace qwen3

@@ -1,0 +1,186 @@
+#include "io/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+
+namespace qwen3 {
+
+using nlohmann::json;
+
+int64_t TensorInfo::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string TensorInfo::shape_str() const {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+size_t safetensors_dtype_size(const std::string& d) {
+  static const std::map<std::string, size_t> sizes = {
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},   {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2},
+      {"U16", 2},  {"F16", 2}, {"BF16", 2}, {"I32", 4},     {"U32", 4},     {"F32", 4},
+      {"F64", 8},  {"I64", 8}, {"U64", 8}};
+  auto it = sizes.find(d);
+  return it == sizes.end() ? 0 : it->second;
+}
+
+std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
+  auto f = std::unique_ptr<SafetensorsFile>(new SafetensorsFile);
+  f->file_ = MappedFile(path);
+  const std::string p = path.string();
+  const size_t size = f->file_.size();
+  if (size < 8) fail("{}: truncated safetensors file ({} bytes; the 8-byte header length is missing)", p, size);
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, f->file_.data(), 8);  // little-endian hosts only (x86-64, aarch64)
+  if (header_len > size - 8)
+    fail("{}: header length {} runs past the end of the file ({} bytes)", p, header_len, size);
+  const char* hb = reinterpret_cast<const char*>(f->file_.data() + 8);
+  json header;
+  try {
+    header = json::parse(hb, hb + header_len);
+  } catch (const json::parse_error& e) {
+    fail("{}: header is not valid JSON: {}", p, e.what());
+  }
+  if (!header.is_object()) fail("{}: header is not a JSON object", p);
+  const uint8_t* data_start = f->file_.data() + 8 + header_len;
+  const uint64_t data_size = size - 8 - header_len;
+
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // for the overlap check
+  std::vector<std::string> range_names;
+  for (auto& [name, v] : header.items()) {
+    if (name == "__metadata__") continue;
+    if (!v.is_object()) fail("{}: tensor '{}': entry is not an object", p, name);
+    TensorInfo t;
+    t.name = name;
+    t.file = &f->file_.path();
+    if (!v.contains("dtype") || !v["dtype"].is_string()) fail("{}: tensor '{}': missing or non-string dtype", p, name);
+    t.dtype_str = v["dtype"].get<std::string>();
+    size_t esize = safetensors_dtype_size(t.dtype_str);
+    if (esize == 0) fail("{}: tensor '{}': unknown dtype '{}'", p, name, t.dtype_str);
+    t.dtype = parse_dtype(t.dtype_str);
+    if (!v.contains("shape") || !v["shape"].is_array()) fail("{}: tensor '{}': missing or non-array shape", p, name);
+    uint64_t numel = 1;
+    for (auto& d : v["shape"]) {
+      if (!d.is_number_unsigned()) fail("{}: tensor '{}': shape {} has a non-integer or negative dimension", p, name, v["shape"].dump());
+      uint64_t dim = d.get<uint64_t>();
+      if (dim > (uint64_t(1) << 40) || (dim && numel > (uint64_t(1) << 50) / dim))
+        fail("{}: tensor '{}': shape {} is absurdly large", p, name, v["shape"].dump());
+      numel *= dim;
+      t.shape.push_back(int64_t(dim));
+    }
+    const json off = v.contains("data_offsets") ? v["data_offsets"] : json();
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      fail("{}: tensor '{}': data_offsets must be two non-negative integers", p, name);
+    uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
+    if (b > e || e > data_size)
+      fail("{}: tensor '{}': data_offsets [{}, {}] out of range (data section is {} bytes)", p, name, b, e, data_size);
+    if (e - b != numel * esize)
+      fail("{}: tensor '{}': data_offsets [{}, {}] hold {} bytes but dtype {} and shape {} need {}", p, name, b, e,
+           e - b, t.dtype_str, t.shape_str(), numel * esize);
+    t.data = data_start + b;
+    t.nbytes = e - b;
+    ranges.emplace_back(b, e);
+    range_names.push_back(name);
+    f->tensors_.emplace(name, std::move(t));
+  }
+  std::vector<size_t> order(ranges.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
+  for (size_t i = 1; i < order.size(); ++i) {
+    auto& prev = ranges[order[i - 1]];
+    auto& cur = ranges[order[i]];
+    if (cur.first < prev.second && cur.first != cur.second && prev.first != prev.second)
+      fail("{}: tensors '{}' and '{}' overlap (data_offsets [{}, {}] and [{}, {}])", p, range_names[order[i - 1]],
+           range_names[order[i]], prev.first, prev.second, cur.first, cur.second);
+  }
+  return f;
+}
+
+Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  Checkpoint c;
+  c.dir_ = dir;
+  if (!fs::is_directory(dir)) fail("{}: not a directory", dir.string());
+  const fs::path single = dir / "model.safetensors";
+  const fs::path index = dir / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    json j;
+    {
+      std::ifstream in(index);
+      if (!in) fail("{}: cannot read", index.string());
+      try {
+        j = json::parse(in);
+      } catch (const json::parse_error& e) {
+        fail("{}: not valid JSON: {}", index.string(), e.what());
+      }
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      fail("{}: no \"weight_map\" object", index.string());
+    std::map<std::string, size_t> file_idx;
+    std::vector<std::pair<std::string, std::string>> wanted;
+    for (auto& [name, fv] : j["weight_map"].items()) {
+      if (!fv.is_string()) fail("{}: weight_map entry '{}' is not a file name", index.string(), name);
+      std::string fname = fv.get<std::string>();
+      if (fname.empty() || fname.find('/') != std::string::npos || fname == "..")
+        fail("{}: weight_map entry '{}' names an invalid file '{}'", index.string(), name, fname);
+      if (!file_idx.count(fname)) {
+        file_idx[fname] = c.files_.size();
+        c.files_.push_back(SafetensorsFile::open(dir / fname));
+      }
+      wanted.emplace_back(name, fname);
+    }
+    for (auto& [name, fname] : wanted) {
+      auto& ts = c.files_[file_idx[fname]]->tensors();
+      auto it = ts.find(name);
+      if (it == ts.end()) fail("{}: tensor '{}' is listed in {} but absent from it", (dir / fname).string(), name, index.filename().string());
+      c.index_[name] = &it->second;
+    }
+    // Tensors present in a shard but missing from the weight map are still reported as unexpected
+    // by the model's validation, so index them too.
+    for (auto& f : c.files_)
+      for (auto& [name, t] : f->tensors())
+        if (!c.index_.count(name)) c.index_[name] = &t;
+  } else if (fs::exists(single)) {
+    c.files_.push_back(SafetensorsFile::open(single));
+    for (auto& [name, t] : c.files_[0]->tensors()) c.index_[name] = &t;
+  } else {
+    fail("{}: no checkpoint (neither model.safetensors nor model.safetensors.index.json)", dir.string());
+  }
+  return c;
+}
+
+const TensorInfo* Checkpoint::find(const std::string& name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : it->second;
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t off = 0;
+  for (auto& t : tensors) {
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {off, off + t.nbytes}}};
+    off += t.nbytes;
+  }
+  std::string h = header.dump();
+  while (h.size() % 8) h.push_back(' ');
+  std::ofstream out(path, std::ios::binary);
+  if (!out) fail("{}: cannot write", path.string());
+  uint64_t n = h.size();
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out.write(h.data(), std::streamsize(h.size()));
+  for (auto& t : tensors) out.write(static_cast<const char*>(t.data), std::streamsize(t.nbytes));
+  if (!out) fail("{}: write failed", path.string());
+}
+
+}  // namespace qwen3

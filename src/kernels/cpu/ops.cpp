@@ -1,0 +1,110 @@
+// Element-wise and attention kernels. Float32 throughout; sums that decide softmax and norms are
+// accumulated in double where it is cheap (once per row), float32 elsewhere.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/parallel_for.h"
+#include "kernels/kernels.h"
+
+namespace qwen3::kernels {
+
+void rms_norm(const float* x, int64_t n, int64_t d, const float* weight, double eps, float* y) {
+  parallel_for(n, 32, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xr = x + t * d;
+      double ss = 0;
+      for (int64_t i = 0; i < d; ++i) ss += double(xr[i]) * double(xr[i]);
+      const float inv = float(1.0 / std::sqrt(ss / double(d) + eps));
+      float* yr = y + t * d;
+      for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * weight[i];
+    }
+  });
+}
+
+void rope_neox(float* x, int64_t n, int64_t row_stride, int64_t num_heads, int64_t head_dim, const float* cos,
+               const float* sin) {
+  const int64_t half = head_dim / 2;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* c = cos + t * half;
+    const float* s = sin + t * half;
+    for (int64_t h = 0; h < num_heads; ++h) {
+      float* v = x + t * row_stride + h * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
+void gated_act(const float* gate_up, int64_t n, int64_t d, Act act, float* out) {
+  parallel_for(n, 8, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* g = gate_up + t * 2 * d;
+      const float* u = g + d;
+      float* o = out + t * d;
+      for (int64_t i = 0; i < d; ++i) {
+        const float x = g[i];
+        float a;
+        switch (act) {
+          case Act::SiLU: a = x / (1.0f + std::exp(-x)); break;
+          case Act::GeluErf: a = 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2))); break;
+          case Act::GeluTanh: {
+            const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+            a = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+            break;
+          }
+          case Act::ReLU: a = x > 0 ? x : 0.0f; break;
+          default: a = 0;
+        }
+        o[i] = a * u[i];
+      }
+    }
+  });
+}
+
+void attention(const PagedAttention& a) {
+  const int64_t group = a.num_heads / a.num_kv_heads;
+  const int64_t kv_stride = a.num_kv_heads * a.head_dim;          // per token slot
+  const int64_t page_stride = a.page_size * kv_stride;
+  const int64_t max_len = a.pos0 + a.T;
+  parallel_for(a.T * a.num_heads, 1, [&](int64_t w0, int64_t w1) {
+    thread_local std::vector<float> scores;
+    if (int64_t(scores.size()) < max_len) scores.resize(size_t(max_len));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t t = w / a.num_heads, h = w % a.num_heads, kvh = h / group;
+      const float* q = a.q + t * a.q_stride + h * a.head_dim;
+      const int64_t len = a.pos0 + t + 1;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t p = 0; p < len; ++p) {
+        const float* k = a.k + a.block_table[p / a.page_size] * page_stride + (p % a.page_size) * kv_stride +
+                         kvh * a.head_dim;
+        float s = 0;
+        for (int64_t i = 0; i < a.head_dim; ++i) s += q[i] * k[i];
+        s *= a.scale;
+        scores[size_t(p)] = s;
+        m = std::max(m, s);
+      }
+      double sum = 0;
+      for (int64_t p = 0; p < len; ++p) {
+        const float e = std::exp(scores[size_t(p)] - m);
+        scores[size_t(p)] = e;
+        sum += e;
+      }
+      const float inv = float(1.0 / sum);
+      float* o = a.out + t * a.num_heads * a.head_dim + h * a.head_dim;
+      std::fill(o, o + a.head_dim, 0.0f);
+      for (int64_t p = 0; p < len; ++p) {
+        const float* v = a.v + a.block_table[p / a.page_size] * page_stride + (p % a.page_size) * kv_stride +
+                         kvh * a.head_dim;
+        const float pw = scores[size_t(p)] * inv;
+        for (int64_t i = 0; i < a.head_dim; ++i) o[i] += pw * v[i];
+      }
+    }
+  });
+}
+
+}  // namespace qwen3::kernels

@@ -1,0 +1,117 @@
+// Paged KV cache: page bookkeeping (PagePool + per-sequence block tables) kept apart from KV memory
+// (KvStorage). Pages hold `page_size` consecutive token positions of one sequence for every layer.
+//
+// Invariants (checked by check_invariants()):
+//  - a page's refcount equals the number of block tables that contain it; free pages have refcount 0
+//    and are in the free list exactly once;
+//  - a sequence with n tokens and capacity c has ceil(c / page_size) pages, n <= c;
+//  - a page shared by several sequences (refcount > 1) is never written: before a sequence writes into
+//    a shared page (possible after fork + pop), reserve() gives it a private copy (copy-on-write).
+//
+// Every operation either succeeds or throws (qwen3::Error for misuse such as an unknown sequence,
+// qwen3::KvCacheFull when pages run out) and leaves the state unchanged when it throws.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+
+namespace qwen3 {
+
+using SeqId = int64_t;
+using PageId = int32_t;
+
+struct KvCacheOptions {
+  int num_layers = 0;
+  int num_kv_heads = 0;  // on this rank
+  int head_dim = 0;
+  int page_size = 16;    // tokens per page
+  int64_t num_pages = 0;
+};
+
+// Bookkeeping only: which pages are free, and how many block tables hold each page.
+class PagePool {
+ public:
+  explicit PagePool(int64_t num_pages);
+  int64_t num_pages() const;
+  int64_t num_free() const;
+  PageId allocate();            // refcount 1; throws KvCacheFull when none is free
+  void retain(PageId page);     // refcount + 1 (page must be in use)
+  void release(PageId page);    // refcount - 1; back to the free list at 0
+  int refcount(PageId page) const;
+
+ private:
+  std::vector<int> refcount_;
+  std::vector<PageId> free_;
+};
+
+// KV memory: float32 K and V, per layer [num_pages, page_size, num_kv_heads, head_dim].
+class KvStorage {
+ public:
+  explicit KvStorage(const KvCacheOptions& opts);
+  float* key(int layer, PageId page, int slot);    // -> [num_kv_heads * head_dim]
+  float* value(int layer, PageId page, int slot);
+  const float* key(int layer, PageId page, int slot) const;
+  const float* value(int layer, PageId page, int slot) const;
+  void copy_page(PageId dst, PageId src, int num_slots);  // all layers, K and V, slots [0, num_slots)
+  size_t bytes() const;
+
+ private:
+  KvCacheOptions opts_;
+  size_t token_stride_ = 0;   // num_kv_heads * head_dim
+  size_t layer_stride_ = 0;   // num_pages * page_size * token_stride_
+  std::vector<float> k_, v_;  // [num_layers, num_pages, page_size, num_kv_heads, head_dim]
+};
+
+class KvCache {
+ public:
+  explicit KvCache(const KvCacheOptions& opts);
+  const KvCacheOptions& options() const { return opts_; }
+
+  void add_sequence(SeqId seq);                 // error if it exists
+  void remove_sequence(SeqId seq);              // releases its pages
+  void fork(SeqId parent, SeqId child);         // child shares the parent's full pages; the partial
+                                                // last page is copied into a new page
+  void pop(SeqId seq, int64_t n);               // forget the last n tokens (n <= num_tokens)
+  // Make room for n more tokens after num_tokens(seq): allocates pages, and copies a shared partial
+  // last page (copy-on-write). Throws KvCacheFull with nothing changed when the pool is short.
+  void reserve(SeqId seq, int64_t n);
+  // Pages that reserve(seq, n) would take from the pool (for schedulers and batch-wide checks).
+  int64_t pages_needed(SeqId seq, int64_t n) const;
+  // After writing K/V of positions [num_tokens, num_tokens + n) (within capacity), count them in.
+  void commit(SeqId seq, int64_t n);
+
+  bool contains(SeqId seq) const;
+  int64_t num_tokens(SeqId seq) const;
+  int64_t capacity(SeqId seq) const;            // pages * page_size
+  std::span<const PageId> block_table(SeqId seq) const;
+  std::vector<SeqId> sequences() const;
+
+  // Where token `pos` of `seq` lives. pos < capacity(seq).
+  float* key(int layer, SeqId seq, int64_t pos);
+  float* value(int layer, SeqId seq, int64_t pos);
+
+  KvStorage& storage() { return storage_; }
+  const KvStorage& storage() const { return storage_; }
+  const PagePool& pool() const { return pool_; }
+  int64_t num_free_pages() const { return pool_.num_free(); }
+  void check_invariants() const;                // throws qwen3::Error naming the broken invariant
+
+ private:
+  struct Seq {
+    int64_t num_tokens = 0;
+    std::vector<PageId> pages;
+  };
+  const Seq& get(SeqId seq) const;
+  Seq& get(SeqId seq);
+
+  KvCacheOptions opts_;
+  PagePool pool_;
+  KvStorage storage_;
+  std::unordered_map<SeqId, Seq> seqs_;
+};
+
+}  // namespace qwen3

@@ -1,0 +1,240 @@
+#include "model/qwen3_config.h"
+
+#include <cmath>
+#include <fstream>
+#include <numbers>
+
+#include "core/error.h"
+
+namespace qwen3 {
+
+using nlohmann::json;
+
+namespace {
+
+json read_json(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  if (!in) fail("{}: cannot read", p.string());
+  try {
+    return json::parse(in);
+  } catch (const json::parse_error& e) {
+    fail("{}: not valid JSON: {}", p.string(), e.what());
+  }
+}
+
+int64_t get_int(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) fail("{}: missing required field \"{}\"", where, key);
+  const json& v = j[key];
+  if (!v.is_number_integer()) fail("{}: field \"{}\" must be an integer, got {}", where, key, v.dump());
+  return v.get<int64_t>();
+}
+
+int64_t get_positive_int(const json& j, const char* key, const std::string& where) {
+  int64_t v = get_int(j, key, where);
+  if (v <= 0) fail("{}: field \"{}\" must be positive, got {}", where, key, v);
+  return v;
+}
+
+double get_number(const json& j, const char* key, const std::string& where, std::optional<double> dflt = {}) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (dflt) return *dflt;
+    fail("{}: missing required field \"{}\"", where, key);
+  }
+  const json& v = j[key];
+  if (!v.is_number()) fail("{}: field \"{}\" must be a number, got {}", where, key, v.dump());
+  return v.get<double>();
+}
+
+bool get_bool(const json& j, const char* key, const std::string& where, bool dflt) {
+  if (!j.contains(key) || j[key].is_null()) return dflt;
+  if (!j[key].is_boolean()) fail("{}: field \"{}\" must be true or false, got {}", where, key, j[key].dump());
+  return j[key].get<bool>();
+}
+
+std::optional<double> opt_number(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+  if (!j[key].is_number()) fail("{}: rope_scaling field \"{}\" must be a number, got {}", where, key, j[key].dump());
+  return j[key].get<double>();
+}
+
+std::vector<int64_t> get_ids(const json& j, const char* key, const std::string& where) {
+  std::vector<int64_t> ids;
+  if (!j.contains(key) || j[key].is_null()) return ids;
+  const json& v = j[key];
+  if (v.is_number_integer()) {
+    ids.push_back(v.get<int64_t>());
+  } else if (v.is_array()) {
+    for (auto& e : v) {
+      if (!e.is_number_integer()) fail("{}: field \"{}\" must hold integers, got {}", where, key, v.dump());
+      ids.push_back(e.get<int64_t>());
+    }
+  } else {
+    fail("{}: field \"{}\" must be an integer or a list of integers, got {}", where, key, v.dump());
+  }
+  return ids;
+}
+
+}  // namespace
+
+Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
+  if (!j.is_object()) fail("{}: not a JSON object", where);
+  Qwen3Config c;
+  if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "qwen3")
+    fail("{}: model_type is \"{}\", this engine runs \"qwen3\"", where, j["model_type"].get<std::string>());
+  c.vocab_size = get_positive_int(j, "vocab_size", where);
+  c.hidden_size = get_positive_int(j, "hidden_size", where);
+  c.intermediate_size = get_positive_int(j, "intermediate_size", where);
+  c.num_hidden_layers = get_positive_int(j, "num_hidden_layers", where);
+  c.num_attention_heads = get_positive_int(j, "num_attention_heads", where);
+  c.num_key_value_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
+                              ? get_positive_int(j, "num_key_value_heads", where)
+                              : c.num_attention_heads;
+  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
+    c.head_dim = get_positive_int(j, "head_dim", where);
+  } else {
+    if (c.hidden_size % c.num_attention_heads)
+      fail("{}: no head_dim, and hidden_size {} is not divisible by num_attention_heads {}", where, c.hidden_size,
+           c.num_attention_heads);
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
+  if (c.head_dim % 2) fail("{}: head_dim {} must be even for rotary embeddings", where, c.head_dim);
+  if (c.num_attention_heads % c.num_key_value_heads)
+    fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", where, c.num_attention_heads,
+         c.num_key_value_heads);
+  c.attention_bias = get_bool(j, "attention_bias", where, false);
+  std::string act = "silu";
+  if (j.contains("hidden_act") && !j["hidden_act"].is_null()) {
+    if (!j["hidden_act"].is_string()) fail("{}: field \"hidden_act\" must be a string", where);
+    act = j["hidden_act"].get<std::string>();
+  }
+  c.hidden_act_name = act;
+  if (act == "silu" || act == "swish") c.hidden_act = Activation::SiLU;
+  else if (act == "gelu") c.hidden_act = Activation::GeluErf;
+  else if (act == "gelu_new" || act == "gelu_pytorch_tanh") c.hidden_act = Activation::GeluTanh;
+  else if (act == "relu") c.hidden_act = Activation::ReLU;
+  else fail("{}: unsupported hidden_act \"{}\" (supported: silu, swish, gelu, gelu_new, gelu_pytorch_tanh, relu)", where, act);
+  c.rms_norm_eps = get_number(j, "rms_norm_eps", where, 1e-6);
+  if (!(c.rms_norm_eps > 0)) fail("{}: rms_norm_eps must be positive", where);
+  c.rope_theta = get_number(j, "rope_theta", where, 10000.0);
+  if (!(c.rope_theta > 1)) fail("{}: rope_theta must be > 1, got {}", where, c.rope_theta);
+  c.max_position_embeddings = get_positive_int(j, "max_position_embeddings", where);
+  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", where, false);
+  if (j.contains("torch_dtype") && j["torch_dtype"].is_string())
+    c.torch_dtype = parse_dtype_name(j["torch_dtype"].get<std::string>());
+  auto bos = get_ids(j, "bos_token_id", where);
+  if (!bos.empty()) c.bos_token_id = bos[0];
+  c.eos_token_ids = get_ids(j, "eos_token_id", where);
+
+  // rope_scaling (transformers <= 4.x) or rope_parameters (5.x); "type" is the legacy key.
+  const json* rs = nullptr;
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) rs = &j["rope_scaling"];
+  else if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) rs = &j["rope_parameters"];
+  if (rs) {
+    const std::string w = where + ": rope_scaling";
+    if (!rs->is_object()) fail("{} must be an object or null", w);
+    std::string type;
+    if (rs->contains("rope_type") && (*rs)["rope_type"].is_string()) type = (*rs)["rope_type"];
+    else if (rs->contains("type") && (*rs)["type"].is_string()) type = (*rs)["type"];
+    else fail("{}: missing \"rope_type\"", w);
+    if (rs->contains("rope_theta") && (*rs)["rope_theta"].is_number()) c.rope_theta = (*rs)["rope_theta"].get<double>();
+    RopeScaling& r = c.rope_scaling;
+    if (type == "default") {
+      r.type = RopeType::Default;
+    } else if (type == "linear") {
+      r.type = RopeType::Linear;
+      r.factor = get_number(*rs, "factor", w);
+      if (!(r.factor >= 1)) fail("{}: factor must be >= 1, got {}", w, r.factor);
+    } else if (type == "yarn") {
+      r.type = RopeType::Yarn;
+      r.factor = get_number(*rs, "factor", w);
+      if (!(r.factor >= 1)) fail("{}: factor must be >= 1, got {}", w, r.factor);
+      r.original_max_position_embeddings =
+          rs->contains("original_max_position_embeddings") && !(*rs)["original_max_position_embeddings"].is_null()
+              ? get_positive_int(*rs, "original_max_position_embeddings", w)
+              : c.max_position_embeddings;
+      r.attention_factor = opt_number(*rs, "attention_factor", w);
+      r.beta_fast = opt_number(*rs, "beta_fast", w);
+      r.beta_slow = opt_number(*rs, "beta_slow", w);
+      r.mscale = opt_number(*rs, "mscale", w);
+      r.mscale_all_dim = opt_number(*rs, "mscale_all_dim", w);
+      r.truncate = get_bool(*rs, "truncate", w, true);
+    } else {
+      fail("{}: unsupported rope_type \"{}\" (supported: default, linear, yarn)", w, type);
+    }
+  }
+  return c;
+}
+
+Qwen3Config Qwen3Config::load(const std::filesystem::path& p) {
+  if (!std::filesystem::exists(p)) fail("{}: missing (a model folder needs config.json)", p.string());
+  return from_json(read_json(p), p.string());
+}
+
+GenerationConfig GenerationConfig::load(const std::filesystem::path& p) {
+  GenerationConfig g;
+  if (!std::filesystem::exists(p)) return g;
+  json j = read_json(p);
+  const std::string w = p.string();
+  if (!j.is_object()) fail("{}: not a JSON object", w);
+  auto bos = get_ids(j, "bos_token_id", w);
+  if (!bos.empty()) g.bos_token_id = bos[0];
+  auto pad = get_ids(j, "pad_token_id", w);
+  if (!pad.empty()) g.pad_token_id = pad[0];
+  g.eos_token_ids = get_ids(j, "eos_token_id", w);
+  g.do_sample = get_bool(j, "do_sample", w, false);
+  g.temperature = get_number(j, "temperature", w, 1.0);
+  if (j.contains("top_k") && !j["top_k"].is_null()) g.top_k = get_int(j, "top_k", w);
+  g.top_p = get_number(j, "top_p", w, 1.0);
+  g.min_p = get_number(j, "min_p", w, 0.0);
+  g.repetition_penalty = get_number(j, "repetition_penalty", w, 1.0);
+  if (j.contains("max_new_tokens") && !j["max_new_tokens"].is_null()) g.max_new_tokens = get_int(j, "max_new_tokens", w);
+  return g;
+}
+
+RopeParams compute_rope(const Qwen3Config& c) {
+  const int64_t dim = c.head_dim;
+  const double base = c.rope_theta;
+  RopeParams p;
+  p.inv_freq.resize(size_t(dim / 2));
+  for (int64_t i = 0; i < dim / 2; ++i) p.inv_freq[size_t(i)] = 1.0 / std::pow(base, double(2 * i) / double(dim));
+  const RopeScaling& r = c.rope_scaling;
+  if (r.type == RopeType::Linear) {
+    for (double& f : p.inv_freq) f /= r.factor;
+  } else if (r.type == RopeType::Yarn) {
+    // transformers' _compute_yarn_parameters (5.x): the explicit factor is used; the correction range
+    // is computed against original_max_position_embeddings.
+    const double factor = r.factor;
+    auto get_mscale = [](double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; };
+    if (r.attention_factor) {
+      p.attention_scaling = *r.attention_factor;
+    } else if (r.mscale && r.mscale_all_dim && *r.mscale != 0 && *r.mscale_all_dim != 0) {
+      p.attention_scaling = get_mscale(factor, *r.mscale) / get_mscale(factor, *r.mscale_all_dim);
+    } else {
+      p.attention_scaling = get_mscale(factor, 1.0);
+    }
+    const double beta_fast = r.beta_fast && *r.beta_fast != 0 ? *r.beta_fast : 32.0;
+    const double beta_slow = r.beta_slow && *r.beta_slow != 0 ? *r.beta_slow : 1.0;
+    const double omax = double(r.original_max_position_embeddings);
+    auto correction_dim = [&](double rotations) {
+      return (double(dim) * std::log(omax / (rotations * 2 * std::numbers::pi))) / (2 * std::log(base));
+    };
+    double low = correction_dim(beta_fast), high = correction_dim(beta_slow);
+    if (r.truncate) {
+      low = std::floor(low);
+      high = std::ceil(high);
+    }
+    low = std::max(low, 0.0);
+    high = std::min(high, double(dim - 1));
+    if (low == high) high += 0.001;
+    for (int64_t i = 0; i < dim / 2; ++i) {
+      double pos_freq = std::pow(base, double(2 * i) / double(dim));
+      double extrapolation = 1.0 / pos_freq, interpolation = 1.0 / (factor * pos_freq);
+      double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
+      double extrapolation_factor = 1.0 - ramp;
+      p.inv_freq[size_t(i)] = interpolation * (1 - extrapolation_factor) + extrapolation * extrapolation_factor;
+    }
+  }
+  return p;
+}
+
+}  // namespace qwen3

@@ -1,0 +1,165 @@
+// THE Qwen3 forward pass, layer by layer in Hugging Face's order (modeling_qwen3.py):
+//   x = embed(ids)
+//   per layer:  h = rms_norm(x);  q, k, v = h·Wqkvᵀ (+b);  q, k = q_norm(q), k_norm(k) per head;
+//               q, k = rope(q, k);  append k, v to the paged cache;  a = attention(q, cache);
+//               x += a·Woᵀ (+b);  h = rms_norm(x);  x += (act(h·Wgateᵀ) * h·Wupᵀ)·Wdownᵀ
+//   logits = rms_norm(x)·Wheadᵀ   (Whead = embed_tokens when tied), only for the rows asked for.
+// All activations are float32 [num_tokens, features]; the batch is ragged: tokens of all chunks are
+// stacked, and only attention looks at which sequence a token belongs to.
+#include <cmath>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "model/qwen3_model.h"
+
+namespace qwen3 {
+
+using kernels::matmul;
+
+namespace {
+
+struct TokenPlan {
+  std::vector<int32_t> ids;        // [N]
+  std::vector<int64_t> positions;  // [N]
+  std::vector<int64_t> chunk_begin;  // [chunks + 1], offsets into the stacked tokens
+};
+
+kernels::Act to_act(Activation a) {
+  switch (a) {
+    case Activation::SiLU: return kernels::Act::SiLU;
+    case Activation::GeluErf: return kernels::Act::GeluErf;
+    case Activation::GeluTanh: return kernels::Act::GeluTanh;
+    case Activation::ReLU: return kernels::Act::ReLU;
+  }
+  return kernels::Act::SiLU;
+}
+
+void add_bias(float* y, int64_t n, const std::vector<float>& b) {
+  if (b.empty()) return;
+  const int64_t d = int64_t(b.size());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < d; ++i) y[t * d + i] += b[size_t(i)];
+}
+
+}  // namespace
+
+Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
+  const Qwen3Config& c = config_;
+  const int64_t H = c.hidden_size, D = c.head_dim, Hq = q_heads_, Hkv = kv_heads_, I = inter_;
+  const int64_t qkv_dim = (Hq + 2 * Hkv) * D;
+
+  // --- validate the whole batch before touching anything ---
+  TokenPlan tp;
+  tp.chunk_begin.push_back(0);
+  std::unordered_set<SeqId> seen;
+  int64_t pages = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const SeqChunk& ch = batch[b];
+    if (!kv.contains(ch.seq)) fail("forward: sequence {} is not in the KV cache", ch.seq);
+    if (!seen.insert(ch.seq).second) fail("forward: sequence {} appears twice in one batch", ch.seq);
+    if (ch.tokens.empty()) fail("forward: sequence {} has no new tokens", ch.seq);
+    const int64_t pos0 = kv.num_tokens(ch.seq);
+    if (pos0 + int64_t(ch.tokens.size()) > c.max_position_embeddings)
+      fail("forward: sequence {} would reach {} tokens, past max_position_embeddings {}", ch.seq,
+           pos0 + int64_t(ch.tokens.size()), c.max_position_embeddings);
+    for (size_t i = 0; i < ch.tokens.size(); ++i) {
+      const int32_t id = ch.tokens[i];
+      if (id < 0 || id >= c.vocab_size)
+        fail("forward: token id {} (sequence {}, index {}) is outside the vocabulary [0, {})", id, ch.seq, i, c.vocab_size);
+      tp.ids.push_back(id);
+      tp.positions.push_back(pos0 + int64_t(i));
+    }
+    tp.chunk_begin.push_back(int64_t(tp.ids.size()));
+    pages += kv.pages_needed(ch.seq, int64_t(ch.tokens.size()));
+  }
+  if (pages > kv.num_free_pages())
+    throw KvCacheFull(fmt::format("KV cache full: this batch needs {} more pages, {} are free", pages, kv.num_free_pages()));
+  for (auto& ch : batch) kv.reserve(ch.seq, int64_t(ch.tokens.size()));
+
+  const int64_t N = int64_t(tp.ids.size());
+  // --- workspace ---
+  std::vector<float> x(size_t(N * H)), h(size_t(N * H)), qkv(size_t(N * qkv_dim)), attn(size_t(N * Hq * D)),
+      gate_up(size_t(N * 2 * I)), act(size_t(N * I)), tmp(size_t(N * H));
+  // RoPE tables for every token: [N, D/2], angles in double precision.
+  std::vector<float> cos_t(size_t(N * D / 2)), sin_t(size_t(N * D / 2));
+  for (int64_t t = 0; t < N; ++t)
+    for (int64_t i = 0; i < D / 2; ++i) {
+      const double ang = double(tp.positions[size_t(t)]) * rope_.inv_freq[size_t(i)];
+      cos_t[size_t(t * D / 2 + i)] = float(std::cos(ang) * rope_.attention_scaling);
+      sin_t[size_t(t * D / 2 + i)] = float(std::sin(ang) * rope_.attention_scaling);
+    }
+
+  for (int64_t t = 0; t < N; ++t) kernels::load_row(weights_.embed_tokens.view(), tp.ids[size_t(t)], &x[size_t(t * H)]);
+
+  const float scale = float(1.0 / std::sqrt(double(D)));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const Qwen3Layer& L = weights_.layers[size_t(l)];
+    // attention block
+    kernels::rms_norm(x.data(), N, H, L.input_layernorm.data(), c.rms_norm_eps, h.data());
+    matmul(h.data(), N, L.qkv.view(), qkv.data());  // [N, (Hq + 2 Hkv) * D]
+    add_bias(qkv.data(), N, L.qkv.bias);
+    for (int64_t t = 0; t < N; ++t) {
+      float* row = &qkv[size_t(t * qkv_dim)];
+      kernels::rms_norm(row, Hq, D, L.q_norm.data(), c.rms_norm_eps, row);              // q heads
+      kernels::rms_norm(row + Hq * D, Hkv, D, L.k_norm.data(), c.rms_norm_eps, row + Hq * D);  // k heads
+    }
+    kernels::rope_neox(qkv.data(), N, qkv_dim, Hq + Hkv, D, cos_t.data(), sin_t.data());  // q and k heads are adjacent
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const SeqChunk& ch = batch[b];
+      const int64_t t0 = tp.chunk_begin[b], n = tp.chunk_begin[b + 1] - t0, pos0 = tp.positions[size_t(t0)];
+      for (int64_t i = 0; i < n; ++i) {
+        const float* row = &qkv[size_t((t0 + i) * qkv_dim)];
+        std::copy(row + Hq * D, row + (Hq + Hkv) * D, kv.key(int(l), ch.seq, pos0 + i));
+        std::copy(row + (Hq + Hkv) * D, row + (Hq + 2 * Hkv) * D, kv.value(int(l), ch.seq, pos0 + i));
+      }
+      kernels::PagedAttention pa;
+      pa.q = &qkv[size_t(t0 * qkv_dim)];
+      pa.q_stride = qkv_dim;
+      pa.out = &attn[size_t(t0 * Hq * D)];
+      pa.T = n;
+      pa.pos0 = pos0;
+      pa.num_heads = Hq;
+      pa.num_kv_heads = Hkv;
+      pa.head_dim = D;
+      pa.scale = scale;
+      pa.k = kv.storage().key(int(l), 0, 0);
+      pa.v = kv.storage().value(int(l), 0, 0);
+      pa.page_size = kv.options().page_size;
+      pa.block_table = kv.block_table(ch.seq).data();
+      kernels::attention(pa);
+    }
+    matmul(attn.data(), N, L.o_proj.view(), tmp.data());  // [N, H]  (all-reduce here when world_size > 1)
+    add_bias(tmp.data(), N, L.o_proj.bias);
+    for (int64_t i = 0; i < N * H; ++i) x[size_t(i)] += tmp[size_t(i)];
+    // MLP block
+    kernels::rms_norm(x.data(), N, H, L.post_attention_layernorm.data(), c.rms_norm_eps, h.data());
+    matmul(h.data(), N, L.gate_up.view(), gate_up.data());  // [N, 2 I]
+    kernels::gated_act(gate_up.data(), N, I, to_act(c.hidden_act), act.data());
+    matmul(act.data(), N, L.down.view(), tmp.data());  // [N, H]  (all-reduce here when world_size > 1)
+    for (int64_t i = 0; i < N * H; ++i) x[size_t(i)] += tmp[size_t(i)];
+  }
+  for (size_t b = 0; b < batch.size(); ++b) kv.commit(batch[b].seq, int64_t(batch[b].tokens.size()));
+
+  // --- logits, only for the rows asked for ---
+  Logits out;
+  out.vocab_size = c.vocab_size;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const int64_t n = tp.chunk_begin[b + 1] - tp.chunk_begin[b];
+    if (batch[b].want == LogitsWanted::All)
+      for (int64_t i = 0; i < n; ++i) out.rows.push_back({b, i});
+    else if (batch[b].want == LogitsWanted::Last)
+      out.rows.push_back({b, n - 1});
+  }
+  const int64_t R = int64_t(out.rows.size());
+  std::vector<float> sel(size_t(R * H));
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t t = tp.chunk_begin[out.rows[size_t(r)].chunk] + out.rows[size_t(r)].token;
+    std::copy(&x[size_t(t * H)], &x[size_t(t * H)] + H, &sel[size_t(r * H)]);
+  }
+  kernels::rms_norm(sel.data(), R, H, weights_.norm.data(), c.rms_norm_eps, sel.data());
+  out.data.resize(size_t(R * c.vocab_size));
+  matmul(sel.data(), R, weights_.head().view(), out.data.data());
+  return out;
+}
+
+}  // namespace qwen3

@@ -1,0 +1,71 @@
+// The Qwen3 model API (see DESIGN.md, "The model contract"): one ragged-batch forward pass over a
+// paged KV cache, and the MLC-LLM entry points as thin wrappers over it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "kv/kv_cache.h"
+#include "model/qwen3_config.h"
+#include "model/qwen3_weights.h"
+
+namespace qwen3 {
+
+enum class LogitsWanted { None, Last, All };
+
+// New tokens of one sequence. The sequence must exist in the KV cache; its tokens are appended at
+// positions num_tokens(seq), num_tokens(seq) + 1, ...
+struct SeqChunk {
+  SeqId seq = 0;
+  std::span<const int32_t> tokens;
+  LogitsWanted want = LogitsWanted::Last;
+};
+
+// Logits rows in batch order: for each chunk, the rows it asked for, in token order.
+struct Logits {
+  struct Row {
+    size_t chunk = 0;    // index into the batch
+    int64_t token = 0;   // index into that chunk's tokens
+  };
+  int64_t vocab_size = 0;
+  std::vector<Row> rows;
+  std::vector<float> data;  // [rows.size(), vocab_size]
+
+  std::span<const float> row(size_t i) const { return {data.data() + i * size_t(vocab_size), size_t(vocab_size)}; }
+};
+
+class Qwen3Model {
+ public:
+  static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& dir, const LoadOptions& opts = {});
+  Qwen3Model(Qwen3Config config, Qwen3Weights weights);
+
+  const Qwen3Config& config() const { return config_; }
+  const Qwen3Weights& weights() const { return weights_; }
+  // KV cache geometry for this model on this rank.
+  KvCacheOptions kv_options(int64_t num_pages, int page_size = 16) const;
+
+  // The one forward pass. Validates the whole batch first (known sequences, each at most once,
+  // token ids in range, positions below max_position_embeddings, enough KV pages: KvCacheFull), so
+  // that on error nothing has changed. Appends K/V of every token and returns the logits asked for.
+  Logits forward(std::span<const SeqChunk> batch, KvCache& kv);
+
+  // --- MLC-LLM entry points ---
+  std::vector<float> embed(std::span<const int32_t> ids) const;  // [ids.size(), hidden_size]
+  Logits prefill(SeqId seq, std::span<const int32_t> ids, KvCache& kv);           // logits of the last token
+  Logits decode(std::span<const SeqId> seqs, std::span<const int32_t> ids, KvCache& kv);  // one token per seq
+  Logits batch_prefill(std::span<const SeqChunk> chunks, KvCache& kv);
+  Logits batch_decode(std::span<const SeqId> seqs, std::span<const int32_t> ids, KvCache& kv);
+  // Several draft tokens per sequence, logits for all of them; the caller pops the rejected ones.
+  Logits batch_verify(std::span<const SeqId> seqs, std::span<const std::vector<int32_t>> drafts, KvCache& kv);
+
+ private:
+  Qwen3Config config_;
+  Qwen3Weights weights_;
+  RopeParams rope_;
+  int64_t q_heads_ = 0, kv_heads_ = 0, inter_ = 0;  // on this rank
+};
+
+}  // namespace qwen3

