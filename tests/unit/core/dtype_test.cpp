@@ -64,7 +64,9 @@ TEST(DType, Bf16RoundsToNearestEven) {
   EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
   for (uint32_t h = 0; h < 65536; ++h) {
     const float f = bf16_to_f32(uint16_t(h));
-    if (!std::isnan(f)) EXPECT_EQ(f32_to_bf16(f), uint16_t(h));
+    if (!std::isnan(f)) {
+      EXPECT_EQ(f32_to_bf16(f), uint16_t(h));
+    }
   }
 }
 

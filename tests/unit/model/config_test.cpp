@@ -1,0 +1,132 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "core/error.h"
+#include "model/qwen3_config.h"
+
+namespace qwen3 {
+namespace {
+
+using nlohmann::json;
+
+json minimal() {
+  return json::parse(R"({"vocab_size": 100, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32, "max_position_embeddings": 256,
+    "rope_theta": 1000000, "rms_norm_eps": 1e-6, "tie_word_embeddings": true, "hidden_act": "silu",
+    "eos_token_id": [5, 6], "bos_token_id": 1, "torch_dtype": "bfloat16"})");
+}
+
+std::string error_of(const json& j) {
+  try {
+    Qwen3Config::from_json(j, "dir/config.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, ParsesEveryField) {
+  Qwen3Config c = Qwen3Config::from_json(minimal(), "x");
+  EXPECT_EQ(c.vocab_size, 100);
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.num_key_value_heads, 2);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.attention_bias);
+  EXPECT_EQ(c.hidden_act, Activation::SiLU);
+  EXPECT_EQ(c.rope_theta, 1e6);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(c.bos_token_id, 1);
+  EXPECT_EQ(c.torch_dtype, DType::BF16);
+  EXPECT_EQ(c.rope_scaling.type, RopeType::Default);
+}
+
+TEST(Config, HeadDimFallsBackOnlyWhenAbsent) {
+  json j = minimal();
+  j.erase("head_dim");
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").head_dim, 16);
+  j["head_dim"] = nullptr;
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").head_dim, 16);
+}
+
+TEST(Config, Activations) {
+  json j = minimal();
+  for (auto [name, act] : std::vector<std::pair<const char*, Activation>>{{"silu", Activation::SiLU},
+                                                                          {"swish", Activation::SiLU},
+                                                                          {"gelu", Activation::GeluErf},
+                                                                          {"gelu_new", Activation::GeluTanh},
+                                                                          {"gelu_pytorch_tanh", Activation::GeluTanh},
+                                                                          {"relu", Activation::ReLU}}) {
+    j["hidden_act"] = name;
+    EXPECT_EQ(Qwen3Config::from_json(j, "x").hidden_act, act) << name;
+  }
+  j["hidden_act"] = "mish";
+  EXPECT_NE(error_of(j).find("unsupported hidden_act \"mish\""), std::string::npos);
+}
+
+TEST(Config, MissingOrNonNumericFieldsNameTheFileAndField) {
+  json j = minimal();
+  j.erase("hidden_size");
+  EXPECT_EQ(error_of(j), "dir/config.json: missing required field \"hidden_size\"");
+  j = minimal();
+  j["num_hidden_layers"] = "two";
+  EXPECT_EQ(error_of(j), "dir/config.json: field \"num_hidden_layers\" must be an integer, got \"two\"");
+  j = minimal();
+  j["rms_norm_eps"] = "small";
+  EXPECT_EQ(error_of(j), "dir/config.json: field \"rms_norm_eps\" must be a number, got \"small\"");
+  j = minimal();
+  j["num_attention_heads"] = 0;
+  EXPECT_NE(error_of(j).find("must be positive"), std::string::npos);
+  j = minimal();
+  j["num_key_value_heads"] = 3;
+  EXPECT_NE(error_of(j).find("not a multiple of num_key_value_heads 3"), std::string::npos);
+  j = minimal();
+  j["tie_word_embeddings"] = "yes";
+  EXPECT_NE(error_of(j).find("tie_word_embeddings"), std::string::npos);
+  EXPECT_NE(error_of(json::array()).find("not a JSON object"), std::string::npos);
+  j = minimal();
+  j["model_type"] = "llama";
+  EXPECT_NE(error_of(j).find("model_type"), std::string::npos);
+}
+
+TEST(Rope, DefaultInvFreq) {
+  Qwen3Config c = Qwen3Config::from_json(minimal(), "x");
+  RopeParams r = compute_rope(c);
+  ASSERT_EQ(r.inv_freq.size(), 16u);
+  for (int i = 0; i < 16; ++i) EXPECT_DOUBLE_EQ(r.inv_freq[size_t(i)], std::pow(1e6, -2.0 * i / 32));
+  EXPECT_EQ(r.attention_scaling, 1.0);
+}
+
+TEST(Rope, Linear) {
+  json j = minimal();
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  RopeParams r = compute_rope(Qwen3Config::from_json(j, "x"));
+  for (int i = 0; i < 16; ++i) EXPECT_DOUBLE_EQ(r.inv_freq[size_t(i)], std::pow(1e6, -2.0 * i / 32) / 2);
+}
+
+// Worked by hand from transformers' _compute_yarn_parameters with head_dim 32, theta 1e6,
+// factor 4, original_max_position_embeddings 32:
+//   correction_dim(r) = 32 ln(32 / (2 pi r)) / (2 ln 1e6)
+//   beta_fast 32 -> -2.1285 -> floor -3 -> max(., 0) = 0;  beta_slow 1 -> 1.8852 -> ceil 2
+//   ramp(i) = clamp(i / 2, 0, 1); inv_freq = interp * ramp + extrap * (1 - ramp)
+//   attention_factor = 0.1 ln 4 + 1 = 1.1386294361
+TEST(Rope, YarnMatchesHandComputation) {
+  json j = minimal();
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32}};
+  RopeParams r = compute_rope(Qwen3Config::from_json(j, "x"));
+  EXPECT_NEAR(r.attention_scaling, 1.1386294361, 1e-10);
+  auto base = [](int i) { return std::pow(1e6, -2.0 * i / 32); };
+  EXPECT_DOUBLE_EQ(r.inv_freq[0], base(0));
+  EXPECT_DOUBLE_EQ(r.inv_freq[1], 0.5 * base(1) / 4 + 0.5 * base(1));
+  for (int i = 2; i < 16; ++i) EXPECT_DOUBLE_EQ(r.inv_freq[size_t(i)], base(i) / 4);
+  j["rope_scaling"]["attention_factor"] = 0.5;
+  EXPECT_EQ(compute_rope(Qwen3Config::from_json(j, "x")).attention_scaling, 0.5);
+  j["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
+  EXPECT_NE(error_of(j).find("unsupported rope_type \"dynamic\""), std::string::npos);
+  j["rope_scaling"] = {{"rope_type", "yarn"}};
+  EXPECT_NE(error_of(j).find("factor"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qwen3
