@@ -5,6 +5,7 @@
 //  - a page's refcount equals the number of block tables that contain it; free pages have refcount 0
 //    and are in the free list exactly once;
 //  - a sequence with n tokens and capacity c has ceil(c / page_size) pages, n <= c;
+//  - a page that holds none of its sequence's tokens (reserved, index * page_size >= n) is private;
 //  - a page shared by several sequences (refcount > 1) is never written: before a sequence writes into
 //    a shared page (possible after fork + pop), reserve() gives it a private copy (copy-on-write).
 //
@@ -42,6 +43,7 @@ class PagePool {
   void retain(PageId page);     // refcount + 1 (page must be in use)
   void release(PageId page);    // refcount - 1; back to the free list at 0
   int refcount(PageId page) const;
+  std::span<const PageId> free_pages() const { return free_; }  // for check_invariants and tests
 
  private:
   std::vector<int> refcount_;
@@ -75,22 +77,35 @@ class KvCache {
   void remove_sequence(SeqId seq);              // releases its pages
   void fork(SeqId parent, SeqId child);         // child shares the parent's full pages; the partial
                                                 // last page is copied into a new page
-  void pop(SeqId seq, int64_t n);               // forget the last n tokens (n <= num_tokens)
+  // (so fork needs 1 free page iff num_tokens % page_size != 0; the child does not inherit the
+  // parent's reservations: its capacity is ceil(num_tokens / page_size) * page_size.)
+  // Forget the last n tokens (0 <= n <= num_tokens) and trim the block table to
+  // ceil(num_tokens / page_size) pages: reserved-but-unwritten pages are released too, so
+  // afterwards capacity(seq) == ceil(num_tokens / page_size) * page_size. pop(seq, 0) only drops
+  // reservations.
+  // Never allocates, never throws KvCacheFull.
+  void pop(SeqId seq, int64_t n);
   // Make room for n more tokens after num_tokens(seq): allocates pages, and copies a shared partial
   // last page (copy-on-write). Throws KvCacheFull with nothing changed when the pool is short.
+  // Call it before every write, even when capacity(seq) - num_tokens(seq) >= n: after fork + pop
+  // the page holding position num_tokens can be shared, and only reserve() makes it private. It is
+  // a cheap no-op when there is room and nothing is shared. reserve(seq, 0) does nothing.
   void reserve(SeqId seq, int64_t n);
   // Pages that reserve(seq, n) would take from the pool (for schedulers and batch-wide checks).
   int64_t pages_needed(SeqId seq, int64_t n) const;
   // After writing K/V of positions [num_tokens, num_tokens + n) (within capacity), count them in.
+  // Error if that exceeds capacity, or if the written page is shared (reserve() was skipped).
   void commit(SeqId seq, int64_t n);
 
   bool contains(SeqId seq) const;
   int64_t num_tokens(SeqId seq) const;
   int64_t capacity(SeqId seq) const;            // pages * page_size
-  std::span<const PageId> block_table(SeqId seq) const;
+  std::span<const PageId> block_table(SeqId seq) const;  // valid until the next non-const call
   std::vector<SeqId> sequences() const;
 
-  // Where token `pos` of `seq` lives. pos < capacity(seq).
+  // Where token `pos` of `seq` lives: -> [num_kv_heads * head_dim]. 0 <= pos < capacity(seq), else
+  // qwen3::Error. One hash lookup per call: inner attention loops should take block_table(seq) once
+  // and address storage() with (page = table[pos / page_size], slot = pos % page_size).
   float* key(int layer, SeqId seq, int64_t pos);
   float* value(int layer, SeqId seq, int64_t pos);
 

@@ -1,0 +1,384 @@
+// Paged KV cache. See kv_cache.h for the contract and the invariants.
+//
+// How the strong exception guarantee is kept: every operation first validates its arguments and
+// checks that the pool has enough free pages, then does everything that can allocate memory
+// (std::vector growth, map insertion) before it touches the pool or a block table. What follows is
+// nothrow: PagePool::free_ has capacity num_pages from the start, so release() never reallocates.
+#include "kv/kv_cache.h"
+
+#include <algorithm>
+#include <climits>
+#include <limits>
+#include <new>
+
+namespace qwen3 {
+
+namespace {
+
+// Beyond this the options are a mistake (a wrong unit, a negative number read as unsigned), not a
+// cache: 1 TiB is several times the memory of any machine this engine targets.
+constexpr uint64_t kMaxKvBytes = uint64_t{1} << 40;
+
+int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
+
+// Checks every option and that the total size is sane; returns the option struct so that
+// constructors can call it in their member initialiser lists.
+const KvCacheOptions& checked(const KvCacheOptions& o) {
+  if (o.num_layers <= 0) fail("KV cache: num_layers must be positive, got {}", o.num_layers);
+  if (o.num_kv_heads <= 0) fail("KV cache: num_kv_heads must be positive, got {}", o.num_kv_heads);
+  if (o.head_dim <= 0) fail("KV cache: head_dim must be positive, got {}", o.head_dim);
+  if (o.page_size <= 0) fail("KV cache: page_size must be positive, got {}", o.page_size);
+  if (o.num_pages <= 0) fail("KV cache: num_pages must be positive, got {}", o.num_pages);
+  if (o.num_pages > std::numeric_limits<PageId>::max()) {
+    fail("KV cache: num_pages {} exceeds the PageId limit {}", o.num_pages,
+         std::numeric_limits<PageId>::max());
+  }
+  // K and V: 2 * num_layers * num_pages * page_size * num_kv_heads * head_dim floats. Multiply with
+  // overflow checks; every factor is positive and < 2^31, and the cap keeps products far below 2^64
+  // once it is reached.
+  uint64_t bytes = 2 * sizeof(float);
+  for (uint64_t f : {uint64_t(o.num_layers), uint64_t(o.num_pages), uint64_t(o.page_size),
+                     uint64_t(o.num_kv_heads), uint64_t(o.head_dim)}) {
+    if (bytes > kMaxKvBytes / f) {
+      fail(
+          "KV cache: num_layers {} x num_pages {} x page_size {} x num_kv_heads {} x head_dim {} "
+          "needs more than the {} GiB limit",
+          o.num_layers, o.num_pages, o.page_size, o.num_kv_heads, o.head_dim, kMaxKvBytes >> 30);
+    }
+    bytes *= f;
+  }
+  return o;
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------
+// PagePool
+
+PagePool::PagePool(int64_t num_pages) {
+  if (num_pages <= 0) fail("PagePool: num_pages must be positive, got {}", num_pages);
+  if (num_pages > std::numeric_limits<PageId>::max()) {
+    fail("PagePool: num_pages {} exceeds the PageId limit", num_pages);
+  }
+  refcount_.assign(size_t(num_pages), 0);
+  free_.reserve(size_t(num_pages));  // release() relies on this to never reallocate
+  // A stack whose top is page 0, so pages are handed out in increasing order at first.
+  for (int64_t p = num_pages - 1; p >= 0; --p) free_.push_back(PageId(p));
+}
+
+int64_t PagePool::num_pages() const { return int64_t(refcount_.size()); }
+int64_t PagePool::num_free() const { return int64_t(free_.size()); }
+
+PageId PagePool::allocate() {
+  if (free_.empty()) {
+    throw KvCacheFull(fmt::format("KV cache full: needs 1 page, 0 of {} free", num_pages()));
+  }
+  PageId p = free_.back();
+  free_.pop_back();
+  refcount_[size_t(p)] = 1;
+  return p;
+}
+
+void PagePool::retain(PageId page) {
+  if (page < 0 || page >= num_pages()) fail("PagePool::retain: page {} out of range", page);
+  if (refcount_[size_t(page)] == 0) fail("PagePool::retain: page {} is free", page);
+  ++refcount_[size_t(page)];
+}
+
+void PagePool::release(PageId page) {
+  if (page < 0 || page >= num_pages()) fail("PagePool::release: page {} out of range", page);
+  if (refcount_[size_t(page)] == 0) fail("PagePool::release: page {} is already free", page);
+  if (--refcount_[size_t(page)] == 0) free_.push_back(page);
+}
+
+int PagePool::refcount(PageId page) const {
+  if (page < 0 || page >= num_pages()) fail("PagePool::refcount: page {} out of range", page);
+  return refcount_[size_t(page)];
+}
+
+// -------------------------------------------------------------------------------------------------
+// KvStorage
+
+KvStorage::KvStorage(const KvCacheOptions& opts) : opts_(checked(opts)) {
+  token_stride_ = size_t(opts_.num_kv_heads) * size_t(opts_.head_dim);
+  layer_stride_ = size_t(opts_.num_pages) * size_t(opts_.page_size) * token_stride_;
+  const size_t n = size_t(opts_.num_layers) * layer_stride_;
+  try {
+    k_.assign(n, 0.0f);
+    v_.assign(n, 0.0f);
+  } catch (const std::bad_alloc&) {
+    fail("KV cache: cannot allocate {} MiB for num_pages {} (reduce num_pages)",
+         (2 * n * sizeof(float)) >> 20, opts_.num_pages);
+  }
+}
+
+namespace {
+size_t storage_offset(const KvCacheOptions& o, size_t token_stride, size_t layer_stride, int layer,
+                      PageId page, int slot) {
+  if (layer < 0 || layer >= o.num_layers)
+    fail("KvStorage: layer {} out of range [0, {})", layer, o.num_layers);
+  if (page < 0 || page >= o.num_pages)
+    fail("KvStorage: page {} out of range [0, {})", page, o.num_pages);
+  if (slot < 0 || slot >= o.page_size)
+    fail("KvStorage: slot {} out of range [0, {})", slot, o.page_size);
+  return size_t(layer) * layer_stride +
+         (size_t(page) * size_t(o.page_size) + size_t(slot)) * token_stride;
+}
+}  // namespace
+
+float* KvStorage::key(int layer, PageId page, int slot) {
+  return k_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
+}
+float* KvStorage::value(int layer, PageId page, int slot) {
+  return v_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
+}
+const float* KvStorage::key(int layer, PageId page, int slot) const {
+  return k_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
+}
+const float* KvStorage::value(int layer, PageId page, int slot) const {
+  return v_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
+}
+
+void KvStorage::copy_page(PageId dst, PageId src, int num_slots) {
+  if (dst < 0 || dst >= opts_.num_pages)
+    fail("KvStorage::copy_page: dst page {} out of range", dst);
+  if (src < 0 || src >= opts_.num_pages)
+    fail("KvStorage::copy_page: src page {} out of range", src);
+  if (num_slots < 0 || num_slots > opts_.page_size) {
+    fail("KvStorage::copy_page: num_slots {} out of range [0, {}]", num_slots, opts_.page_size);
+  }
+  if (dst == src || num_slots == 0) return;
+  const size_t page_stride = size_t(opts_.page_size) * token_stride_;
+  const size_t count = size_t(num_slots) * token_stride_;
+  for (int l = 0; l < opts_.num_layers; ++l) {
+    const size_t base = size_t(l) * layer_stride_;
+    std::copy_n(k_.data() + base + size_t(src) * page_stride, count,
+                k_.data() + base + size_t(dst) * page_stride);
+    std::copy_n(v_.data() + base + size_t(src) * page_stride, count,
+                v_.data() + base + size_t(dst) * page_stride);
+  }
+}
+
+size_t KvStorage::bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+
+// -------------------------------------------------------------------------------------------------
+// KvCache
+
+KvCache::KvCache(const KvCacheOptions& opts)
+    : opts_(checked(opts)), pool_(opts_.num_pages), storage_(opts_) {}
+
+const KvCache::Seq& KvCache::get(SeqId seq) const {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) fail("KV cache: unknown sequence {}", seq);
+  return it->second;
+}
+
+KvCache::Seq& KvCache::get(SeqId seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) fail("KV cache: unknown sequence {}", seq);
+  return it->second;
+}
+
+void KvCache::add_sequence(SeqId seq) {
+  if (seqs_.contains(seq)) fail("KV cache: sequence {} already exists", seq);
+  seqs_.try_emplace(seq);
+}
+
+void KvCache::remove_sequence(SeqId seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) fail("KV cache: unknown sequence {}", seq);
+  for (PageId p : it->second.pages) pool_.release(p);
+  seqs_.erase(it);
+}
+
+void KvCache::fork(SeqId parent, SeqId child) {
+  const Seq& src = get(parent);
+  if (seqs_.contains(child))
+    fail("KV cache: fork of {} into {}: sequence {} already exists", parent, child, child);
+  const int64_t ps = opts_.page_size;
+  const int64_t full = src.num_tokens / ps;
+  const int partial = int(src.num_tokens % ps);  // filled slots of the last page; 0 if none
+  if (partial > 0 && pool_.num_free() < 1) {
+    throw KvCacheFull(
+        fmt::format("KV cache full: fork of sequence {} into {} needs 1 page, 0 of {} free", parent,
+                    child, pool_.num_pages()));
+  }
+  const PageId last = partial > 0 ? src.pages[size_t(full)] : -1;
+  // Everything that can allocate memory, before the pool is touched.
+  Seq copy;
+  copy.num_tokens = src.num_tokens;
+  copy.pages.reserve(size_t(full + (partial > 0 ? 1 : 0)));
+  copy.pages.assign(src.pages.begin(), src.pages.begin() + full);
+  Seq& dst = seqs_.try_emplace(child, std::move(copy)).first->second;
+  // Nothrow from here: the free page was checked, the page ids are valid and in use.
+  for (PageId p : dst.pages) pool_.retain(p);
+  if (partial > 0) {
+    const PageId page = pool_.allocate();
+    storage_.copy_page(page, last, partial);
+    dst.pages.push_back(page);
+  }
+}
+
+void KvCache::pop(SeqId seq, int64_t n) {
+  Seq& s = get(seq);
+  if (n < 0) fail("KV cache: pop of {} tokens from sequence {}: n must be >= 0", n, seq);
+  if (n > s.num_tokens) {
+    fail("KV cache: pop of {} tokens from sequence {} which has only {}", n, seq, s.num_tokens);
+  }
+  s.num_tokens -= n;
+  const size_t keep = size_t(ceil_div(s.num_tokens, opts_.page_size));
+  for (size_t i = keep; i < s.pages.size(); ++i) pool_.release(s.pages[i]);
+  s.pages.resize(keep);
+}
+
+namespace {
+// The page that the next write into `seq` lands in, if the sequence has it and it is shared.
+// Only that page can be shared: pages wholly past num_tokens are private (see check_invariants).
+bool next_page_shared(const PagePool& pool, const std::vector<PageId>& pages, int64_t num_tokens,
+                      int page_size) {
+  const size_t idx = size_t(num_tokens / page_size);
+  return idx < pages.size() && pool.refcount(pages[idx]) > 1;
+}
+}  // namespace
+
+int64_t KvCache::pages_needed(SeqId seq, int64_t n) const {
+  const Seq& s = get(seq);
+  if (n < 0) fail("KV cache: reserve of {} tokens for sequence {}: n must be >= 0", n, seq);
+  if (n == 0) return 0;  // nothing will be written, so no copy-on-write either
+  const int64_t room = capacity(seq) - s.num_tokens;
+  const int64_t grow = n > room ? ceil_div(n - room, opts_.page_size) : 0;
+  const int64_t cow = next_page_shared(pool_, s.pages, s.num_tokens, opts_.page_size) ? 1 : 0;
+  return grow + cow;
+}
+
+void KvCache::reserve(SeqId seq, int64_t n) {
+  const int64_t needed = pages_needed(seq, n);  // validates seq and n
+  if (needed == 0) return;
+  if (needed > pool_.num_free()) {
+    throw KvCacheFull(fmt::format(
+        "KV cache full: reserve of {} tokens for sequence {} needs {} page{}, {} of {} free", n,
+        seq, needed, needed == 1 ? "" : "s", pool_.num_free(), pool_.num_pages()));
+  }
+  Seq& s = get(seq);
+  const bool cow = next_page_shared(pool_, s.pages, s.num_tokens, opts_.page_size);
+  const int64_t grow = needed - (cow ? 1 : 0);
+  s.pages.reserve(s.pages.size() + size_t(grow));  // the only step that can throw (bad_alloc)
+  if (cow) {
+    const size_t idx = size_t(s.num_tokens / opts_.page_size);
+    const PageId shared = s.pages[idx];
+    const PageId page = pool_.allocate();
+    storage_.copy_page(page, shared, int(s.num_tokens % opts_.page_size));
+    pool_.release(shared);  // refcount was > 1, so it stays in use by the other sequences
+    s.pages[idx] = page;
+  }
+  for (int64_t i = 0; i < grow; ++i) s.pages.push_back(pool_.allocate());
+}
+
+void KvCache::commit(SeqId seq, int64_t n) {
+  Seq& s = get(seq);
+  if (n < 0) fail("KV cache: commit of {} tokens to sequence {}: n must be >= 0", n, seq);
+  const int64_t cap = int64_t(s.pages.size()) * opts_.page_size;
+  if (n > cap - s.num_tokens) {
+    fail(
+        "KV cache: commit of {} tokens to sequence {} with {} tokens exceeds its capacity {} "
+        "(call reserve first)",
+        n, seq, s.num_tokens, cap);
+  }
+  // Catch a write into a shared page that skipped reserve(): it has already corrupted the other
+  // sequences' data, but failing here beats a silent wrong answer.
+  if (n > 0 && next_page_shared(pool_, s.pages, s.num_tokens, opts_.page_size)) {
+    fail(
+        "KV cache: commit to sequence {} at position {}: page {} is shared (call reserve before "
+        "writing)",
+        seq, s.num_tokens, s.pages[size_t(s.num_tokens / opts_.page_size)]);
+  }
+  s.num_tokens += n;
+}
+
+bool KvCache::contains(SeqId seq) const { return seqs_.contains(seq); }
+int64_t KvCache::num_tokens(SeqId seq) const { return get(seq).num_tokens; }
+int64_t KvCache::capacity(SeqId seq) const {
+  return int64_t(get(seq).pages.size()) * opts_.page_size;
+}
+std::span<const PageId> KvCache::block_table(SeqId seq) const { return get(seq).pages; }
+
+std::vector<SeqId> KvCache::sequences() const {
+  std::vector<SeqId> ids;
+  ids.reserve(seqs_.size());
+  for (const auto& [id, s] : seqs_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+namespace {
+void check_pos(const KvCacheOptions& o, int layer, SeqId seq, int64_t pos, int64_t cap) {
+  if (layer < 0 || layer >= o.num_layers)
+    fail("KV cache: layer {} out of range [0, {})", layer, o.num_layers);
+  if (pos < 0 || pos >= cap)
+    fail("KV cache: position {} of sequence {} out of capacity {}", pos, seq, cap);
+}
+}  // namespace
+
+float* KvCache::key(int layer, SeqId seq, int64_t pos) {
+  const Seq& s = get(seq);
+  check_pos(opts_, layer, seq, pos, int64_t(s.pages.size()) * opts_.page_size);
+  return storage_.key(layer, s.pages[size_t(pos / opts_.page_size)], int(pos % opts_.page_size));
+}
+
+float* KvCache::value(int layer, SeqId seq, int64_t pos) {
+  const Seq& s = get(seq);
+  check_pos(opts_, layer, seq, pos, int64_t(s.pages.size()) * opts_.page_size);
+  return storage_.value(layer, s.pages[size_t(pos / opts_.page_size)], int(pos % opts_.page_size));
+}
+
+void KvCache::check_invariants() const {
+  const int64_t np = pool_.num_pages();
+  std::vector<int> uses(size_t(np), 0);
+  for (SeqId id : sequences()) {
+    const Seq& s = seqs_.at(id);
+    const int64_t cap = int64_t(s.pages.size()) * opts_.page_size;
+    if (s.num_tokens < 0 || s.num_tokens > cap) {
+      fail("KV cache invariant: sequence {} has {} tokens but capacity {}", id, s.num_tokens, cap);
+    }
+    for (size_t i = 0; i < s.pages.size(); ++i) {
+      const PageId p = s.pages[i];
+      if (p < 0 || p >= np)
+        fail("KV cache invariant: sequence {} holds page {} out of range", id, p);
+      if (std::find(s.pages.begin(), s.pages.begin() + i, p) != s.pages.begin() + i) {
+        fail("KV cache invariant: sequence {} holds page {} twice", id, p);
+      }
+      ++uses[size_t(p)];
+      // Pages wholly past num_tokens come from reserve() and are private; this is what lets
+      // reserve() copy-on-write only the page holding position num_tokens.
+      if (int64_t(i) * opts_.page_size >= s.num_tokens && pool_.refcount(p) != 1) {
+        fail(
+            "KV cache invariant: sequence {} page {} (index {}) lies past its {} tokens but has "
+            "refcount {}",
+            id, p, i, s.num_tokens, pool_.refcount(p));
+      }
+    }
+  }
+  int64_t zero = 0;
+  for (PageId p = 0; p < np; ++p) {
+    if (pool_.refcount(p) != uses[size_t(p)]) {
+      fail("KV cache invariant: page {} has refcount {} but is in {} block tables", p,
+           pool_.refcount(p), uses[size_t(p)]);
+    }
+    zero += uses[size_t(p)] == 0 ? 1 : 0;
+  }
+  std::vector<bool> seen(size_t(np), false);
+  for (PageId p : pool_.free_pages()) {
+    if (p < 0 || p >= np) fail("KV cache invariant: free list holds page {} out of range", p);
+    if (seen[size_t(p)]) fail("KV cache invariant: free list holds page {} twice", p);
+    seen[size_t(p)] = true;
+    if (pool_.refcount(p) != 0) {
+      fail("KV cache invariant: free list holds page {} with refcount {}", p, pool_.refcount(p));
+    }
+  }
+  if (int64_t(pool_.free_pages().size()) != zero) {
+    fail("KV cache invariant: free list has {} pages but {} pages have refcount 0",
+         pool_.free_pages().size(), zero);
+  }
+}
+
+}  // namespace qwen3

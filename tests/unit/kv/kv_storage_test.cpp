@@ -1,0 +1,136 @@
+// KvStorage: option checks, layout, copy_page.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "kv/kv_cache.h"
+#include "kv_test_util.h"
+
+namespace qwen3 {
+namespace {
+
+using kvtest::small_options;
+
+void expect_error_naming(const KvCacheOptions& o, const std::string& option) {
+  for (int which = 0; which < 2; ++which) {
+    try {
+      if (which == 0) {
+        KvStorage s(o);
+      } else {
+        KvCache c(o);
+      }
+      ADD_FAILURE() << "expected an error naming " << option;
+    } catch (const KvCacheFull& e) {
+      ADD_FAILURE() << "bad options must not be reported as a full cache: " << e.what();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(option), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(KvStorage, RejectsZeroOrNegativeOptions) {
+  auto o = small_options();
+  o.num_layers = 0;
+  expect_error_naming(o, "num_layers");
+  o = small_options();
+  o.num_kv_heads = -1;
+  expect_error_naming(o, "num_kv_heads");
+  o = small_options();
+  o.head_dim = 0;
+  expect_error_naming(o, "head_dim");
+  o = small_options();
+  o.page_size = 0;
+  expect_error_naming(o, "page_size");
+  o = small_options();
+  o.page_size = -16;
+  expect_error_naming(o, "page_size");
+  o = small_options();
+  o.num_pages = 0;
+  expect_error_naming(o, "num_pages");
+  o = small_options();
+  o.num_pages = -5;
+  expect_error_naming(o, "num_pages");
+  expect_error_naming(KvCacheOptions{}, "num_layers");  // all zero: the first one is named
+}
+
+TEST(KvStorage, RejectsAbsurdSizes) {
+  // Qwen3-0.6B shapes with 2^31 - 1 pages: far beyond any memory, must fail before allocating.
+  KvCacheOptions o{.num_layers = 28,
+                   .num_kv_heads = 8,
+                   .head_dim = 128,
+                   .page_size = 16,
+                   .num_pages = (int64_t{1} << 31) - 1};
+  expect_error_naming(o, "limit");
+  o.num_pages = int64_t{1} << 31;  // does not fit a PageId
+  expect_error_naming(o, "num_pages");
+  o.num_pages = INT64_MAX;
+  expect_error_naming(o, "num_pages");
+  // Every factor at the int maximum: the product overflows 64 bits if computed naively.
+  KvCacheOptions huge{.num_layers = INT32_MAX,
+                      .num_kv_heads = INT32_MAX,
+                      .head_dim = INT32_MAX,
+                      .page_size = INT32_MAX,
+                      .num_pages = INT32_MAX};
+  expect_error_naming(huge, "limit");
+}
+
+TEST(KvStorage, SizeAndLayout) {
+  auto o = small_options(/*num_pages=*/5, /*page_size=*/4);
+  KvStorage s(o);
+  const size_t floats_per_layer = 5 * 4 * 2 * 3;
+  EXPECT_EQ(s.bytes(), 2 * 2 * floats_per_layer * sizeof(float));
+  // [num_pages, page_size, num_kv_heads, head_dim] per layer: consecutive slots are adjacent.
+  EXPECT_EQ(s.key(0, 0, 1) - s.key(0, 0, 0), 6);
+  EXPECT_EQ(s.key(0, 1, 0) - s.key(0, 0, 0), 4 * 6);
+  EXPECT_EQ(s.key(1, 0, 0) - s.key(0, 0, 0), ptrdiff_t(floats_per_layer));
+  EXPECT_EQ(s.value(1, 4, 3) - s.value(0, 0, 0), ptrdiff_t(2 * floats_per_layer - 6));
+  EXPECT_EQ(s.key(0, 0, 0)[0], 0.0f);  // zero-initialised
+}
+
+TEST(KvStorage, OutOfRangeAccessIsAnError) {
+  KvStorage s(small_options(4, 4));
+  EXPECT_THROW(s.key(2, 0, 0), Error);
+  EXPECT_THROW(s.key(-1, 0, 0), Error);
+  EXPECT_THROW(s.value(0, 4, 0), Error);
+  EXPECT_THROW(s.value(0, -1, 0), Error);
+  EXPECT_THROW(s.key(0, 0, 4), Error);
+  const KvStorage& cs = s;
+  EXPECT_THROW(cs.value(0, 0, -1), Error);
+  EXPECT_THROW(s.copy_page(4, 0, 1), Error);
+  EXPECT_THROW(s.copy_page(0, -1, 1), Error);
+  EXPECT_THROW(s.copy_page(0, 1, 5), Error);
+  EXPECT_THROW(s.copy_page(0, 1, -1), Error);
+}
+
+TEST(KvStorage, CopyPageCopiesOnlyTheGivenSlotsOfEveryLayer) {
+  auto o = small_options(4, 4);
+  KvStorage s(o);
+  const int n = kvtest::token_floats(o);
+  for (int l = 0; l < o.num_layers; ++l) {
+    for (int slot = 0; slot < o.page_size; ++slot) {
+      for (int e = 0; e < n; ++e) {
+        s.key(l, 1, slot)[e] = kvtest::pattern(slot, l, e, 0);
+        s.value(l, 1, slot)[e] = kvtest::pattern(slot, l, e, 1);
+        s.key(l, 2, slot)[e] = -1.0f;
+        s.value(l, 2, slot)[e] = -1.0f;
+      }
+    }
+  }
+  s.copy_page(/*dst=*/2, /*src=*/1, /*num_slots=*/3);
+  for (int l = 0; l < o.num_layers; ++l) {
+    for (int slot = 0; slot < o.page_size; ++slot) {
+      for (int e = 0; e < n; ++e) {
+        const bool copied = slot < 3;
+        EXPECT_EQ(s.key(l, 2, slot)[e], copied ? kvtest::pattern(slot, l, e, 0) : -1.0f);
+        EXPECT_EQ(s.value(l, 2, slot)[e], copied ? kvtest::pattern(slot, l, e, 1) : -1.0f);
+        EXPECT_EQ(s.key(l, 1, slot)[e], kvtest::pattern(slot, l, e, 0));  // source untouched
+      }
+    }
+  }
+  s.copy_page(2, 2, 4);  // self-copy is a no-op
+  s.copy_page(3, 1, 0);  // zero slots: nothing
+  EXPECT_EQ(s.key(0, 3, 0)[0], 0.0f);
+}
+
+}  // namespace
+}  // namespace qwen3

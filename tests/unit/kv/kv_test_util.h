@@ -1,0 +1,124 @@
+// Helpers shared by the KV cache tests: a small cache, a recognisable K/V pattern per token, and a
+// snapshot of everything observable (for "a failed operation changed nothing").
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "kv/kv_cache.h"
+
+namespace qwen3::kvtest {
+
+inline KvCacheOptions small_options(int64_t num_pages = 8, int page_size = 4) {
+  return KvCacheOptions{.num_layers = 2,
+                        .num_kv_heads = 2,
+                        .head_dim = 3,
+                        .page_size = page_size,
+                        .num_pages = num_pages};
+}
+
+inline int token_floats(const KvCacheOptions& o) { return o.num_kv_heads * o.head_dim; }
+
+// The value stored for element `e` of K (is_v = 0) or V (is_v = 1) of a token tagged `tag` in
+// `layer`. Integers below 2^24, so exact in float32, and distinct across tags (mod 2^16), layers
+// (< 16), elements (< 8), K and V.
+inline float pattern(int64_t tag, int layer, int e, int is_v) {
+  return float((tag % 65536) * 256 + layer * 16 + e * 2 + is_v);
+}
+
+// Writes token `tag` into position `pos` of `seq` through KvCache::key()/value().
+inline void write_token(KvCache& c, SeqId seq, int64_t pos, int64_t tag) {
+  const int n = token_floats(c.options());
+  ASSERT_TRUE(n <= 8 && c.options().num_layers <= 16)
+      << "pattern() is not injective for these options";
+  for (int l = 0; l < c.options().num_layers; ++l) {
+    float* k = c.key(l, seq, pos);
+    float* v = c.value(l, seq, pos);
+    for (int e = 0; e < n; ++e) {
+      k[e] = pattern(tag, l, e, 0);
+      v[e] = pattern(tag, l, e, 1);
+    }
+  }
+}
+
+// Whether position `pos` of `seq` holds token `tag`, read through the block table and storage()
+// (not through key(), so both address paths are exercised).
+inline ::testing::AssertionResult holds_token(const KvCache& c, SeqId seq, int64_t pos,
+                                              int64_t tag) {
+  const auto& o = c.options();
+  auto table = c.block_table(seq);
+  const PageId page = table[size_t(pos / o.page_size)];
+  const int slot = int(pos % o.page_size);
+  for (int l = 0; l < o.num_layers; ++l) {
+    const float* k = c.storage().key(l, page, slot);
+    const float* v = c.storage().value(l, page, slot);
+    for (int e = 0; e < token_floats(o); ++e) {
+      if (k[e] != pattern(tag, l, e, 0) || v[e] != pattern(tag, l, e, 1)) {
+        return ::testing::AssertionFailure()
+               << "seq " << seq << " pos " << pos << " layer " << l << " elem " << e << ": K "
+               << k[e] << " V " << v[e] << ", expected tag " << tag;
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Reserves, writes tokens tags[0..] at the end of `seq`, commits.
+inline void append(KvCache& c, SeqId seq, const std::vector<int64_t>& tags) {
+  c.reserve(seq, int64_t(tags.size()));
+  const int64_t start = c.num_tokens(seq);
+  for (size_t i = 0; i < tags.size(); ++i) write_token(c, seq, start + int64_t(i), tags[i]);
+  c.commit(seq, int64_t(tags.size()));
+}
+
+inline std::vector<int64_t> iota_tags(int64_t first, int64_t count) {
+  std::vector<int64_t> t;
+  for (int64_t i = 0; i < count; ++i) t.push_back(first + i);
+  return t;
+}
+
+struct SeqState {
+  int64_t num_tokens;
+  int64_t capacity;
+  std::vector<PageId> pages;
+  bool operator==(const SeqState&) const = default;
+};
+
+struct Snapshot {
+  int64_t num_free;
+  std::vector<PageId> free_list;
+  std::vector<int> refcounts;
+  std::map<SeqId, SeqState> seqs;
+  std::vector<float> data;  // every K and V float of every page
+  bool operator==(const Snapshot&) const = default;
+};
+
+inline Snapshot snapshot(const KvCache& c) {
+  Snapshot s;
+  const auto& o = c.options();
+  s.num_free = c.num_free_pages();
+  auto fl = c.pool().free_pages();
+  s.free_list.assign(fl.begin(), fl.end());
+  for (PageId p = 0; p < o.num_pages; ++p) s.refcounts.push_back(c.pool().refcount(p));
+  for (SeqId id : c.sequences()) {
+    auto t = c.block_table(id);
+    s.seqs[id] =
+        SeqState{c.num_tokens(id), c.capacity(id), std::vector<PageId>(t.begin(), t.end())};
+  }
+  for (int l = 0; l < o.num_layers; ++l) {
+    for (PageId p = 0; p < o.num_pages; ++p) {
+      for (int slot = 0; slot < o.page_size; ++slot) {
+        const float* k = c.storage().key(l, p, slot);
+        const float* v = c.storage().value(l, p, slot);
+        s.data.insert(s.data.end(), k, k + token_floats(o));
+        s.data.insert(s.data.end(), v, v + token_floats(o));
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace qwen3::kvtest
