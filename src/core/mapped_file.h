@@ -20,6 +20,9 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
+  // Drops the resident pages of [p, p + n) (a range inside this mapping) after their bytes have been
+  // copied, so that loading a model does not hold the file and the copy in memory at once.
+  void release(const void* p, size_t n) const;
 
  private:
   std::filesystem::path path_;

@@ -62,6 +62,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     TensorInfo t;
     t.name = name;
     t.file = &f->file_.path();
+    t.mapping = &f->file_;
     if (!v.contains("dtype") || !v["dtype"].is_string()) fail("{}: tensor '{}': missing or non-string dtype", p, name);
     t.dtype_str = v["dtype"].get<std::string>();
     size_t esize = safetensors_dtype_size(t.dtype_str);

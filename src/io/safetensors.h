@@ -26,6 +26,12 @@ struct TensorInfo {
   const uint8_t* data = nullptr;  // into the mapped file
   size_t nbytes = 0;
   const std::filesystem::path* file = nullptr;
+  const MappedFile* mapping = nullptr;
+
+  // Done with the bytes (they were copied): let the OS drop them from memory.
+  void release() const {
+    if (mapping) mapping->release(data, nbytes);
+  }
 
   int64_t numel() const;
   std::string shape_str() const;  // "[1024, 3072]"

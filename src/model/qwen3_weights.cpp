@@ -70,6 +70,7 @@ class Loader {
         std::memcpy(dst, t.data + (size_t((r0 + r) * full_cols + c0)) * es, size_t(nc) * es);
         dst += size_t(nc) * es;
       }
+      t.release();
     }
     return l;
   }
