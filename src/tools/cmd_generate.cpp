@@ -35,7 +35,9 @@ int run(const Opts& o) {
   auto model = Qwen3Model::load(o.model);
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
   const auto& cfg = model->config();
-  std::vector<int64_t> eos = cfg.eos_token_ids;
+  // End of sequence as transformers' generate() takes it: generation_config.json, else config.json.
+  const GenerationConfig gen = GenerationConfig::load(std::filesystem::path(o.model) / "generation_config.json");
+  const std::vector<int64_t> eos = gen.eos_token_ids.empty() ? cfg.eos_token_ids : gen.eos_token_ids;
   const int64_t page = 16;
   KvCache kv(model->kv_options((int64_t(prompt.size()) + o.max_tokens + page - 1) / page + 1, int(page)));
   kv.add_sequence(0);

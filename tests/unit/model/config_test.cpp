@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <numbers>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "model/qwen3_config.h"
@@ -126,6 +129,34 @@ TEST(Rope, YarnMatchesHandComputation) {
   EXPECT_NE(error_of(j).find("unsupported rope_type \"dynamic\""), std::string::npos);
   j["rope_scaling"] = {{"rope_type", "yarn"}};
   EXPECT_NE(error_of(j).find("factor"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qwen3
+
+namespace qwen3 {
+namespace {
+
+TEST(GenerationConfig, ParsesQwen3DefaultsAndToleratesAbsence) {
+  auto dir = std::filesystem::temp_directory_path() / ("qwen3_gen_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir / "generation_config.json") << R"({"bos_token_id": 151643, "do_sample": true,
+      "eos_token_id": [151645, 151643], "pad_token_id": 151643, "temperature": 0.6, "top_k": 20, "top_p": 0.95})";
+  }
+  GenerationConfig g = GenerationConfig::load(dir / "generation_config.json");
+  EXPECT_EQ(g.eos_token_ids, (std::vector<int64_t>{151645, 151643}));
+  EXPECT_TRUE(g.do_sample);
+  EXPECT_DOUBLE_EQ(g.temperature, 0.6);
+  EXPECT_EQ(g.top_k, 20);
+  EXPECT_DOUBLE_EQ(g.top_p, 0.95);
+  EXPECT_EQ(g.pad_token_id, 151643);
+  GenerationConfig none = GenerationConfig::load(dir / "absent.json");
+  EXPECT_FALSE(none.do_sample);
+  EXPECT_TRUE(none.eos_token_ids.empty());
+  { std::ofstream(dir / "bad.json") << R"({"temperature": "hot"})"; }
+  EXPECT_THROW(GenerationConfig::load(dir / "bad.json"), Error);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
