@@ -52,7 +52,7 @@ class Pool {
   }
 
  private:
-  static constexpr int kSpin = 20000;  // ~ tens of microseconds of pause instructions
+  static constexpr int kSpin = 2000;  // a few microseconds of pause instructions, then sleep
 
   void loop(int index) {
     uint64_t seen = 0;

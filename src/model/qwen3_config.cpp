@@ -146,12 +146,18 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
       if (!(r.factor >= 1)) fail("{}: factor must be >= 1, got {}", w, r.factor);
     } else if (type == "yarn") {
       r.type = RopeType::Yarn;
-      r.factor = get_number(*rs, "factor", w);
+      // transformers 5.x: a top-level original_max_position_embeddings takes precedence over the
+      // one inside rope_scaling; without either, max_position_embeddings is the pre-yarn length.
+      if (j.contains("original_max_position_embeddings") && !j["original_max_position_embeddings"].is_null())
+        r.original_max_position_embeddings = get_positive_int(j, "original_max_position_embeddings", where);
+      else if (rs->contains("original_max_position_embeddings") && !(*rs)["original_max_position_embeddings"].is_null())
+        r.original_max_position_embeddings = get_positive_int(*rs, "original_max_position_embeddings", w);
+      else
+        r.original_max_position_embeddings = c.max_position_embeddings;
+      // A null or absent factor is the ratio of the post-yarn to the pre-yarn context length.
+      r.factor = get_number(*rs, "factor", w,
+                            double(c.max_position_embeddings) / double(r.original_max_position_embeddings));
       if (!(r.factor >= 1)) fail("{}: factor must be >= 1, got {}", w, r.factor);
-      r.original_max_position_embeddings =
-          rs->contains("original_max_position_embeddings") && !(*rs)["original_max_position_embeddings"].is_null()
-              ? get_positive_int(*rs, "original_max_position_embeddings", w)
-              : c.max_position_embeddings;
       r.attention_factor = opt_number(*rs, "attention_factor", w);
       r.beta_fast = opt_number(*rs, "beta_fast", w);
       r.beta_slow = opt_number(*rs, "beta_slow", w);

@@ -127,8 +127,15 @@ TEST(Rope, YarnMatchesHandComputation) {
   EXPECT_EQ(compute_rope(Qwen3Config::from_json(j, "x")).attention_scaling, 0.5);
   j["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
   EXPECT_NE(error_of(j).find("unsupported rope_type \"dynamic\""), std::string::npos);
-  j["rope_scaling"] = {{"rope_type", "yarn"}};
-  EXPECT_NE(error_of(j).find("factor"), std::string::npos);
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 0.5}};
+  EXPECT_NE(error_of(j).find("factor must be >= 1"), std::string::npos);
+  // No factor: max_position_embeddings / original_max_position_embeddings (256 / 32 = 8).
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"original_max_position_embeddings", 32}};
+  EXPECT_DOUBLE_EQ(Qwen3Config::from_json(j, "x").rope_scaling.factor, 8.0);
+  // A top-level original_max_position_embeddings wins over the one in rope_scaling.
+  j["rope_scaling"]["factor"] = 4.0;
+  j["original_max_position_embeddings"] = 64;
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").rope_scaling.original_max_position_embeddings, 64);
 }
 
 }  // namespace
