@@ -26,19 +26,21 @@ class Pool {
   }
   ~Pool() {
     stop_.store(true);
-    generation_.fetch_add(1);
-    generation_.notify_all();
+    word_.fetch_add(kGenerationStep);
+    word_.notify_all();
     for (auto& t : threads_) t.join();
   }
   int workers() const { return int(threads_.size()); }
 
   void run(int n, void (*job)(void*, int), void* ctx) {
+    // job_ and ctx_ are only read by this round's participants, which all finish before run()
+    // returns, so they can be plain fields published by the release below.
     job_ = job;
     ctx_ = ctx;
-    active_ = n;
     pending_.store(n - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
-    generation_.notify_all();
+    const uint64_t w = word_.load(std::memory_order_relaxed);
+    word_.store(((w >> kActiveBits) + 1) << kActiveBits | uint64_t(n), std::memory_order_release);
+    word_.notify_all();
     job(ctx, 0);
     // Wait for the others: spin, then sleep.
     for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
@@ -53,20 +55,24 @@ class Pool {
 
  private:
   static constexpr int kSpin = 2000;  // a few microseconds of pause instructions, then sleep
+  // word_ = generation << kActiveBits | threads taking part in this round: one atomic, so a worker
+  // never pairs one round's generation with another round's thread count.
+  static constexpr int kActiveBits = 16;
+  static constexpr uint64_t kGenerationStep = uint64_t(1) << kActiveBits;
 
   void loop(int index) {
     uint64_t seen = 0;
     for (;;) {
-      uint64_t g;
+      uint64_t w;
       for (int spin = 0;; ++spin) {
-        g = generation_.load(std::memory_order_acquire);
-        if (g != seen) break;
+        w = word_.load(std::memory_order_acquire);
+        if (w != seen) break;
         if (spin < kSpin) cpu_relax();
-        else generation_.wait(seen, std::memory_order_acquire);
+        else word_.wait(seen, std::memory_order_acquire);
       }
-      seen = g;
+      seen = w;
       if (stop_.load()) return;
-      if (index < active_) {
+      if (index < int(w & (kGenerationStep - 1))) {
         job_(ctx_, index);
         if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
       }
@@ -74,12 +80,11 @@ class Pool {
   }
 
   std::vector<std::thread> threads_;
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> word_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
   void (*job_)(void*, int) = nullptr;
   void* ctx_ = nullptr;
-  int active_ = 0;
 };
 
 int g_threads = 0;
