@@ -27,7 +27,7 @@ inline float to_f32<F16>(F16 v) { return f16_to_f32(v.bits); }
 
 // Fixed-order reduction of the 16 partial sums, then the scalar tail: identical for every NT.
 template <typename W, int NT>
-inline void dot_rows(const float* x, int64_t ldx, const W* w, int64_t cols, float* y, int64_t ldy) {
+[[gnu::always_inline]] inline void dot_rows(const float* x, int64_t ldx, const W* w, int64_t cols, float* y, int64_t ldy) {
   float acc[NT][kLanes] = {};
   const int64_t main = cols / kLanes * kLanes;
   for (int64_t i = 0; i < main; i += kLanes) {
