@@ -1,0 +1,41 @@
+// Greedy generation over the model API, for the CLI (the serving engine with sampling and
+// batching is a separate layer). Streams each token to a callback as soon as it is chosen.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/qwen3_model.h"
+
+namespace qwen3::tools {
+
+struct GenerationParams {
+  int max_tokens = 16;
+  std::vector<int64_t> stop_ids;  // generation ends after emitting one of these
+};
+
+struct GenerationResult {
+  std::vector<int32_t> ids;          // generated ids only (including a final stop id)
+  std::string finish_reason = "length";  // "stop" (stop id) | "length" | "cancelled"
+  int64_t prompt_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+
+  double prefill_tokens_per_second() const { return prefill_seconds > 0 ? double(prompt_tokens) / prefill_seconds : 0; }
+  // The first token comes from prefill; decode speed counts the steps after it.
+  double decode_tokens_per_second() const {
+    return ids.size() > 1 && decode_seconds > 0 ? double(ids.size() - 1) / decode_seconds : 0;
+  }
+};
+
+// Appends `new_tokens` to sequence `seq` (which must exist in `kv`; it may already hold a prefix)
+// and decodes greedily. `on_token` sees each generated id; returning false stops generation
+// ("cancelled"). Throws KvCacheFull when the cache cannot hold the prompt plus what is generated.
+GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std::span<const int32_t> new_tokens,
+                                 const GenerationParams& params, const std::function<bool(int32_t)>& on_token = {});
+
+int32_t argmax(std::span<const float> logits);  // first maximum, as torch.argmax
+
+}  // namespace qwen3::tools
