@@ -4,7 +4,10 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <system_error>
 #include <vector>
+
+#include "core/error.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,15 +25,23 @@ inline void cpu_relax() {
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 1; i <= workers; ++i) threads_.emplace_back([this, i] { loop(i); });
+    try {
+      for (int i = 1; i <= workers; ++i) threads_.emplace_back([this, i] { loop(i); });
+    } catch (const std::system_error& e) {
+      shutdown();
+      throw Error(fmt::format("cannot start {} worker threads: {}", workers, e.what()));
+    }
   }
-  ~Pool() {
+  ~Pool() { shutdown(); }
+  int workers() const { return int(threads_.size()); }
+
+  void shutdown() {
     stop_.store(true);
     word_.fetch_add(kGenerationStep);
     word_.notify_all();
     for (auto& t : threads_) t.join();
+    threads_.clear();
   }
-  int workers() const { return int(threads_.size()); }
 
   void run(int n, void (*job)(void*, int), void* ctx) {
     // job_ and ctx_ are only read by this round's participants, which all finish before run()
@@ -104,6 +115,7 @@ int num_threads() {
 }
 
 void set_num_threads(int n) {
+  if (n > kMaxThreads) fail("{} threads requested; at most {} are supported", n, kMaxThreads);
   std::lock_guard<std::mutex> lock(g_mutex);
   g_threads = n > 0 ? n : hardware_threads();
   if (g_pool && g_pool->workers() != g_threads - 1) g_pool.reset();

@@ -10,8 +10,9 @@
 
 namespace qwen3 {
 
+constexpr int kMaxThreads = 1024;
 int num_threads();
-void set_num_threads(int n);  // n <= 0: one per core
+void set_num_threads(int n);  // n <= 0: one per core; n > kMaxThreads: qwen3::Error
 
 // Runs job(ctx, t) for t in [0, n) on n threads (the caller is thread 0) and returns when all are done.
 // Not reentrant: a job must not call run_on_threads.

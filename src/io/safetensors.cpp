@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/json_brief.h"
 
 namespace qwen3 {
 
@@ -45,11 +46,20 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     fail("{}: header length {} runs past the end of the file ({} bytes)", p, header_len, size);
   const char* hb = reinterpret_cast<const char*>(f->file_.data() + 8);
   json header;
+  std::set<std::string> keys;
+  std::string duplicate;
+  // Duplicate tensor names are ambiguous (JSON parsers keep either one): refuse them.
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && duplicate.empty() && !keys.insert(parsed.get<std::string>()).second)
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    header = json::parse(hb, hb + header_len);
+    header = json::parse(hb, hb + header_len, on_event);
   } catch (const json::parse_error& e) {
     fail("{}: header is not valid JSON: {}", p, e.what());
   }
+  if (!duplicate.empty()) fail("{}: tensor '{}' appears twice in the header", p, duplicate);
   if (!header.is_object()) fail("{}: header is not a JSON object", p);
   const uint8_t* data_start = f->file_.data() + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
@@ -71,10 +81,10 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     if (!v.contains("shape") || !v["shape"].is_array()) fail("{}: tensor '{}': missing or non-array shape", p, name);
     uint64_t numel = 1;
     for (auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) fail("{}: tensor '{}': shape {} has a non-integer or negative dimension", p, name, v["shape"].dump());
+      if (!d.is_number_unsigned()) fail("{}: tensor '{}': shape has a non-integer or negative dimension", p, name);
       uint64_t dim = d.get<uint64_t>();
       if (dim > (uint64_t(1) << 40) || (dim && numel > (uint64_t(1) << 50) / dim))
-        fail("{}: tensor '{}': shape {} is absurdly large", p, name, v["shape"].dump());
+        fail("{}: tensor '{}': shape has more than 2^50 elements", p, name);
       numel *= dim;
       t.shape.push_back(int64_t(dim));
     }
@@ -96,12 +106,18 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   std::vector<size_t> order(ranges.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
-  for (size_t i = 1; i < order.size(); ++i) {
-    auto& prev = ranges[order[i - 1]];
-    auto& cur = ranges[order[i]];
-    if (cur.first < prev.second && cur.first != cur.second && prev.first != prev.second)
-      fail("{}: tensors '{}' and '{}' overlap (data_offsets [{}, {}] and [{}, {}])", p, range_names[order[i - 1]],
-           range_names[order[i]], prev.first, prev.second, cur.first, cur.second);
+  // Sorted by start, a range overlaps an earlier one exactly when it starts before the largest end
+  // seen so far (empty tensors occupy no bytes and overlap nothing).
+  size_t furthest = order.size();
+  for (size_t i : order) {
+    const auto& cur = ranges[i];
+    if (cur.first == cur.second) continue;
+    if (furthest != order.size() && cur.first < ranges[furthest].second) {
+      const auto& prev = ranges[furthest];
+      fail("{}: tensors '{}' and '{}' overlap (data_offsets [{}, {}] and [{}, {}])", p, range_names[furthest],
+           range_names[i], prev.first, prev.second, cur.first, cur.second);
+    }
+    if (furthest == order.size() || cur.second > ranges[furthest].second) furthest = i;
   }
   return f;
 }
@@ -131,7 +147,7 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
     for (auto& [name, fv] : j["weight_map"].items()) {
       if (!fv.is_string()) fail("{}: weight_map entry '{}' is not a file name", index.string(), name);
       std::string fname = fv.get<std::string>();
-      if (fname.empty() || fname.find('/') != std::string::npos || fname == "..")
+      if (fname.empty() || fname.find('/') != std::string::npos || fname == "." || fname == "..")
         fail("{}: weight_map entry '{}' names an invalid file '{}'", index.string(), name, fname);
       if (!file_idx.count(fname)) {
         file_idx[fname] = c.files_.size();

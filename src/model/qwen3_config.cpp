@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "core/error.h"
+#include "io/json_brief.h"
 
 namespace qwen3 {
 
@@ -25,13 +26,18 @@ json read_json(const std::filesystem::path& p) {
 int64_t get_int(const json& j, const char* key, const std::string& where) {
   if (!j.contains(key) || j[key].is_null()) fail("{}: missing required field \"{}\"", where, key);
   const json& v = j[key];
-  if (!v.is_number_integer()) fail("{}: field \"{}\" must be an integer, got {}", where, key, v.dump());
+  if (!v.is_number_integer()) fail("{}: field \"{}\" must be an integer, got {}", where, key, json_brief(v));
   return v.get<int64_t>();
 }
 
-int64_t get_positive_int(const json& j, const char* key, const std::string& where) {
+// Sizes beyond any real model (Qwen3-32B: hidden 5120, intermediate 25600, 64 layers and 64
+// heads) are refused before anything multiplies them.
+constexpr int64_t kMaxDim = int64_t(1) << 24;
+
+int64_t get_positive_int(const json& j, const char* key, const std::string& where, int64_t max = kMaxDim) {
   int64_t v = get_int(j, key, where);
   if (v <= 0) fail("{}: field \"{}\" must be positive, got {}", where, key, v);
+  if (v > max) fail("{}: field \"{}\" is {}, more than this engine accepts ({})", where, key, v, max);
   return v;
 }
 
@@ -41,19 +47,19 @@ double get_number(const json& j, const char* key, const std::string& where, std:
     fail("{}: missing required field \"{}\"", where, key);
   }
   const json& v = j[key];
-  if (!v.is_number()) fail("{}: field \"{}\" must be a number, got {}", where, key, v.dump());
+  if (!v.is_number()) fail("{}: field \"{}\" must be a number, got {}", where, key, json_brief(v));
   return v.get<double>();
 }
 
 bool get_bool(const json& j, const char* key, const std::string& where, bool dflt) {
   if (!j.contains(key) || j[key].is_null()) return dflt;
-  if (!j[key].is_boolean()) fail("{}: field \"{}\" must be true or false, got {}", where, key, j[key].dump());
+  if (!j[key].is_boolean()) fail("{}: field \"{}\" must be true or false, got {}", where, key, json_brief(j[key]));
   return j[key].get<bool>();
 }
 
 std::optional<double> opt_number(const json& j, const char* key, const std::string& where) {
   if (!j.contains(key) || j[key].is_null()) return std::nullopt;
-  if (!j[key].is_number()) fail("{}: rope_scaling field \"{}\" must be a number, got {}", where, key, j[key].dump());
+  if (!j[key].is_number()) fail("{}: rope_scaling field \"{}\" must be a number, got {}", where, key, json_brief(j[key]));
   return j[key].get<double>();
 }
 
@@ -65,11 +71,11 @@ std::vector<int64_t> get_ids(const json& j, const char* key, const std::string& 
     ids.push_back(v.get<int64_t>());
   } else if (v.is_array()) {
     for (auto& e : v) {
-      if (!e.is_number_integer()) fail("{}: field \"{}\" must hold integers, got {}", where, key, v.dump());
+      if (!e.is_number_integer()) fail("{}: field \"{}\" must hold integers, got {}", where, key, json_brief(v));
       ids.push_back(e.get<int64_t>());
     }
   } else {
-    fail("{}: field \"{}\" must be an integer or a list of integers, got {}", where, key, v.dump());
+    fail("{}: field \"{}\" must be an integer or a list of integers, got {}", where, key, json_brief(v));
   }
   return ids;
 }
@@ -84,13 +90,13 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
   c.vocab_size = get_positive_int(j, "vocab_size", where);
   c.hidden_size = get_positive_int(j, "hidden_size", where);
   c.intermediate_size = get_positive_int(j, "intermediate_size", where);
-  c.num_hidden_layers = get_positive_int(j, "num_hidden_layers", where);
-  c.num_attention_heads = get_positive_int(j, "num_attention_heads", where);
+  c.num_hidden_layers = get_positive_int(j, "num_hidden_layers", where, 4096);
+  c.num_attention_heads = get_positive_int(j, "num_attention_heads", where, 4096);
   c.num_key_value_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
                               ? get_positive_int(j, "num_key_value_heads", where)
                               : c.num_attention_heads;
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
-    c.head_dim = get_positive_int(j, "head_dim", where);
+    c.head_dim = get_positive_int(j, "head_dim", where, 4096);
   } else {
     if (c.hidden_size % c.num_attention_heads)
       fail("{}: no head_dim, and hidden_size {} is not divisible by num_attention_heads {}", where, c.hidden_size,
@@ -117,7 +123,15 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
   if (!(c.rms_norm_eps > 0)) fail("{}: rms_norm_eps must be positive", where);
   c.rope_theta = get_number(j, "rope_theta", where, 10000.0);
   if (!(c.rope_theta > 1)) fail("{}: rope_theta must be > 1, got {}", where, c.rope_theta);
-  c.max_position_embeddings = get_positive_int(j, "max_position_embeddings", where);
+  c.max_position_embeddings = get_positive_int(j, "max_position_embeddings", where, int64_t(1) << 30);
+  // Qwen3's optional sliding-window attention (layers from max_window_layers on) is not
+  // implemented: refuse rather than silently attend to everything.
+  if (get_bool(j, "use_sliding_window", where, false))
+    fail("{}: use_sliding_window is true; sliding-window attention is not supported", where);
+  if (j.contains("layer_types") && j["layer_types"].is_array())
+    for (auto& t : j["layer_types"])
+      if (!t.is_string() || t != "full_attention")
+        fail("{}: layer_types holds {}; only \"full_attention\" layers are supported", where, json_brief(t));
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", where, false);
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string())
     c.torch_dtype = parse_dtype_name(j["torch_dtype"].get<std::string>());

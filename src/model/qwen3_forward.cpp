@@ -49,6 +49,10 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
   const int64_t qkv_dim = (Hq + 2 * Hkv) * D;
 
   // --- validate the whole batch before touching anything ---
+  const KvCacheOptions& ko = kv.options();
+  if (ko.num_layers != c.num_hidden_layers || ko.num_kv_heads != Hkv || ko.head_dim != D)
+    fail("forward: the KV cache holds {} layers x {} KV heads x head_dim {}, this model needs {} x {} x {}",
+         ko.num_layers, ko.num_kv_heads, ko.head_dim, c.num_hidden_layers, Hkv, D);
   TokenPlan tp;
   tp.chunk_begin.push_back(0);
   std::unordered_set<SeqId> seen;
@@ -72,9 +76,21 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
     tp.chunk_begin.push_back(int64_t(tp.ids.size()));
     pages += kv.pages_needed(ch.seq, int64_t(ch.tokens.size()));
   }
-  if (pages > kv.num_free_pages())
-    throw KvCacheFull(fmt::format("KV cache full: this batch needs {} more pages, {} are free", pages, kv.num_free_pages()));
-  for (auto& ch : batch) kv.reserve(ch.seq, int64_t(ch.tokens.size()));
+  if (pages <= kv.num_free_pages()) {
+    for (auto& ch : batch) kv.reserve(ch.seq, int64_t(ch.tokens.size()));
+  } else {
+    // The sum over-counts when sequences share a partial page (fork then pop): each counts a
+    // copy-on-write page, but after the first copy the others own it alone. Reserve one by one,
+    // and on failure give back what was reserved (a private copy made on the way stays: same data).
+    size_t done = 0;
+    try {
+      for (; done < batch.size(); ++done) kv.reserve(batch[done].seq, int64_t(batch[done].tokens.size()));
+    } catch (const KvCacheFull&) {
+      for (size_t i = 0; i < done; ++i) kv.pop(batch[i].seq, 0);
+      throw KvCacheFull(fmt::format("KV cache full: this batch needs up to {} more pages, {} are free", pages,
+                                    kv.num_free_pages()));
+    }
+  }
 
   const int64_t N = int64_t(tp.ids.size());
   // --- workspace ---

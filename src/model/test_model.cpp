@@ -150,7 +150,17 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   const Qwen3Config c = Qwen3Config::from_json(nlohmann::json::parse(cj.dump()), "generated config.json");
   if (o.shards < 1) fail("--shards must be >= 1, got {}", o.shards);
 
-  fs::create_directories(o.out);
+  // Refuse sizes that cannot be written rather than dying in the allocator.
+  {
+    const double params = double(c.vocab_size) * double(c.hidden_size) * (c.tie_word_embeddings ? 1 : 2) +
+                          double(c.num_hidden_layers) * double(c.hidden_size) *
+                              (double(c.num_attention_heads + 2 * c.num_key_value_heads) * double(c.head_dim) +
+                               double(c.num_attention_heads) * double(c.head_dim) + 3.0 * double(c.intermediate_size));
+    if (params > 1e11) fail("the requested model has {:.3g} parameters; make-test-model writes at most 1e11", params);
+  }
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) fail("{}: cannot create the folder: {}", o.out.string(), ec.message());
   write_text(o.out / "config.json", cj.dump(2) + "\n");
   ordered_json gen = {{"bos_token_id", 151643}, {"do_sample", true}, {"eos_token_id", {151645, 151643}},
                       {"pad_token_id", 151643}, {"temperature", 0.6}, {"top_k", 20}, {"top_p", 0.95},
@@ -158,7 +168,10 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   write_text(o.out / "generation_config.json", gen.dump(2) + "\n");
 
   // Scales: activations O(1) through every layer, and logits with a standard deviation of ~4, far
-  // from uniform, so that a wrong computation changes the greedy continuation.
+  // from uniform, so that a wrong computation changes the greedy continuation. The embedding rows
+  // are small (norm ~1) next to what the layers add to the residual stream, and the final norm's
+  // weight (~4) sets the logit scale: with tied embeddings a large embedding would make each token
+  // predict itself and greedy decoding would repeat one id, hiding bugs.
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads,
                 I = c.intermediate_size, V = c.vocab_size;
   struct Spec {
@@ -167,7 +180,7 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
     float mean, std;
   };
   std::vector<Spec> specs;
-  const float emb_std = 4.0f / std::sqrt(float(H));
+  const float emb_std = 1.0f / std::sqrt(float(H));
   specs.push_back({"model.embed_tokens.weight", {V, H}, 0.0f, emb_std});
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
@@ -192,7 +205,7 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
     lin("mlp.up_proj.weight", I, H);
     lin("mlp.down_proj.weight", H, I);
   }
-  specs.push_back({"model.norm.weight", {H}, 1.0f, 0.1f});
+  specs.push_back({"model.norm.weight", {H}, 4.0f, 0.4f});
   if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {V, H}, 0.0f, emb_std});
 
   // Split the tensors, in order, into `shards` files of about equal size.

@@ -39,7 +39,9 @@ int run(const Opts& o) {
   const GenerationConfig gen = GenerationConfig::load(std::filesystem::path(o.model) / "generation_config.json");
   const std::vector<int64_t> eos = gen.eos_token_ids.empty() ? cfg.eos_token_ids : gen.eos_token_ids;
   const int64_t page = 16;
-  KvCache kv(model->kv_options((int64_t(prompt.size()) + o.max_tokens + page - 1) / page + 1, int(page)));
+  // Room for the prompt and the reply, but never past the model's positions.
+  const int64_t tokens = std::min<int64_t>(int64_t(prompt.size()) + o.max_tokens, cfg.max_position_embeddings);
+  KvCache kv(model->kv_options((tokens + page - 1) / page + 1, int(page)));
   kv.add_sequence(0);
 
   std::vector<int32_t> out;
@@ -56,6 +58,7 @@ int run(const Opts& o) {
         break;
       }
       if (int(out.size()) >= o.max_tokens) break;
+      if (kv.num_tokens(0) + 1 > cfg.max_position_embeddings) break;  // no positions left: "length"
       const SeqId seq = 0;
       lg = model->decode(std::span<const SeqId>(&seq, 1), std::span<const int32_t>(&next, 1), kv);
       next = argmax(lg.row(0));

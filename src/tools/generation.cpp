@@ -29,6 +29,8 @@ GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std:
       break;
     }
     if (int(r.ids.size()) >= params.max_tokens) break;
+    // The model has no positions past max_position_embeddings: the output ends there ("length").
+    if (kv.num_tokens(seq) + 1 > model.config().max_position_embeddings) break;
     lg = model.decode(std::span<const SeqId>(&seq, 1), std::span<const int32_t>(&next, 1), kv);
     next = argmax(lg.row(0));
   }

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // One clear line on stderr for bad arguments (CLI11 prints a multi-line hint by default).
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "qwen3: error: %s\n", e.what());
+    std::fprintf(stderr, "qwen3: error: %s (see qwen3 --help)\n", e.what());
     return 2;
   }
   try {

@@ -114,7 +114,11 @@ EXTENDED_CONFIGS = [
 # Engine vs reference
 # --------------------------------------------------------------------------------------------
 
-ENGINE_SECONDS = [0.0]  # wall time spent in the qwen3 binary, for the per-configuration line
+ENGINE_SECONDS = [0.0]
+# Distinct ids in each reference continuation: a continuation that repeats one id would match a
+# broken engine just as well, so the test models must keep greedy decoding varied.
+DISTINCT_IDS: list[int] = []
+MIN_MEAN_DISTINCT = 16  # wall time spent in the qwen3 binary, for the per-configuration line
 
 
 def run(cmd: list[str], timeout: int = 300) -> str:
@@ -164,7 +168,8 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     want_ids = ref.greedy(model, ids, GREEDY_TOKENS)
     same = sum(1 for _ in iter_prefix(got_ids, want_ids))
     ok = rel < TOLERANCE and got_ids == want_ids and not dtype_note
-    greedy_note = f"greedy {same}/{GREEDY_TOKENS} identical"
+    greedy_note = f"greedy {same}/{GREEDY_TOKENS} identical, {len(set(want_ids))} distinct"
+    DISTINCT_IDS.append(len(set(want_ids)))
     if got_ids != want_ids:
         margins = ref.greedy_margins(model, ids, want_ids)
         if same < len(margins):
@@ -199,6 +204,12 @@ def compare(binary: str, only: set[str] | None, extended: bool) -> tuple[int, in
             print(f"{'PASS' if ok else 'FAIL'} {name:<24s} {dtype:<4s} {msg}  [{time.time() - t0:.1f}s, engine {ENGINE_SECONDS[0]:.1f}s]",
                   flush=True)
             passed, failed = passed + ok, failed + (not ok)
+    if len(DISTINCT_IDS) >= 5:
+        mean = sum(DISTINCT_IDS) / len(DISTINCT_IDS)
+        ok = mean >= MIN_MEAN_DISTINCT and min(DISTINCT_IDS) >= 2
+        print(f"{'PASS' if ok else 'FAIL'} greedy-diversity: mean {mean:.1f} distinct ids per {GREEDY_TOKENS}-token "
+              f"continuation (need >= {MIN_MEAN_DISTINCT}), min {min(DISTINCT_IDS)} (need >= 2)", flush=True)
+        passed, failed = passed + ok, failed + (not ok)
     return passed, failed
 
 

@@ -87,14 +87,24 @@ void load_row(const WeightView& w, int64_t row, float* out) {
     case DType::F32:
       std::memcpy(out, static_cast<const float*>(w.data) + row * w.cols, size_t(w.cols) * 4);
       return;
+    // 16-bit reads through memcpy: a row straight from a mapped safetensors file may sit at an odd
+    // address (the format does not require alignment).
     case DType::BF16: {
-      const uint16_t* p = static_cast<const uint16_t*>(w.data) + row * w.cols;
-      for (int64_t i = 0; i < w.cols; ++i) out[i] = bf16_to_f32(p[i]);
+      const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols) * 2;
+      for (int64_t i = 0; i < w.cols; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        out[i] = bf16_to_f32(h);
+      }
       return;
     }
     case DType::F16: {
-      const uint16_t* p = static_cast<const uint16_t*>(w.data) + row * w.cols;
-      for (int64_t i = 0; i < w.cols; ++i) out[i] = f16_to_f32(p[i]);
+      const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols) * 2;
+      for (int64_t i = 0; i < w.cols; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        out[i] = f16_to_f32(h);
+      }
       return;
     }
   }

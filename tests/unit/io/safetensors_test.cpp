@@ -106,6 +106,24 @@ TEST_F(SafetensorsTest, OverlappingTensors) {
                {"v.safetensors", "'a'", "'b'", "overlap"});
 }
 
+TEST_F(SafetensorsTest, OverlapHiddenBehindAnEmptyTensorAndDuplicateNames) {
+  expect_error(raw("z.safetensors",
+                   R"({"a": {"dtype": "F32", "shape": [16], "data_offsets": [0, 64]},
+                       "e": {"dtype": "F32", "shape": [0], "data_offsets": [16, 16]},
+                       "b": {"dtype": "F32", "shape": [4], "data_offsets": [32, 48]}})",
+                   64),
+               {"z.safetensors", "'a'", "'b'", "overlap"});
+  expect_error(raw("dup.safetensors",
+                   R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                       "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+                   8),
+               {"dup.safetensors", "'a' appears twice"});
+  // Deeply nested garbage is reported, not recursed into.
+  expect_error(raw("deep.safetensors", "{\"w\": {\"dtype\": \"F32\", \"shape\": " + std::string(100000, '[') +
+                                           std::string(100000, ']') + ", \"data_offsets\": [0, 4]}}", 4),
+               {"deep.safetensors"});
+}
+
 TEST_F(SafetensorsTest, DtypeOrShapeDoesNotMatchSize) {
   expect_error(raw("s.safetensors", R"({"w": {"dtype": "BF16", "shape": [3, 3], "data_offsets": [0, 16]}})", 16),
                {"s.safetensors", "'w'", "need 18"});

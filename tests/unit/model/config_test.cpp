@@ -89,6 +89,18 @@ TEST(Config, MissingOrNonNumericFieldsNameTheFileAndField) {
   EXPECT_NE(error_of(j).find("tie_word_embeddings"), std::string::npos);
   EXPECT_NE(error_of(json::array()).find("not a JSON object"), std::string::npos);
   j = minimal();
+  j["num_attention_heads"] = int64_t(1) << 32;
+  EXPECT_NE(error_of(j).find("more than this engine accepts"), std::string::npos);
+  j = minimal();
+  j["vocab_size"] = json::parse(std::string(50000, '[') + std::string(50000, ']'));
+  EXPECT_EQ(error_of(j), "dir/config.json: field \"vocab_size\" must be an integer, got an array");
+  j = minimal();
+  j["use_sliding_window"] = true;
+  EXPECT_NE(error_of(j).find("sliding-window attention is not supported"), std::string::npos);
+  j = minimal();
+  j["layer_types"] = {"full_attention", "sliding_attention"};
+  EXPECT_NE(error_of(j).find("only \"full_attention\""), std::string::npos);
+  j = minimal();
   j["model_type"] = "llama";
   EXPECT_NE(error_of(j).find("model_type"), std::string::npos);
 }
