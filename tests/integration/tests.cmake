@@ -1,3 +1,5 @@
 # Script tests that drive the qwen3 binary.
 add_test(NAME cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_cli.py)
 set_tests_properties(cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900)
+add_test(NAME text_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_text_cli.py)
+set_tests_properties(text_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900 SKIP_RETURN_CODE 77)

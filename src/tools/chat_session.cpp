@@ -1,0 +1,108 @@
+#include "tools/chat_session.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "tools/reasoning_split.h"
+
+namespace qwen3::tools {
+
+std::vector<int64_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config) {
+  const GenerationConfig gen = GenerationConfig::load(model_dir / "generation_config.json");
+  return gen.eos_token_ids.empty() ? config.eos_token_ids : gen.eos_token_ids;
+}
+
+ChatTemplateRenderer::ChatTemplateRenderer(const std::filesystem::path& model_dir) {
+  files_ = ChatTemplateFiles::load(model_dir);
+  for (auto& [name, source] : files_.templates)
+    templates_.emplace(&source, std::make_unique<ChatTemplate>(ChatTemplate::parse(source, files_.origin)));
+}
+
+std::string ChatTemplateRenderer::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                         bool enable_thinking, const nlohmann::ordered_json& tools) const {
+  nlohmann::ordered_json input = {{"messages", messages},
+                                  {"add_generation_prompt", add_generation_prompt},
+                                  {"enable_thinking", enable_thinking}};
+  if (!tools.is_null()) input["tools"] = tools;
+  return templates_.at(&files_.select(!tools.is_null()))->render(files_.variables(input));
+}
+
+ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
+                         std::vector<int64_t> stop_ids, const Options& options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      renderer_(renderer),
+      stop_ids_(std::move(stop_ids)),
+      options_(options),
+      kv_(model.kv_options((options.context_tokens + 15) / 16, 16)) {
+  kv_.add_sequence(0);
+}
+
+void ChatSession::reset() {
+  messages_ = nlohmann::ordered_json::array();
+  kv_.pop(0, kv_.num_tokens(0));
+  cached_.clear();
+}
+
+ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinking,
+                            const std::function<void(const std::string&)>& on_reasoning,
+                            const std::function<void(const std::string&)>& on_content) {
+  nlohmann::ordered_json messages = messages_;
+  messages.push_back({{"role", "user"}, {"content", user_message}});
+  const std::string prompt_text = renderer_.render(messages, /*add_generation_prompt=*/true, enable_thinking);
+  const std::vector<int32_t> prompt = tokenizer_.encode(prompt_text);
+  const int64_t capacity = options_.context_tokens;
+  if (int64_t(prompt.size()) + options_.max_tokens > capacity)
+    throw KvCacheFull(fmt::format("the conversation is {} tokens and a reply may take {} more, the context holds {}",
+                                  prompt.size(), options_.max_tokens, capacity));
+
+  // Keep the K/V of the longest common prefix with what the cache holds; prefill the rest (at least
+  // one token, whose logits start the reply).
+  size_t common = 0;
+  while (common < cached_.size() && common < prompt.size() && cached_[common] == prompt[common]) ++common;
+  if (common == prompt.size()) --common;
+  kv_.pop(0, int64_t(cached_.size() - common));
+  cached_.resize(common);
+
+  ChatTurn turn;
+  turn.reused_tokens = int64_t(common);
+  StreamingDetokenizer detok(tokenizer_, /*skip_special_tokens=*/true);
+  // Generation starts inside the reasoning block when the rendered prompt opened <think> without
+  // closing it (some templates do; Qwen3's closes an empty block itself when thinking is off).
+  const size_t open = prompt_text.rfind("<think>");
+  ReasoningSplit split(open != std::string::npos && prompt_text.find("</think>", open) == std::string::npos);
+  auto emit = [&](const std::string& text) {
+    for (auto& [is_reasoning, piece] : split.push(text)) {
+      (is_reasoning ? turn.reasoning : turn.content) += piece;
+      if (is_reasoning && on_reasoning) on_reasoning(piece);
+      if (!is_reasoning && on_content) on_content(piece);
+    }
+  };
+  GenerationParams params;
+  params.max_tokens = options_.max_tokens;
+  params.stop_ids = stop_ids_;
+  const std::span<const int32_t> fresh(prompt.data() + common, prompt.size() - common);
+  turn.stats = generate_greedy(model_, kv_, 0, fresh, params, [&](int32_t id) {
+    // The embedding has rows past the tokenizer's vocabulary (151936 vs 151669 in Qwen3); such an
+    // id has no text, and Hugging Face's decode drops it too.
+    if (tokenizer_.contains(id)) emit(detok.push(id));
+    return true;
+  });
+  emit(detok.flush());
+  for (auto& [is_reasoning, piece] : split.flush()) {
+    (is_reasoning ? turn.reasoning : turn.content) += piece;
+    if (is_reasoning && on_reasoning) on_reasoning(piece);
+    if (!is_reasoning && on_content) on_content(piece);
+  }
+  // The cache now holds the prompt and every generated token but the last.
+  cached_ = prompt;
+  if (!turn.stats.ids.empty()) cached_.insert(cached_.end(), turn.stats.ids.begin(), turn.stats.ids.end() - 1);
+
+  messages_ = std::move(messages);
+  nlohmann::ordered_json reply = {{"role", "assistant"}, {"content", turn.content}};
+  if (!turn.reasoning.empty()) reply["reasoning_content"] = turn.reasoning;
+  messages_.push_back(std::move(reply));
+  return turn;
+}
+
+}  // namespace qwen3::tools

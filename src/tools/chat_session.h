@@ -1,0 +1,73 @@
+// Chat for the CLI: the checkpoint's chat template, the end-of-sequence ids, and a multi-turn
+// session that keeps its KV cache between turns (only the part of the rendered conversation that
+// changed is prefilled again).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "chat/chat_template.h"
+#include "model/qwen3_model.h"
+#include "tokenizer/tokenizer.h"
+#include "tools/generation.h"
+
+namespace qwen3::tools {
+
+// End of sequence as transformers' generate() takes it: generation_config.json's eos_token_id,
+// else config.json's.
+std::vector<int64_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config);
+
+// The chat templates of a model folder (chat_template.jinja, or tokenizer_config.json's
+// chat_template), parsed once, rendered with the special-token variables transformers passes.
+class ChatTemplateRenderer {
+ public:
+  explicit ChatTemplateRenderer(const std::filesystem::path& model_dir);
+  std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt, bool enable_thinking,
+                     const nlohmann::ordered_json& tools = nullptr) const;
+
+ private:
+  ChatTemplateFiles files_;
+  std::map<const std::string*, std::unique_ptr<ChatTemplate>> templates_;  // by source in files_
+};
+
+struct ChatTurn {
+  std::string reasoning, content;  // what the assistant said, split at </think>
+  GenerationResult stats;
+  int64_t reused_tokens = 0;       // prompt tokens whose KV was kept from the previous turn
+};
+
+class ChatSession {
+ public:
+  struct Options {
+    int64_t context_tokens = 8192;  // KV cache size
+    int max_tokens = 1024;          // per reply
+  };
+  ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
+              std::vector<int64_t> stop_ids, const Options& options);
+
+  // Adds the user's message and generates the reply. `on_reasoning` and `on_content` receive the
+  // text as it streams (reasoning is what comes before </think>).
+  ChatTurn reply(const std::string& user_message, bool enable_thinking,
+                 const std::function<void(const std::string&)>& on_reasoning,
+                 const std::function<void(const std::string&)>& on_content);
+  void reset();
+  const nlohmann::ordered_json& messages() const { return messages_; }
+
+ private:
+  Qwen3Model& model_;
+  const Tokenizer& tokenizer_;
+  const ChatTemplateRenderer& renderer_;
+  std::vector<int64_t> stop_ids_;
+  Options options_;
+  KvCache kv_;
+  std::vector<int32_t> cached_;  // tokens whose K/V are in the cache, in order
+  nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();
+};
+
+}  // namespace qwen3::tools

