@@ -1,9 +1,10 @@
 // Jinja2's filters, tests and globals (jinja2/filters.py, jinja2/tests.py, jinja2/defaults.py)
 // and transformers' additions (tojson as json.dumps, raise_exception, strftime_now).
 //
-// Where Jinja2 returns a generator (map, select, reject, unique, reverse of a list, items), we
-// return a list: the same when iterated, joined, counted or passed to `list`; only printing the
-// generator itself differs ("<generator object ...>" in Python).
+// Where Jinja2 returns a generator (map, select, reject, selectattr, rejectattr, unique, items) or
+// an iterator (reverse of a list), so do we (Value::iterator): always true, no len(), consumed by
+// iteration. Unlike Python's, ours are computed when the filter runs, so an error in an iterator
+// that is never consumed is raised anyway.
 #include "chat/builtins.h"
 
 #include <algorithm>
@@ -175,6 +176,12 @@ Value f_escape(const Value& v, CallArgs& a) {
 
 Value f_first(const Value& v, CallArgs& a) {
   bind_args("first", a, {});
+  if (v.is_iterator()) {  // next(iter(gen)) takes one item
+    IteratorObject& it = v.iterator_obj();
+    const std::vector<Value>& items = it.get();
+    if (it.next == items.size()) return Value::undefined("No first item, sequence was empty.");
+    return items[it.next++];
+  }
   std::vector<Value> items = v.iterate();
   if (items.empty()) return Value::undefined("No first item, sequence was empty.");
   return items.front();
@@ -182,6 +189,7 @@ Value f_first(const Value& v, CallArgs& a) {
 
 Value f_last(const Value& v, CallArgs& a) {
   bind_args("last", a, {});
+  if (v.is_iterator()) eval_fail("'{}' object is not reversible", v.type_name());
   std::vector<Value> items = v.iterate();
   if (items.empty()) return Value::undefined("No last item, sequence was empty.");
   return items.back();
@@ -211,8 +219,10 @@ Value f_format(const Value& v, CallArgs& a) {
 Value f_indent(const Value& v, CallArgs& a) {
   auto p = bind_args("indent", a, {{"width", Value(4)}, {"first", Value(false)}, {"blank", Value(false)}});
   const std::string indention = p[0].is_string() ? p[0].str() : std::string(static_cast<size_t>(std::max<int64_t>(0, p[0].to_int())), ' ');
+  // Jinja's do_indent appends "\n" to the value itself: only strings work.
   if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
-  const std::string s = soft_str(v) + "\n";  // Jinja's quirk for splitlines
+  if (!v.is_string()) eval_fail("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name());
+  const std::string s = v.str() + "\n";  // Jinja's quirk for splitlines
   std::vector<std::string> lines = text::splitlines(s, false);
   std::string rv;
   if (p[2].truthy()) {
@@ -242,14 +252,21 @@ Value f_int(const Value& v, CallArgs& a) {
   return p[0];
 }
 
-Value f_items(const Value& v, CallArgs& a) {
+// A Jinja2 filter written as a Python generator: its body runs when the result is first used.
+using GeneratorBody = std::vector<Value> (*)(const Value&, CallArgs&);
+Value generator(const Value& v, CallArgs& a, GeneratorBody body) {
+  return Value::iterator([v, a, body]() mutable { return body(v, a); });
+}
+
+std::vector<Value> items_body(const Value& v, CallArgs& a) {
   bind_args("items", a, {});
-  if (v.is_undefined()) return Value::list();
+  if (v.is_undefined()) return {};
   if (!v.is_dict()) eval_fail("Can only get item pairs from a mapping.");
   std::vector<Value> out;
   for (const auto& [k, val] : v.dict_obj().items) out.push_back(Value::tuple({k, val}));
-  return Value::list(std::move(out));
+  return out;
 }
+Value f_items(const Value& v, CallArgs& a) { return generator(v, a, items_body); }
 
 Value f_join(const Value& v, CallArgs& a) {
   auto p = bind_args("join", a, {{"d", Value("")}, {"attribute", Value::none()}});
@@ -284,7 +301,7 @@ Value f_upper(const Value& v, CallArgs& a) {
   return Value(text::upper(soft_str(v)));
 }
 
-Value f_map(const Value& v, CallArgs& a) {
+std::vector<Value> map_body(const Value& v, CallArgs& a) {
   std::vector<Value> out;
   if (a.positional.empty()) {
     Value attribute, def = Value::none();
@@ -299,7 +316,7 @@ Value f_map(const Value& v, CallArgs& a) {
       Value r = lookup_path(item, attribute);
       out.push_back(has_default && r.is_undefined() ? def : r);
     }
-    return Value::list(std::move(out));
+    return out;
   }
   const std::string name = a.positional[0].to_str();
   if (!is_filter(name)) eval_fail("No filter named '{}'.", name);
@@ -308,11 +325,12 @@ Value f_map(const Value& v, CallArgs& a) {
     CallArgs copy = rest;
     out.push_back(apply_filter(name, item, copy));
   }
-  return Value::list(std::move(out));
+  return out;
 }
+Value f_map(const Value& v, CallArgs& a) { return generator(v, a, map_body); }
 
 // select, reject, selectattr, rejectattr.
-Value select_impl(const Value& v, CallArgs& a, bool by_attribute, bool keep) {
+std::vector<Value> select_body(const Value& v, CallArgs& a, bool by_attribute, bool keep) {
   size_t off = 0;
   Value attribute;
   if (by_attribute) {
@@ -338,12 +356,20 @@ Value select_impl(const Value& v, CallArgs& a, bool by_attribute, bool keep) {
     }
     if (r == keep) out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return out;
 }
-Value f_select(const Value& v, CallArgs& a) { return select_impl(v, a, false, true); }
-Value f_reject(const Value& v, CallArgs& a) { return select_impl(v, a, false, false); }
-Value f_selectattr(const Value& v, CallArgs& a) { return select_impl(v, a, true, true); }
-Value f_rejectattr(const Value& v, CallArgs& a) { return select_impl(v, a, true, false); }
+Value f_select(const Value& v, CallArgs& a) {
+  return generator(v, a, [](const Value& x, CallArgs& y) { return select_body(x, y, false, true); });
+}
+Value f_reject(const Value& v, CallArgs& a) {
+  return generator(v, a, [](const Value& x, CallArgs& y) { return select_body(x, y, false, false); });
+}
+Value f_selectattr(const Value& v, CallArgs& a) {
+  return generator(v, a, [](const Value& x, CallArgs& y) { return select_body(x, y, true, true); });
+}
+Value f_rejectattr(const Value& v, CallArgs& a) {
+  return generator(v, a, [](const Value& x, CallArgs& y) { return select_body(x, y, true, false); });
+}
 
 // max, min.
 Value extreme(const Value& v, CallArgs& a, bool want_max) {
@@ -369,9 +395,14 @@ Value f_replace(const Value& v, CallArgs& a) {
 Value f_reverse(const Value& v, CallArgs& a) {
   bind_args("reverse", a, {});
   if (v.is_string()) return slice(v, Value::none(), Value::none(), Value(-1));
+  // reversed() works on sequences (Undefined has len() and [] too); other iterables are listed.
+  const bool reversible = v.is_list() || v.is_dict() || v.is_undefined();
   std::vector<Value> items = v.iterate();
   std::reverse(items.begin(), items.end());
-  return Value::list(std::move(items));
+  if (!reversible) return Value::list(std::move(items));
+  return Value::iterator(std::move(items), v.is_tuple()  ? "reversed"
+                                           : v.is_dict() ? "dict_reversekeyiterator"
+                                                         : "list_reverseiterator");
 }
 
 Value f_round(const Value& v, CallArgs& a) {
@@ -481,7 +512,7 @@ Value f_trim(const Value& v, CallArgs& a) {
   return Value(text::strip(soft_str(v), chars, true, true));
 }
 
-Value f_unique(const Value& v, CallArgs& a) {
+std::vector<Value> unique_body(const Value& v, CallArgs& a) {
   auto p = bind_args("unique", a, {{"case_sensitive", Value(false)}, {"attribute", Value::none()}});
   std::vector<Value> seen, out;
   for (const Value& item : v.iterate()) {
@@ -490,8 +521,9 @@ Value f_unique(const Value& v, CallArgs& a) {
     seen.push_back(key);
     out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return out;
 }
+Value f_unique(const Value& v, CallArgs& a) { return generator(v, a, unique_body); }
 
 Value f_wordcount(const Value& v, CallArgs& a) {
   bind_args("wordcount", a, {});
@@ -535,7 +567,9 @@ bool t_float(const Value& v, CallArgs&) { return v.is_float(); }
 bool t_number(const Value& v, CallArgs&) { return v.is_number(); }
 bool t_string(const Value& v, CallArgs&) { return v.is_string(); }
 bool t_mapping(const Value& v, CallArgs&) { return v.is_dict(); }
-bool t_iterable(const Value& v, CallArgs&) { return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined(); }
+bool t_iterable(const Value& v, CallArgs&) {
+  return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined() || v.is_iterator();
+}
 bool t_sequence(const Value& v, CallArgs&) { return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined(); }
 bool t_callable(const Value& v, CallArgs&) { return v.is_function(); }
 bool t_escaped(const Value&, CallArgs&) { return false; }

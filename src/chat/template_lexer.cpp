@@ -368,7 +368,14 @@ LineColumn line_column(std::string_view source, size_t pos) {
 void throw_template_error(const std::string& name, std::string_view source, size_t pos, const std::string& message,
                           bool raised_by_template) {
   const LineColumn lc = line_column(source, pos);
-  throw TemplateError(fmt::format("{}:{}:{}: {}", name, lc.line, lc.column, message), lc.line, lc.column,
+  // One line, whatever the message (a raise_exception text may span several).
+  std::string one_line;
+  for (char c : message) {
+    if (c == '\n') one_line += "\\n";
+    else if (c == '\r') one_line += "\\r";
+    else one_line.push_back(c);
+  }
+  throw TemplateError(fmt::format("{}:{}:{}: {}", name, lc.line, lc.column, one_line), lc.line, lc.column,
                       raised_by_template);
 }
 

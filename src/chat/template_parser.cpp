@@ -620,7 +620,8 @@ class Parser {
     std::string name = expect_name();
     while (at_op(".")) {
       advance();
-      name += "." + expect_name();
+      name += '.';
+      name += expect_name();
     }
     if (!is_filter(name)) error(name_pos, fmt::format("no filter named '{}'", name));
     auto f = std::make_unique<FilterExpr>(pos, std::move(operand), std::move(name));
@@ -635,7 +636,8 @@ class Parser {
     std::string name = expect_name();
     while (at_op(".")) {
       advance();
-      name += "." + expect_name();
+      name += '.';
+      name += expect_name();
     }
     if (!is_test(name)) error(name_pos, fmt::format("no test named '{}'", name));
     auto test = std::make_unique<TestExpr>(pos, std::move(operand), std::move(name));

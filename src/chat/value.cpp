@@ -255,6 +255,14 @@ Value Value::function(std::string name, std::function<Value(CallArgs&)> call, bo
 
 Value Value::loop(LoopObject loop) { return Value(Variant(std::make_shared<const LoopObject>(std::move(loop)))); }
 
+Value Value::iterator(std::vector<Value> items, const char* type_name) {
+  return Value(Variant(std::make_shared<IteratorObject>(IteratorObject{nullptr, std::move(items), 0, type_name})));
+}
+
+Value Value::iterator(std::function<std::vector<Value>()> produce, const char* type_name) {
+  return Value(Variant(std::make_shared<IteratorObject>(IteratorObject{std::move(produce), {}, 0, type_name})));
+}
+
 Value Value::from_json(const nlohmann::ordered_json& j) {
   using T = nlohmann::ordered_json::value_t;
   switch (j.type()) {
@@ -340,6 +348,8 @@ std::string Value::to_str() const {
                                      : fmt::format("<built-in function {}>", function_obj().name);
     case Kind::Loop:
       return fmt::format("<LoopContext {}/{}>", loop_obj().index0 + 1, loop_obj().items->size());
+    case Kind::Iterator:  // Python adds the address; no text can match it
+      return fmt::format("<{} object>", iterator_obj().type_name);
     default: {
       std::string out;
       append_repr(out, *this);
@@ -367,6 +377,7 @@ const char* Value::type_name() const {
     case Kind::Namespace: return "Namespace";
     case Kind::Function: return function_obj().is_macro ? "Macro" : "builtin_function_or_method";
     case Kind::Loop: return "LoopContext";
+    case Kind::Iterator: return iterator_obj().type_name;
   }
   return "object";
 }
@@ -407,6 +418,7 @@ bool Value::equals(const Value& other) const {
     case Kind::Namespace: return &dict_obj() == &other.dict_obj();
     case Kind::Function: return &function_obj() == &other.function_obj();
     case Kind::Loop: return &loop_obj() == &other.loop_obj();
+    case Kind::Iterator: return &iterator_obj() == &other.iterator_obj();
     default: return false;
   }
 }
@@ -450,6 +462,13 @@ std::vector<Value> Value::iterate() const {
       keys.reserve(dict_obj().items.size());
       for (const auto& kv : dict_obj().items) keys.push_back(kv.first);
       return keys;
+    }
+    case Kind::Iterator: {
+      IteratorObject& it = iterator_obj();
+      std::vector<Value>& items = it.get();
+      std::vector<Value> rest(items.begin() + static_cast<std::ptrdiff_t>(it.next), items.end());
+      it.next = items.size();
+      return rest;
     }
     case Kind::String: {
       std::vector<Value> chars;

@@ -3,7 +3,9 @@
 // truthiness, equality, ordering, str() and repr(), and json.dumps.
 //
 // Lists, dicts and namespaces are shared by reference, as in Python: `ns.x = 1` changes the one
-// namespace every name bound to it sees. Strings are UTF-8; lengths, indices and slices count code
+// namespace every name bound to it sees. What Jinja2's filters return as Python generators
+// (map, select, reject, selectattr, rejectattr, unique, items; reverse of a list) is an Iterator:
+// always true, without len() or indexing, and empty once iterated, as in Python. Strings are UTF-8; lengths, indices and slices count code
 // points, as Python's do.
 #pragma once
 
@@ -41,6 +43,25 @@ struct ListObject {
   std::vector<Value> items;
   bool is_tuple = false;  // prints as (a, b); never equal to a list
   const char* view = nullptr;  // "dict_items" etc.: what dict.items() returned, printed as Python does
+};
+
+// A one-shot Python iterator (a generator or a list_reverseiterator). Its items are produced on
+// first use, as a Python generator runs only when consumed: a filter's error (`5 | select`)
+// surfaces where the result is used, and not at all if it never is.
+struct IteratorObject {
+  std::function<std::vector<Value>()> produce;  // run once, on first use
+  std::vector<Value> items;
+  size_t next = 0;        // items before it have been consumed
+  const char* type_name;  // "generator", "list_reverseiterator"
+
+  std::vector<Value>& get() {
+    if (produce) {
+      auto p = std::move(produce);
+      produce = nullptr;
+      items = p();
+    }
+    return items;
+  }
 };
 
 // A Python dict: insertion-ordered, keys compared with Python equality (1 == 1.0 == True).
@@ -81,7 +102,7 @@ struct Undefined {
 
 class Value {
  public:
-  enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict, Namespace, Function, Loop };
+  enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict, Namespace, Function, Loop, Iterator };
 
   Value() : v_(Undefined{}) {}
   static Value undefined(std::string hint) { return Value(Undefined{std::make_shared<const std::string>(std::move(hint))}); }
@@ -99,6 +120,8 @@ class Value {
   static Value namespace_(std::vector<std::pair<Value, Value>> attrs = {});
   static Value function(std::string name, std::function<Value(CallArgs&)> call, bool is_macro = false);
   static Value loop(LoopObject loop);
+  static Value iterator(std::vector<Value> items, const char* type_name = "generator");
+  static Value iterator(std::function<std::vector<Value>()> produce, const char* type_name = "generator");
   static Value from_json(const nlohmann::ordered_json& j);
 
   Kind kind() const { return static_cast<Kind>(v_.index()); }
@@ -115,6 +138,7 @@ class Value {
   bool is_namespace() const { return kind() == Kind::Namespace; }
   bool is_function() const { return kind() == Kind::Function; }
   bool is_loop() const { return kind() == Kind::Loop; }
+  bool is_iterator() const { return kind() == Kind::Iterator; }
 
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const { return std::get<int64_t>(v_); }
@@ -132,6 +156,7 @@ class Value {
   DictObject& dict_obj() const;  // dict or namespace
   const Function& function_obj() const { return *std::get<FnPtr>(v_); }
   const LoopObject& loop_obj() const { return *std::get<LoopPtr>(v_); }
+  IteratorObject& iterator_obj() const { return *std::get<IterPtr>(v_); }
 
   // Python's bool(x); Undefined is false.
   bool truthy() const;
@@ -151,8 +176,9 @@ class Value {
 
   // Python len(); throws for values without one (Undefined has length 0).
   size_t length() const;
-  // The items a for loop visits: a list's items, a dict's keys, a string's characters;
-  // Undefined visits nothing. Throws for values that are not iterable.
+  // The items a for loop visits: a list's items, a dict's keys, a string's characters, an
+  // iterator's remaining items (which consumes them); Undefined visits nothing. Throws for values
+  // that are not iterable.
   std::vector<Value> iterate() const;
 
  private:
@@ -161,12 +187,13 @@ class Value {
   using DictPtr = std::shared_ptr<DictObject>;
   using FnPtr = std::shared_ptr<const Function>;
   using LoopPtr = std::shared_ptr<const LoopObject>;
+  using IterPtr = std::shared_ptr<IteratorObject>;
   struct NamespacePtr {
     DictPtr attrs;
   };
   // The order of alternatives matches Kind.
   using Variant = std::variant<Undefined, std::nullptr_t, bool, int64_t, double, StrPtr, ListPtr, DictPtr,
-                               NamespacePtr, FnPtr, LoopPtr>;
+                               NamespacePtr, FnPtr, LoopPtr, IterPtr>;
   explicit Value(Variant v) : v_(std::move(v)) {}
   explicit Value(Undefined u) : v_(std::move(u)) {}
   explicit Value(std::nullptr_t) : v_(nullptr) {}

@@ -83,6 +83,9 @@ Value repeat(const Value& seq, int64_t n) {
 Value percent_format(const std::string& fmt_str, const Value& args) {
   std::vector<Value> positional;
   const DictObject* named = nullptr;
+  // Python treats an argument with __getitem__ that is not a tuple (a dict, Jinja's Undefined) as
+  // a mapping: it may stay unused.
+  const bool mapping = args.is_dict() || args.is_undefined();
   if (args.is_tuple()) positional = args.items();
   else if (args.is_dict() && fmt_str.find("%(") != std::string::npos) named = &args.dict_obj();
   else positional.push_back(args);
@@ -165,7 +168,7 @@ Value percent_format(const std::string& fmt_str, const Value& args) {
       default: eval_fail("unsupported format character '{}'", conv);
     }
   }
-  if (named == nullptr && next_arg < positional.size()) eval_fail("not all arguments converted during string formatting");
+  if (!mapping && next_arg < positional.size()) eval_fail("not all arguments converted during string formatting");
   return Value(std::move(out));
 }
 
@@ -498,9 +501,9 @@ Value get_item(const Value& obj, const Value& key) {
 
 Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step) {
   if (obj.is_undefined()) fail_undefined(obj);
-  if (!obj.is_string() && !obj.is_list()) {
-    return Value::undefined(fmt::format("{} has no element slice", obj.object_description()));
-  }
+  // Jinja2 compiles a slice to a plain Python subscript: no fallback to undefined.
+  if (obj.is_dict()) eval_fail("unhashable type: 'slice'");
+  if (!obj.is_string() && !obj.is_list()) eval_fail("'{}' object is not subscriptable", obj.type_name());
   const bool ascii = obj.is_string() && text::is_ascii(obj.str());
   const std::u32string u = obj.is_string() && !ascii ? text::decode(obj.str()) : std::u32string();
   const int64_t len = obj.is_list() ? static_cast<int64_t>(obj.items().size())
@@ -544,6 +547,7 @@ Value unary_minus(const Value& v, bool negate) {
 Value binary_op(BinaryExpr::Op op, const Value& a, const Value& b) {
   using Op = BinaryExpr::Op;
   if (op == Op::Concat) return Value(a.to_str() + b.to_str());
+  if (op == Op::Mod && a.is_string()) return percent_format(a.str(), b);  // str % Undefined is fine
   check_defined(a, b);
   const bool ints = (a.is_int() || a.is_bool()) && (b.is_int() || b.is_bool());
   const bool numbers = a.is_number() && b.is_number();
@@ -655,6 +659,11 @@ bool contains(const Value& container, const Value& item) {
       }
       return false;
     case Value::Kind::Dict: return container.dict_obj().find(item) != nullptr;
+    case Value::Kind::Iterator:
+      for (const Value& v : container.iterate()) {
+        if (v.equals(item)) return true;
+      }
+      return false;
     default: eval_fail("argument of type '{}' is not iterable", container.type_name());
   }
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "tools/reasoning_split.h"
+#include "chat/output_parser.h"
 
 namespace qwen3::tools {
 
@@ -69,15 +69,18 @@ ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinkin
   StreamingDetokenizer detok(tokenizer_, /*skip_special_tokens=*/true);
   // Generation starts inside the reasoning block when the rendered prompt opened <think> without
   // closing it (some templates do; Qwen3's closes an empty block itself when thinking is off).
-  const size_t open = prompt_text.rfind("<think>");
-  ReasoningSplit split(open != std::string::npos && prompt_text.find("</think>", open) == std::string::npos);
-  auto emit = [&](const std::string& text) {
-    for (auto& [is_reasoning, piece] : split.push(text)) {
-      (is_reasoning ? turn.reasoning : turn.content) += piece;
-      if (is_reasoning && on_reasoning) on_reasoning(piece);
-      if (!is_reasoning && on_content) on_content(piece);
+  OutputParser parser(OutputParserOptions{.in_reasoning = prompt_opens_reasoning(prompt_text)});
+  auto take = [&](const ChatOutput& d) {
+    turn.reasoning += d.reasoning;
+    turn.content += d.content;
+    if (!d.reasoning.empty() && on_reasoning) on_reasoning(d.reasoning);
+    if (!d.content.empty() && on_content) on_content(d.content);
+    for (auto& call : d.tool_calls) {
+      turn.tool_calls.push_back(call);
+      if (on_content) on_content("[tool call " + call.name + " " + call.arguments + "]");
     }
   };
+  auto emit = [&](const std::string& text) { take(parser.feed(text)); };
   GenerationParams params;
   params.max_tokens = options_.max_tokens;
   params.stop_ids = stop_ids_;
@@ -89,11 +92,7 @@ ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinkin
     return true;
   });
   emit(detok.flush());
-  for (auto& [is_reasoning, piece] : split.flush()) {
-    (is_reasoning ? turn.reasoning : turn.content) += piece;
-    if (is_reasoning && on_reasoning) on_reasoning(piece);
-    if (!is_reasoning && on_content) on_content(piece);
-  }
+  take(parser.finish());
   // The cache now holds the prompt and every generated token but the last.
   cached_ = prompt;
   if (!turn.stats.ids.empty()) cached_.insert(cached_.end(), turn.stats.ids.begin(), turn.stats.ids.end() - 1);
@@ -101,6 +100,12 @@ ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinkin
   messages_ = std::move(messages);
   nlohmann::ordered_json reply = {{"role", "assistant"}, {"content", turn.content}};
   if (!turn.reasoning.empty()) reply["reasoning_content"] = turn.reasoning;
+  if (!turn.tool_calls.empty()) {
+    reply["tool_calls"] = nlohmann::ordered_json::array();
+    for (auto& call : turn.tool_calls)
+      reply["tool_calls"].push_back(
+          {{"type", "function"}, {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+  }
   messages_.push_back(std::move(reply));
   return turn;
 }

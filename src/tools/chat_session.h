@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "chat/chat_template.h"
+#include "chat/output_parser.h"
 #include "model/qwen3_model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/generation.h"
@@ -38,6 +39,7 @@ class ChatTemplateRenderer {
 
 struct ChatTurn {
   std::string reasoning, content;  // what the assistant said, split at </think>
+  std::vector<ToolCall> tool_calls;
   GenerationResult stats;
   int64_t reused_tokens = 0;       // prompt tokens whose KV was kept from the previous turn
 };
