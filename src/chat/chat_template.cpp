@@ -80,7 +80,8 @@ ChatTemplateFiles ChatTemplateFiles::load(const std::filesystem::path& model_dir
     files.origin = jinja_path.string();
     return files;
   }
-  files.origin = config_path.string();
+  // Line and column in messages count within the template text, not within the JSON file.
+  files.origin = config_path.string() + " (chat_template)";
   auto it = config.find("chat_template");
   if (it == config.end() || it->is_null()) {
     if (!std::filesystem::exists(config_path)) fail("{}: no tokenizer_config.json or chat_template.jinja", model_dir.string());

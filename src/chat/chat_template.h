@@ -62,7 +62,8 @@ class ChatTemplate {
 // {"name", "template"}); and the special tokens transformers passes to the template.
 struct ChatTemplateFiles {
   std::map<std::string, std::string> templates;  // name -> source; "default" for a single template
-  std::string origin;                            // the file the templates came from, for messages
+  std::string origin;  // where the templates came from, for messages: "DIR/chat_template.jinja" or
+                       // "DIR/tokenizer_config.json (chat_template)"
   nlohmann::ordered_json special_tokens = nlohmann::ordered_json::object();  // bos_token, eos_token, ...
 
   static ChatTemplateFiles load(const std::filesystem::path& model_dir);

@@ -11,6 +11,10 @@ namespace {
 
 using T = Token::Type;
 
+// Deepest nesting of expressions and of blocks: deeper templates are refused rather than let to
+// exhaust the stack (the parser and the renderer recurse along the nesting).
+constexpr int kMaxNesting = 300;
+
 class Parser {
  public:
   Parser(const std::vector<Token>& tokens, TemplateAst& ast) : t_(tokens), ast_(ast) {}
@@ -22,6 +26,25 @@ class Parser {
   }
 
  private:
+  struct NestingGuard {
+    Parser& p;
+    explicit NestingGuard(Parser& parser) : p(parser) {
+      if (++p.nesting_ > kMaxNesting) p.error(p.cur().pos, fmt::format("nested more than {} levels deep", kMaxNesting));
+    }
+    ~NestingGuard() { --p.nesting_; }
+  };
+  // A left-associative chain (a + b + c, x.a.b, x | f | g) nests one level per link.
+  struct ChainGuard {
+    Parser& p;
+    int links = 0;
+    explicit ChainGuard(Parser& parser) : p(parser) {}
+    void link() {
+      ++links;
+      if (++p.nesting_ > kMaxNesting) p.error(p.cur().pos, fmt::format("nested more than {} levels deep", kMaxNesting));
+    }
+    ~ChainGuard() { p.nesting_ -= links; }
+  };
+
   // --- token stream ---
   const Token& cur() const { return t_[i_]; }
   const Token& peek(size_t n = 1) const { return t_[std::min(i_ + n, t_.size() - 1)]; }
@@ -129,6 +152,7 @@ class Parser {
 
   // At the tag name, after '{%'.
   StmtPtr parse_statement(size_t pos) {
+    NestingGuard guard(*this);
     const Token& name = cur();
     const std::string& n = name.value;
     if (n == "if") return parse_if(pos);
@@ -337,11 +361,16 @@ class Parser {
     return list;
   }
 
-  ExprPtr parse_expression(bool with_condexpr) { return with_condexpr ? parse_condexpr() : parse_or(); }
+  ExprPtr parse_expression(bool with_condexpr) {
+    NestingGuard guard(*this);
+    return with_condexpr ? parse_condexpr() : parse_or();
+  }
 
   ExprPtr parse_condexpr() {
     ExprPtr expr = parse_or();
+    ChainGuard chain(*this);
     while (at_name("if")) {
+      chain.link();
       const size_t pos = advance().pos;
       auto cond = std::make_unique<CondExpr>(pos);
       cond->then = std::move(expr);
@@ -354,7 +383,9 @@ class Parser {
 
   ExprPtr parse_or() {
     ExprPtr left = parse_and();
+    ChainGuard chain(*this);
     while (at_name("or")) {
+      chain.link();
       const size_t pos = advance().pos;
       left = std::make_unique<BinaryExpr>(pos, BinaryExpr::Op::Or, std::move(left), parse_and());
     }
@@ -363,7 +394,9 @@ class Parser {
 
   ExprPtr parse_and() {
     ExprPtr left = parse_not();
+    ChainGuard chain(*this);
     while (at_name("and")) {
+      chain.link();
       const size_t pos = advance().pos;
       left = std::make_unique<BinaryExpr>(pos, BinaryExpr::Op::And, std::move(left), parse_not());
     }
@@ -371,6 +404,7 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    NestingGuard guard(*this);
     if (at_name("not")) {
       const size_t pos = advance().pos;
       return std::make_unique<UnaryExpr>(pos, UnaryExpr::Op::Not, parse_not());
@@ -407,7 +441,9 @@ class Parser {
 
   ExprPtr parse_math1() {
     ExprPtr left = parse_concat();
+    ChainGuard chain(*this);
     while (at_op("+") || at_op("-")) {
+      chain.link();
       const Token& op = advance();
       left = std::make_unique<BinaryExpr>(op.pos, op.value == "+" ? BinaryExpr::Op::Add : BinaryExpr::Op::Sub,
                                           std::move(left), parse_concat());
@@ -417,7 +453,9 @@ class Parser {
 
   ExprPtr parse_concat() {
     ExprPtr left = parse_math2();
+    ChainGuard chain(*this);
     while (at_op("~")) {
+      chain.link();
       const size_t pos = advance().pos;
       left = std::make_unique<BinaryExpr>(pos, BinaryExpr::Op::Concat, std::move(left), parse_math2());
     }
@@ -426,7 +464,9 @@ class Parser {
 
   ExprPtr parse_math2() {
     ExprPtr left = parse_pow();
+    ChainGuard chain(*this);
     while (at_op("*") || at_op("/") || at_op("//") || at_op("%")) {
+      chain.link();
       const Token& op = advance();
       const BinaryExpr::Op o = op.value == "*"    ? BinaryExpr::Op::Mul
                                : op.value == "/"  ? BinaryExpr::Op::Div
@@ -439,7 +479,9 @@ class Parser {
 
   ExprPtr parse_pow() {  // left-associative, as in Jinja2: 2 ** 3 ** 2 == 64
     ExprPtr left = parse_unary(true);
+    ChainGuard chain(*this);
     while (at_op("**")) {
+      chain.link();
       const size_t pos = advance().pos;
       left = std::make_unique<BinaryExpr>(pos, BinaryExpr::Op::Pow, std::move(left), parse_unary(true));
     }
@@ -447,6 +489,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    NestingGuard guard(*this);
     ExprPtr node;
     if (at_op("-") || at_op("+")) {
       const Token& op = advance();
@@ -518,7 +561,9 @@ class Parser {
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
+    ChainGuard chain(*this);
     while (true) {
+      chain.link();
       if (at_op(".")) {
         const size_t pos = advance().pos;
         if (cur().type == T::Name) {
@@ -593,7 +638,9 @@ class Parser {
   }
 
   ExprPtr parse_filter_expr(ExprPtr node) {
+    ChainGuard chain(*this);
     while (true) {
+      chain.link();
       if (at_op("|")) {
         node = parse_filters(std::move(node), true);
       } else if (at_name("is")) {
@@ -608,7 +655,9 @@ class Parser {
 
   // One or more `| name(args)`.
   ExprPtr parse_filters(ExprPtr node, bool just_one = false) {
+    ChainGuard chain(*this);
     do {
+      chain.link();
       const size_t pos = advance().pos;  // |
       node = parse_one_filter(std::move(node), pos);
     } while (!just_one && at_op("|"));
@@ -659,6 +708,7 @@ class Parser {
   size_t i_ = 0;
   std::vector<MacroStmt*> macros_;  // the macros being parsed, innermost last
   int loop_depth_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

@@ -52,7 +52,9 @@ TEST_F(ChatTemplateFilesTest, NamedTemplates) {
     ChatTemplateFiles::load(dir_).select(false);
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("no \"default\" chat template (there are: rag)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tokenizer_config.json (chat_template): no \"default\" chat template (there are: rag)"),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -113,6 +113,18 @@ TEST(TemplateErrors, RaiseException) {
   EXPECT_STREQ(error_of("{{ raise_exception('two\nlines') }}").what(), "chat_template:1:4: two\\nlines");
 }
 
+TEST(TemplateErrors, DeepNestingIsRefused) {
+  EXPECT_EQ(render("{{ " + std::string(60, '(') + "1" + std::string(60, ')') + " }}"), "1");
+  const std::string deep = "{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}";
+  EXPECT_NE(std::string(error_of(deep).what()).find("nested more than 300 levels deep"), std::string::npos);
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 100000; ++i) chain += " + 1";
+  EXPECT_NE(std::string(error_of(chain + " }}").what()).find("nested more than 300 levels deep"), std::string::npos);
+  std::string ifs;
+  for (int i = 0; i < 100000; ++i) ifs += "{% if true %}";
+  EXPECT_NE(std::string(error_of(ifs).what()).find("nested more than 300 levels deep"), std::string::npos);
+}
+
 TEST(TemplateErrors, RunawayRecursionFails) {
   const TemplateError e = error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   EXPECT_NE(std::string(e.what()).find("maximum recursion depth exceeded in macro 'f'"), std::string::npos);
