@@ -48,9 +48,15 @@ template <typename W, int NT>
   }
 }
 
+// ThreadSanitizer's runtime is not up yet when the dynamic loader runs ifunc resolvers, so a TSan
+// build keeps the portable version only.
+#if defined(__SANITIZE_THREAD__)
+#define QWEN3_ISA_CLONES
+#else
+#define QWEN3_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 template <typename W>
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-void matmul_rows(const float* x, int64_t n, const W* w, int64_t rows, int64_t cols, int64_t r0, int64_t r1,
+QWEN3_ISA_CLONES void matmul_rows(const float* x, int64_t n, const W* w, int64_t rows, int64_t cols, int64_t r0, int64_t r1,
                  float* y) {
   for (int64_t o = r0; o < r1; ++o) {
     const W* wr = w + o * cols;
@@ -64,6 +70,8 @@ void matmul_rows(const float* x, int64_t n, const W* w, int64_t rows, int64_t co
     }
   }
 }
+
+#undef QWEN3_ISA_CLONES
 
 template <typename W>
 void matmul_typed(const float* x, int64_t n, const WeightView& wv, float* y) {
