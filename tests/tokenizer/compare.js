@@ -178,6 +178,29 @@ async function main() {
     check(same, `encode ${texts[i].what}`, detail);
   }
 
+  // ---- decode(encode(x)) == NFC(x) on every case ----
+  {
+    const ids = lines.slice(0, texts.length).map((l) => { try { return JSON.parse(l); } catch (e) { return []; } });
+    const rd = run(['detokenize', '--model', modelDir, '--jsonl'], ids.map((s) => JSON.stringify(s)).join('\n') + '\n');
+    check(rd.status === 0, 'qwen3 detokenize --jsonl of the corpus encodings exits 0', show(rd.stderr.trim()));
+    const out = rd.stdout.toString().split('\n');
+    let unicodeVersion = 0;
+    for (let i = 0; i < texts.length; i++) {
+      let got = null;
+      try { got = JSON.parse(out[i]); } catch (e) {}
+      const nfc = texts[i].text.normalize('NFC');
+      if (got === nfc) { check(true, `round trip ${texts[i].what}`); continue; }
+      // Hugging Face's NFC tables are Unicode 9.0, Node's ICU is newer: where Hugging Face's own
+      // round trip differs from Node's NFC in the same way, ours must equal Hugging Face's.
+      const hfRound = await hf.decode((await hf.encode(texts[i].text, null, { addSpecialTokens: false })).getIds(), false);
+      const sameAsHf = got === hfRound && hfRound !== nfc;
+      if (sameAsHf) unicodeVersion++;
+      check(sameAsHf, `decode(encode(x)) == NFC(x) for ${texts[i].what}`, `qwen3 ${show(got)} vs NFC ${show(nfc)}`);
+    }
+    console.log(`decode(encode(x)) == NFC(x): ${texts.length - unicodeVersion} of ${texts.length} cases exactly, ` +
+                `${unicodeVersion} equal to Hugging Face's own round trip where its Unicode 9.0 NFC differs from Node's`);
+  }
+
   // ---- encode: raw stdin, valid and invalid UTF-8 ----
   const raw = [
     Buffer.from(corpus.join('\n'), 'utf8'),
