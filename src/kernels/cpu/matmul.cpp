@@ -90,6 +90,17 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   }
 }
 
+namespace {
+void load_row16(const WeightView& w, int64_t row, float* out, float (*convert)(uint16_t)) {
+  const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols) * 2;
+  for (int64_t i = 0; i < w.cols; ++i) {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    out[i] = convert(h);
+  }
+}
+}  // namespace
+
 void load_row(const WeightView& w, int64_t row, float* out) {
   switch (w.dtype) {
     case DType::F32:
@@ -97,24 +108,8 @@ void load_row(const WeightView& w, int64_t row, float* out) {
       return;
     // 16-bit reads through memcpy: a row straight from a mapped safetensors file may sit at an odd
     // address (the format does not require alignment).
-    case DType::BF16: {
-      const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols) * 2;
-      for (int64_t i = 0; i < w.cols; ++i) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = bf16_to_f32(h);
-      }
-      return;
-    }
-    case DType::F16: {
-      const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols) * 2;
-      for (int64_t i = 0; i < w.cols; ++i) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = f16_to_f32(h);
-      }
-      return;
-    }
+    case DType::BF16: return load_row16(w, row, out, bf16_to_f32);
+    case DType::F16: return load_row16(w, row, out, f16_to_f32);
   }
 }
 
