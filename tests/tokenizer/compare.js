@@ -295,11 +295,24 @@ async function main() {
   const sanitized = Boolean(process.env.QWEN3_SANITIZED);
   const base = repeatTo(corpus.join('\n'), sanitized ? 1 << 18 : 1 << 20);
   const bigText = base.repeat(8);
-  const empty = run(['tokenize', '--model', modelDir], Buffer.alloc(0));
-  const small = run(['tokenize', '--model', modelDir], Buffer.from(base));
-  const big = run(['tokenize', '--model', modelDir], Buffer.from(bigText));
+  // The fastest of three runs of each, so that a busy machine does not decide the ratio.
+  const fastest = (input) => {
+    let best = null;
+    for (let k = 0; k < 3; k++) {
+      const r = run(['tokenize', '--model', modelDir], input);
+      if (!best || r.seconds < best.seconds) best = r;
+    }
+    return best;
+  };
+  const empty = fastest(Buffer.alloc(0));
+  const small = fastest(Buffer.from(base));
+  const big = fastest(Buffer.from(bigText));
   const ratio = (big.seconds - empty.seconds) / Math.max(small.seconds - empty.seconds, 1e-3);
-  check(big.status === 0 && ratio < 24, `8x the text takes ${ratio.toFixed(1)}x the time (linear: ~8, quadratic: ~64)`);
+  const verdict = `8x the text takes ${ratio.toFixed(1)}x the time (linear: ~8, quadratic: ~64)`;
+  // Under the sanitizers the load time (~2 s) and its noise swamp the small run: report only.
+  if (sanitized) console.log(`(sanitizer build, not checked) ${verdict}`);
+  else check(big.status === 0 && ratio < 24, verdict);
+  check(big.status === 0, 'qwen3 tokenize of the large text exits 0');
   const mb = Buffer.byteLength(bigText) / 1e6;
   const ours = Math.max(big.seconds - empty.seconds, 1e-6);
   let theirs = 0;
