@@ -4,28 +4,13 @@ line with a non-zero exit for bad arguments and bad files. QWEN3_BIN points at t
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-BIN = os.environ["QWEN3_BIN"]
-passed = failed = 0
-
-
-def run(*args, input=None):
-    p = subprocess.run([BIN, *args], input=input, capture_output=True, text=True, timeout=600)
-    return p.returncode, p.stdout, p.stderr
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_check import check, finish, run  # noqa: E402
 
 
 def expect_error(name, args, *fragments):
@@ -95,5 +80,4 @@ try:
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -5,27 +5,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
-BIN = os.environ["QWEN3_BIN"]
-passed = failed = 0
-
-
-def run(*args, input=None):
-    p = subprocess.run([BIN, *args], input=input, capture_output=True, text=True, timeout=600)
-    return p.returncode, p.stdout, p.stderr
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_check import check, finish, run  # noqa: E402
 
 tmp = tempfile.mkdtemp(prefix="qwen3_text_")
 try:
@@ -76,5 +60,4 @@ try:
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
