@@ -7,21 +7,59 @@
 // the batch.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "core/dtype.h"
 
 namespace qwen3::kernels {
 
+// --- instruction sets: one choice per process (the best this CPU runs), made on first use ---
+enum class Isa : uint8_t { Portable, Avx2, Avx512 };  // Avx2 means AVX2 + FMA + F16C; Avx512 adds BW, VL, BF16, VNNI
+std::string_view isa_name(Isa isa);                   // "portable", "avx2", "avx512"
+bool isa_supported(Isa isa);                          // compiled in and runnable on this CPU
+// The instruction set every kernel uses: the best supported, or the one named by the environment
+// variable QWEN3_ISA (portable | avx2 | avx512; an unsupported or unknown name is an error).
+Isa active_isa();
+// Switches the instruction set for the whole process (tests and benchmarks compare them). Not to
+// be called while kernels run. qwen3::Error when unsupported.
+void set_active_isa(Isa isa);
+
+// --- weight formats ---
+// F32 / BF16 / F16: `data` is [rows, cols] row-major of that element type.
+// Q8: `data` is int8 [rows, kpad], kpad = cols rounded up to kQBlock; `scales` is f16
+//     [rows, kpad / kQBlock]; w[o, i] = data[o, i] * scale[o, i / kQBlock]; padding is 0.
+// Q4: `data` is uint8 [rows, kpad / 2]: block b of row o is 16 bytes, byte j holds element
+//     kQBlock * b + j in its low nibble and kQBlock * b + 16 + j in its high nibble;
+//     w[o, i] = (nibble - 8) * scale[o, i / kQBlock]; padding is nibble 8 (zero).
+// (docs/quantization.md describes the same layouts as stored in safetensors.)
+enum class WFormat : uint8_t { F32, BF16, F16, Q8, Q4 };
+constexpr int64_t kQBlock = 32;
+std::string_view format_name(WFormat f);  // "f32", "bf16", "f16", "q8", "q4"
+WFormat format_of(DType t);               // the unquantized format of a stored dtype
+bool is_quantized(WFormat f);
+size_t weight_data_bytes(WFormat f, int64_t rows, int64_t cols);   // bytes of `data`
+size_t weight_scale_count(WFormat f, int64_t rows, int64_t cols);  // f16 scales (0 unless quantized)
+
 struct WeightView {
-  DType dtype = DType::F32;
-  const void* data = nullptr;  // [rows, cols] row-major, elements of dtype
-  int64_t rows = 0;            // out_features
-  int64_t cols = 0;            // in_features
+  WFormat format = WFormat::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;                   // out_features
+  int64_t cols = 0;                   // in_features
+  const uint16_t* scales = nullptr;   // f16 block scales of Q8 / Q4
 };
 
-// y[n, w.rows] = x[n, w.cols] · Wᵀ. Multi-threaded over the rows of W.
-void matmul(const float* x, int64_t n, const WeightView& w, float* y);
+struct MatmulOptions {
+  // BF16 weights only, and only where the CPU has bf16 dot products (AVX512_BF16): activations are
+  // rounded to bf16 (round to nearest even) and multiplied in bf16 with float32 accumulation.
+  bool bf16_activations = false;
+};
+
+// y[n, w.rows] = x[n, w.cols] · Wᵀ. Multi-threaded over the rows of W. For Q8 / Q4, x is
+// quantized per kQBlock block to int8 (scale = max|x| / 127, round to nearest even) first.
+// Batch invariance: a token row's result is the same bits whatever n (for a fixed ISA).
+void matmul(const float* x, int64_t n, const WeightView& w, float* y, const MatmulOptions& opts = {});
 
 // Row `row` of W converted to float32: out[w.cols].
 void load_row(const WeightView& w, int64_t row, float* out);
@@ -54,8 +92,14 @@ struct PagedAttention {
 };
 void attention(const PagedAttention& a);
 
+// Quantizes float32 rows src[rows, cols] into a Q8 / Q4 weight: per kQBlock block, scale =
+// max|w| / 127 (Q8) or max|w| / 7 (Q4) rounded to f16, values round(w / scale) to nearest even,
+// clamped. `data` and `scales` are sized by weight_data_bytes / weight_scale_count. Deterministic.
+void quantize_weights(WFormat f, const float* src, int64_t rows, int64_t cols, void* data, uint16_t* scales);
+
 namespace ref {
-// Scalar twins, for tests: plain loops, float32 accumulation in index order.
+// Scalar twins, for tests: plain loops, float32 accumulation in index order. For Q8 / Q4 the twin
+// quantizes the activations the same way and sums exact integer block dot products.
 void matmul(const float* x, int64_t n, const WeightView& w, float* y);
 }  // namespace ref
 

@@ -100,6 +100,7 @@ int PagePool::refcount(PageId page) const {
 // KvStorage
 
 KvStorage::KvStorage(const KvCacheOptions& opts) : opts_(checked(opts)) {
+  if (opts_.dtype != DType::F32) fail("KV cache: dtype {} is not implemented yet", dtype_name(opts_.dtype));
   token_stride_ = size_t(opts_.num_kv_heads) * size_t(opts_.head_dim);
   layer_stride_ = size_t(opts_.num_pages) * size_t(opts_.page_size) * token_stride_;
   const size_t n = size_t(opts_.num_layers) * layer_stride_;

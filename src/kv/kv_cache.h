@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace qwen3 {
@@ -31,6 +32,7 @@ struct KvCacheOptions {
   int head_dim = 0;
   int page_size = 16;    // tokens per page
   int64_t num_pages = 0;
+  DType dtype = DType::F32;  // element type of stored K and V
 };
 
 // Bookkeeping only: which pages are free, and how many block tables hold each page.

@@ -44,6 +44,7 @@ class Qwen3Model {
 
   const Qwen3Config& config() const { return config_; }
   const Qwen3Weights& weights() const { return weights_; }
+  Numerics numerics() const { return numerics_; }
   // KV cache geometry for this model on this rank.
   KvCacheOptions kv_options(int64_t num_pages, int page_size = 16) const;
 
@@ -66,6 +67,7 @@ class Qwen3Model {
   Qwen3Weights weights_;
   RopeParams rope_;
   int64_t q_heads_ = 0, kv_heads_ = 0, inter_ = 0;  // on this rank
+  Numerics numerics_ = Numerics::Exact;
 };
 
 }  // namespace qwen3

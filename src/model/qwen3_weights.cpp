@@ -53,7 +53,7 @@ class Loader {
         fail("{}: tensor '{}' is {} but '{}' is {}; tensors fused together must share a dtype", t->file->string(),
              t->name, t->dtype_str, ts[0]->name, ts[0]->dtype_str);
     Linear l;
-    l.dtype = dt;
+    l.format = kernels::format_of(dt);
     l.in = parts[0].split == Split::Cols ? parts[0].range.size : parts[0].shape[1];
     for (auto& p : parts) l.out += p.split == Split::Rows ? p.range.size : p.shape[0];
     const size_t es = dtype_size(dt);
@@ -81,7 +81,7 @@ class Loader {
     int64_t b = 0, n = w.shape[0];
     if (w.split == Split::Rows) b = w.range.begin, n = w.range.size;
     std::vector<float> v(static_cast<size_t>(n));
-    kernels::WeightView view{*t.dtype, t.data, 1, w.shape[0]};
+    kernels::WeightView view{kernels::format_of(*t.dtype), t.data, 1, w.shape[0]};
     std::vector<float> full(static_cast<size_t>(w.shape[0]));
     kernels::load_row(view, 0, full.data());
     std::copy(full.begin() + b, full.begin() + b + n, v.begin());
@@ -116,7 +116,8 @@ class Loader {
 
 size_t Qwen3Weights::bytes() const {
   size_t b = embed_tokens.weight.size() + (lm_head ? lm_head->weight.size() : 0);
-  for (auto& l : layers) b += l.qkv.weight.size() + l.o_proj.weight.size() + l.gate_up.weight.size() + l.down.weight.size();
+  for (auto& l : layers)
+    for (const Linear* m : {&l.qkv, &l.o_proj, &l.gate_up, &l.down}) b += m->weight.size() + m->scales.size();
   return b;
 }
 

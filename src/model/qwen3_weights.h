@@ -15,12 +15,13 @@
 namespace qwen3 {
 
 struct Linear {
-  DType dtype = DType::F32;
+  kernels::WFormat format = kernels::WFormat::F32;  // the stored dtype, or q8 / q4 once quantized
   int64_t out = 0, in = 0;
-  Buffer weight;             // [out, in] of dtype
+  Buffer weight;             // [out, in] in `format` (kernels.h describes the quantized layouts)
+  Buffer scales;             // f16 block scales of q8 / q4, else empty
   std::vector<float> bias;   // [out], empty when the layer has none
 
-  kernels::WeightView view() const { return {dtype, weight.data(), out, in}; }
+  kernels::WeightView view() const { return {format, weight.data(), out, in, scales.as<uint16_t>()}; }
 };
 
 struct Qwen3Layer {
@@ -43,9 +44,19 @@ struct Qwen3Weights {
   size_t bytes() const;
 };
 
+// Weight quantization applied on load to a bf16 / f16 / f32 checkpoint (see docs/quantization.md).
+enum class Quant : uint8_t { None, Q8, Q4 };
+// Exact: float32 activations and accumulation in every matmul (logits within 1e-4 of the
+// reference). Fast: bf16 activations in the matmuls of bf16 weights, where the CPU has bf16 dot
+// products (AVX512_BF16); other formats are unaffected.
+enum class Numerics : uint8_t { Exact, Fast };
+
 struct LoadOptions {
   int rank = 0;
   int world_size = 1;
+  Quant quant = Quant::None;
+  Numerics numerics = Numerics::Exact;
+  bool show_progress = false;  // a progress bar on stderr while quantizing (when it is a terminal)
 };
 
 // Reads the checkpoint in `dir` (validated against `config`) and keeps this rank's slices.

@@ -15,7 +15,7 @@ struct Mat {
   int64_t rows, cols;
   std::vector<float> f;      // the exact values (after rounding to dt)
   std::vector<uint16_t> h;   // storage for bf16 / f16
-  WeightView view() const { return {dt, dt == DType::F32 ? static_cast<const void*>(f.data()) : h.data(), rows, cols}; }
+  WeightView view() const { return {format_of(dt), dt == DType::F32 ? static_cast<const void*>(f.data()) : h.data(), rows, cols}; }
 };
 
 Mat random_mat(DType dt, int64_t rows, int64_t cols, std::mt19937& rng) {

@@ -30,8 +30,8 @@ TEST(Weights, LoadsEveryDtypeKeepingIt) {
   for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
     auto m = Qwen3Model::load(tiny_model(std::string("plain_") + std::string(dtype_name(dt)), dt));
     const auto& w = m->weights();
-    EXPECT_EQ(w.embed_tokens.dtype, dt);
-    EXPECT_EQ(w.layers.at(0).qkv.dtype, dt);  // not expanded to f32
+    EXPECT_EQ(w.embed_tokens.format, kernels::format_of(dt));
+    EXPECT_EQ(w.layers.at(0).qkv.format, kernels::format_of(dt));  // not expanded to f32
     EXPECT_EQ(w.layers[0].qkv.out, (4 + 2 * 2) * 32);
     EXPECT_EQ(w.layers[0].gate_up.out, 2 * 160);
     EXPECT_FALSE(w.lm_head.has_value());

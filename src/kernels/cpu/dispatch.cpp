@@ -1,0 +1,186 @@
+// The one dispatch point of the CPU kernels: the instruction set is chosen once per process, and
+// every public kernel entry goes through its table. Also the format helpers of kernels.h.
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "core/parallel_for.h"
+#include "kernels/cpu/isa_table.h"
+#include "kernels/kernels.h"
+
+namespace qwen3::kernels {
+namespace {
+
+bool cpu_runs(Isa isa) {
+  switch (isa) {
+    case Isa::Portable: return true;
+    case Isa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::Avx512:
+      return cpu_runs(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+}
+
+cpu::IsaTable make_table(Isa isa) {
+  cpu::IsaTable t;
+  cpu::fill_portable_float(t);
+  cpu::fill_portable_quant(t);
+  if (isa == Isa::Portable) return t;
+  cpu::fill_avx2_float(t);
+  cpu::fill_avx2_quant(t);
+  if (isa == Isa::Avx2) return t;
+  cpu::fill_avx512_float(t);
+  cpu::fill_avx512_quant(t);
+  return t;
+}
+
+Isa initial_isa() {
+  Isa best = Isa::Portable;
+  for (Isa i : {Isa::Avx2, Isa::Avx512})
+    if (cpu_runs(i)) best = i;
+  if (const char* e = std::getenv("QWEN3_ISA"); e && *e) {
+    for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512})
+      if (isa_name(i) == e) {
+        if (!cpu_runs(i)) fail("QWEN3_ISA={}: this CPU does not run it (best: {})", e, isa_name(best));
+        return i;
+      }
+    fail("QWEN3_ISA={}: not one of portable, avx2, avx512", e);
+  }
+  return best;
+}
+
+struct Active {
+  Isa isa;
+  cpu::IsaTable table;
+};
+
+Active& active() {
+  static Active a = [] {
+    const Isa i = initial_isa();
+    return Active{i, make_table(i)};
+  }();
+  return a;
+}
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Portable: return "portable";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+bool isa_supported(Isa isa) { return cpu_runs(isa); }
+Isa active_isa() { return active().isa; }
+
+void set_active_isa(Isa isa) {
+  if (!cpu_runs(isa)) fail("instruction set {} is not supported on this CPU", isa_name(isa));
+  active() = Active{isa, make_table(isa)};
+}
+
+std::string_view format_name(WFormat f) {
+  switch (f) {
+    case WFormat::F32: return "f32";
+    case WFormat::BF16: return "bf16";
+    case WFormat::F16: return "f16";
+    case WFormat::Q8: return "q8";
+    case WFormat::Q4: return "q4";
+  }
+  return "?";
+}
+
+WFormat format_of(DType t) {
+  switch (t) {
+    case DType::F32: return WFormat::F32;
+    case DType::BF16: return WFormat::BF16;
+    case DType::F16: return WFormat::F16;
+  }
+  return WFormat::F32;
+}
+
+bool is_quantized(WFormat f) { return f == WFormat::Q8 || f == WFormat::Q4; }
+
+size_t weight_data_bytes(WFormat f, int64_t rows, int64_t cols) {
+  const size_t kpad = size_t((cols + kQBlock - 1) / kQBlock * kQBlock);
+  switch (f) {
+    case WFormat::F32: return size_t(rows * cols) * 4;
+    case WFormat::BF16:
+    case WFormat::F16: return size_t(rows * cols) * 2;
+    case WFormat::Q8: return size_t(rows) * kpad;
+    case WFormat::Q4: return size_t(rows) * kpad / 2;
+  }
+  return 0;
+}
+
+size_t weight_scale_count(WFormat f, int64_t rows, int64_t cols) {
+  return is_quantized(f) ? size_t(rows * ((cols + kQBlock - 1) / kQBlock)) : 0;
+}
+
+void matmul(const float* x, int64_t n, const WeightView& w, float* y, const MatmulOptions& opts) {
+  if (n == 0 || w.rows == 0) return;
+  const cpu::IsaTable& t = active().table;
+  const cpu::MatmulFn fn = t.matmul[size_t(w.format)];
+  if (!fn) fail("matmul: no {} kernel for {} weights", isa_name(active().isa), format_name(w.format));
+  cpu::MatmulJob job;
+  job.x = x, job.n = n, job.w = w.data, job.w_scales = w.scales, job.rows = w.rows, job.cols = w.cols, job.y = y;
+  job.bf16_activations = opts.bf16_activations && w.format == WFormat::BF16 && t.has_bf16_dot;
+  if (is_quantized(w.format)) {
+    // Grows to the largest call and stays: no allocation in steady state.
+    thread_local std::vector<uint8_t> xq;
+    const size_t bytes = t.quantized_bytes(n, w.cols);
+    if (xq.size() < bytes) xq.resize(bytes);
+    void* out = xq.data();
+    parallel_for(n, 4, [&](int64_t t0, int64_t t1) { t.quantize_activations(x, w.cols, t0, t1, n, out); });
+    job.xq = out;
+  }
+  // Tasks of 16 output rows keep each thread's weight rows contiguous.
+  parallel_for(w.rows, 16, [&](int64_t r0, int64_t r1) { fn(job, r0, r1); });
+}
+
+namespace {
+void load_row16(const WeightView& w, int64_t row, float* out, float (*convert)(uint16_t)) {
+  const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols) * 2;
+  for (int64_t i = 0; i < w.cols; ++i) {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    out[i] = convert(h);
+  }
+}
+}  // namespace
+
+void load_row(const WeightView& w, int64_t row, float* out) {
+  const int64_t nb = (w.cols + kQBlock - 1) / kQBlock;
+  switch (w.format) {
+    case WFormat::F32:
+      std::memcpy(out, static_cast<const float*>(w.data) + row * w.cols, size_t(w.cols) * 4);
+      return;
+    // 16-bit reads through memcpy: a row straight from a mapped safetensors file may sit at an odd
+    // address (the format does not require alignment).
+    case WFormat::BF16: return load_row16(w, row, out, bf16_to_f32);
+    case WFormat::F16: return load_row16(w, row, out, f16_to_f32);
+    case WFormat::Q8: {
+      const int8_t* q = static_cast<const int8_t*>(w.data) + size_t(row * nb * kQBlock);
+      for (int64_t i = 0; i < w.cols; ++i) out[i] = float(q[i]) * f16_to_f32(w.scales[row * nb + i / kQBlock]);
+      return;
+    }
+    case WFormat::Q4: {
+      const uint8_t* q = static_cast<const uint8_t*>(w.data) + size_t(row * nb * kQBlock / 2);
+      for (int64_t i = 0; i < w.cols; ++i) {
+        const int64_t b = i / kQBlock, j = i % kQBlock;
+        const uint8_t byte = q[b * 16 + j % 16];
+        const int nib = j < 16 ? (byte & 15) : (byte >> 4);
+        out[i] = float(nib - 8) * f16_to_f32(w.scales[row * nb + b]);
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace qwen3::kernels

@@ -1,0 +1,47 @@
+#include "tools/model_flags.h"
+
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/parallel_for.h"
+
+namespace qwen3::tools {
+
+void add_model_flags(CLI::App& app, ModelFlags& f) {
+  app.add_option("--model", f.model, "Hugging Face checkpoint folder")->required();
+  app.add_option("--quant", f.quant, "quantize weights on load: none, q8 or q4")->capture_default_str();
+  app.add_option("--kv-dtype", f.kv_dtype, "KV cache element type: f32, bf16 or f16")->capture_default_str();
+  app.add_option("--numerics", f.numerics,
+                 "exact (float32 activations) or fast (bf16 activations in bf16 matmuls)")
+      ->capture_default_str();
+  app.add_option("--threads", f.threads, "worker threads (0: one per core)");
+}
+
+LoadOptions load_options(const ModelFlags& f) {
+  LoadOptions o;
+  if (f.quant == "none") o.quant = Quant::None;
+  else if (f.quant == "q8") o.quant = Quant::Q8;
+  else if (f.quant == "q4") o.quant = Quant::Q4;
+  else fail("--quant: '{}' is not none, q8 or q4", f.quant);
+  if (f.numerics == "exact") o.numerics = Numerics::Exact;
+  else if (f.numerics == "fast") o.numerics = Numerics::Fast;
+  else fail("--numerics: '{}' is not exact or fast", f.numerics);
+  o.show_progress = isatty(STDERR_FILENO) != 0;
+  return o;
+}
+
+DType kv_dtype(const ModelFlags& f) {
+  auto d = parse_dtype_name(f.kv_dtype);
+  if (!d) fail("--kv-dtype: '{}' is not f32, bf16 or f16", f.kv_dtype);
+  return *d;
+}
+
+std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f) {
+  if (f.threads < 0) fail("--threads: must be >= 0, got {}", f.threads);
+  const LoadOptions opts = load_options(f);
+  kv_dtype(f);  // validate before the (possibly long) load
+  set_num_threads(f.threads);
+  return Qwen3Model::load(f.model, opts);
+}
+
+}  // namespace qwen3::tools

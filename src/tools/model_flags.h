@@ -1,0 +1,33 @@
+// The options every model-running subcommand shares (--model, --quant, --kv-dtype, --numerics,
+// --threads), parsed once into typed values.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "model/qwen3_model.h"
+
+namespace qwen3::tools {
+
+struct ModelFlags {
+  std::string model;
+  std::string quant = "none";     // none | q8 | q4
+  std::string kv_dtype = "bf16";  // f32 | bf16 | f16
+  std::string numerics = "exact"; // exact | fast
+  int threads = 0;                // 0: one per core
+};
+
+void add_model_flags(CLI::App& app, ModelFlags& f);
+
+// Typed values; each throws qwen3::Error naming the option when its value is unknown.
+LoadOptions load_options(const ModelFlags& f);
+DType kv_dtype(const ModelFlags& f);
+
+// Sets the thread count and loads the model (with a progress bar while quantizing on a terminal).
+std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f);
+
+}  // namespace qwen3::tools
