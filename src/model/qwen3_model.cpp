@@ -23,13 +23,14 @@ Qwen3Model::Qwen3Model(Qwen3Config config, Qwen3Weights weights)
   inter_ = config_.intermediate_size;
 }
 
-KvCacheOptions Qwen3Model::kv_options(int64_t num_pages, int page_size) const {
+KvCacheOptions Qwen3Model::kv_options(int64_t num_pages, int page_size, DType kv_dtype) const {
   KvCacheOptions o;
   o.num_layers = int(config_.num_hidden_layers);
   o.num_kv_heads = int(kv_heads_);
   o.head_dim = int(config_.head_dim);
   o.page_size = page_size;
   o.num_pages = num_pages;
+  o.dtype = kv_dtype;
   return o;
 }
 

@@ -34,7 +34,7 @@ ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const Ch
       renderer_(renderer),
       stop_ids_(std::move(stop_ids)),
       options_(options),
-      kv_(model.kv_options((options.context_tokens + 15) / 16, 16)) {
+      kv_(model.kv_options((options.context_tokens + 15) / 16, 16, options.kv_dtype)) {
   kv_.add_sequence(0);
 }
 

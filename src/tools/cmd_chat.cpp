@@ -11,15 +11,15 @@
 #include "core/parallel_for.h"
 #include "tools/chat_session.h"
 #include "tools/command.h"
+#include "tools/model_flags.h"
 
 namespace qwen3::tools {
 namespace {
 
 struct Opts {
-  std::string model;
+  ModelFlags m;
   int max_tokens = 1024;
   int64_t ctx = 8192;
-  int threads = 0;
   bool no_think = false, stats = false;
 };
 
@@ -29,13 +29,13 @@ void out(const std::string& s) {
 }
 
 int run(const Opts& o) {
-  set_num_threads(o.threads);
-  const std::filesystem::path dir = o.model;
-  auto model = Qwen3Model::load(dir);
+  const std::filesystem::path dir = o.m.model;
+  auto model = load_model(o.m);
   const Tokenizer tok = Tokenizer::load(dir / "tokenizer.json");
   const ChatTemplateRenderer renderer(dir);
   ChatSession::Options so;
   so.context_tokens = std::min<int64_t>(o.ctx, model->config().max_position_embeddings);
+  so.kv_dtype = kv_dtype(o.m);
   so.max_tokens = o.max_tokens;
   ChatSession session(*model, tok, renderer, end_of_sequence_ids(dir, model->config()), so);
 
@@ -90,10 +90,9 @@ int run(const Opts& o) {
 
 const bool registered = register_command("chat", "Interactive multi-turn chat with streaming output", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
-  app.add_option("--model", o->model, "model folder")->required();
+  add_model_flags(app, o->m);
   app.add_option("--max-tokens", o->max_tokens, "tokens per reply")->capture_default_str();
   app.add_option("--ctx-size", o->ctx, "context (KV cache) size in tokens")->capture_default_str();
-  app.add_option("--threads", o->threads, "threads (default: one per core)");
   app.add_flag("--no-think", o->no_think, "start with thinking off (enable_thinking=false)");
   app.add_flag("--stats", o->stats, "print token counts and speed after each reply");
   return [o] { return run(*o); };

@@ -13,14 +13,15 @@
 #include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/generation.h"
+#include "tools/model_flags.h"
 
 namespace qwen3::tools {
 namespace {
 
 struct Opts {
-  std::string model, ids, prompt, chat, format = "text";
+  ModelFlags m;
+  std::string ids, prompt, chat, format = "text";
   int max_tokens = 16;
-  int threads = 0;
   bool ignore_eos = false, no_think = false;
 };
 
@@ -29,12 +30,11 @@ int run(const Opts& o) {
   if (o.max_tokens < 0) fail("--max-tokens: must be >= 0, got {}", o.max_tokens);
   const int inputs = int(!o.ids.empty()) + int(!o.prompt.empty()) + int(!o.chat.empty());
   if (inputs != 1) fail("give exactly one of --ids, --prompt and --chat");
-  set_num_threads(o.threads);
 
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();
-  const std::filesystem::path dir = o.model;
-  auto model = Qwen3Model::load(dir);
+  const std::filesystem::path dir = o.m.model;
+  auto model = load_model(o.m);
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> prompt;
   if (!o.ids.empty()) {
@@ -59,7 +59,7 @@ int run(const Opts& o) {
   const int64_t page = 16;
   // Room for the prompt and the reply, but never past the model's positions.
   const int64_t tokens = std::min<int64_t>(int64_t(prompt.size()) + o.max_tokens, model->config().max_position_embeddings);
-  KvCache kv(model->kv_options((tokens + page - 1) / page + 1, int(page)));
+  KvCache kv(model->kv_options((tokens + page - 1) / page + 1, int(page), kv_dtype(o.m)));
   kv.add_sequence(0);
 
   std::unique_ptr<StreamingDetokenizer> detok;
@@ -110,14 +110,13 @@ int run(const Opts& o) {
 const bool registered = register_command(
     "generate", "Greedy generation from token ids, raw text or one chat turn, with the speed", [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
-      app.add_option("--model", o->model, "model folder")->required();
+      add_model_flags(app, o->m);
       app.add_option("--ids", o->ids, "comma-separated prompt token ids");
       app.add_option("--prompt", o->prompt, "raw prompt text");
       app.add_option("--chat", o->chat, "one user message, rendered with the model's chat template");
       app.add_flag("--no-think", o->no_think, "with --chat: render with enable_thinking=false");
       app.add_option("--max-tokens", o->max_tokens, "tokens to generate")->capture_default_str();
       app.add_option("--format", o->format, "text | json")->capture_default_str();
-      app.add_option("--threads", o->threads, "threads (default: one per core)");
       app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-sequence token");
       return [o] { return run(*o); };
     });
