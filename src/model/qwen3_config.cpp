@@ -135,6 +135,21 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", where, false);
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string())
     c.torch_dtype = parse_dtype_name(j["torch_dtype"].get<std::string>());
+  if (j.contains("quantization_config") && !j["quantization_config"].is_null()) {
+    const json& q = j["quantization_config"];
+    if (!q.is_object() || !q.contains("quant_method") || !q["quant_method"].is_string())
+      fail("{}: quantization_config must be an object with a string quant_method", where);
+    const std::string method = q["quant_method"].get<std::string>();
+    if (method != "qwen3cpp")
+      fail("{}: quantization_config.quant_method \"{}\" is not supported (supported: qwen3cpp, written by qwen3 quantize)",
+           where, method);
+    const std::string format = q.contains("format") && q["format"].is_string() ? q["format"].get<std::string>() : "";
+    if (format == "q8") c.quantization = CheckpointQuant::Q8;
+    else if (format == "q4") c.quantization = CheckpointQuant::Q4;
+    else fail("{}: quantization_config.format must be \"q8\" or \"q4\", got {}", where, json_brief(q.value("format", json())));
+    if (!q.contains("block_size") || q["block_size"] != 32)
+      fail("{}: quantization_config.block_size must be 32", where);
+  }
   auto bos = get_ids(j, "bos_token_id", where);
   if (!bos.empty()) c.bos_token_id = bos[0];
   c.eos_token_ids = get_ids(j, "eos_token_id", where);

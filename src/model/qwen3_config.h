@@ -17,6 +17,10 @@ enum class Activation { SiLU, GeluErf, GeluTanh, ReLU };
 
 enum class RopeType { Default, Linear, Yarn };
 
+// A checkpoint written by `qwen3 quantize` (quantization_config.quant_method "qwen3cpp"; the
+// layout is in docs/quantization.md). Which tensors are q8 or q4 is read from their dtypes.
+enum class CheckpointQuant { None, Q8, Q4 };
+
 struct RopeScaling {
   RopeType type = RopeType::Default;
   double factor = 1.0;
@@ -44,6 +48,7 @@ struct Qwen3Config {
   bool tie_word_embeddings = false;
   int64_t max_position_embeddings = 0;
   std::optional<DType> torch_dtype;
+  CheckpointQuant quantization = CheckpointQuant::None;
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
 

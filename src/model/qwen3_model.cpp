@@ -6,7 +6,6 @@ namespace qwen3 {
 
 std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, const LoadOptions& opts) {
   Qwen3Config config = Qwen3Config::load(dir / "config.json");
-  if (opts.quant != Quant::None) fail("quantization on load is not implemented yet");
   Qwen3Weights weights = load_weights(dir, config, opts);
   auto m = std::make_unique<Qwen3Model>(std::move(config), std::move(weights));
   m->q_heads_ = m->config_.num_attention_heads / opts.world_size;

@@ -1,5 +1,7 @@
 #include "model/qwen3_weights.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <string>
@@ -45,6 +47,8 @@ class Loader {
   // Copies this rank's slice of each tensor in `parts` (all 2-D, same dtype and columns after
   // slicing) into one fused [sum of rows, cols] matrix.
   Linear linear(const std::vector<Want>& parts) {
+    if (const TensorInfo* t0 = ckpt_.find(parts[0].name); t0 && (t0->dtype_str == "I8" || t0->dtype_str == "U8"))
+      return quantized_linear(parts, t0->dtype_str == "I8" ? kernels::WFormat::Q8 : kernels::WFormat::Q4);
     std::vector<const TensorInfo*> ts;
     for (auto& p : parts) ts.push_back(&get(p));
     const DType dt = *ts[0]->dtype;
@@ -75,6 +79,51 @@ class Loader {
     return l;
   }
 
+  // A linear layer stored by `qwen3 quantize` (docs/quantization.md): `name` is int8 [out, kpad]
+  // (q8) or packed uint8 [out, kpad / 2] (q4), `name_scale` f16 [out, kpad / 32], kpad = in rounded
+  // up to 32. Rows are sliced as they are; columns only on 32-column block boundaries.
+  Linear quantized_linear(const std::vector<Want>& parts, kernels::WFormat f) {
+    using kernels::kQBlock;
+    const char* want_dt = f == kernels::WFormat::Q8 ? "I8" : "U8";
+    const int64_t block_bytes = f == kernels::WFormat::Q8 ? kQBlock : kQBlock / 2;
+    Linear l;
+    l.format = f;
+    l.in = parts[0].split == Split::Cols ? parts[0].range.size : parts[0].shape[1];
+    for (auto& p : parts) l.out += p.split == Split::Rows ? p.range.size : p.shape[0];
+    const int64_t nb = (l.in + kQBlock - 1) / kQBlock;  // blocks per row on this rank
+    l.weight = Buffer(size_t(l.out * nb * block_bytes));
+    l.scales = Buffer(size_t(l.out * nb) * 2);
+    uint8_t* dst = l.weight.as<uint8_t>();
+    uint8_t* sdst = l.scales.as<uint8_t>();
+    for (const Want& p : parts) {
+      const TensorInfo& t = raw(p.name);
+      const TensorInfo& s = raw(p.name + "_scale");
+      if (c_.quantization == CheckpointQuant::None)
+        fail("{}: tensor '{}' is {} but config.json has no quantization_config", t.file->string(), t.name, t.dtype_str);
+      const int64_t full_nb = (p.shape[1] + kQBlock - 1) / kQBlock;
+      check_shape(t, want_dt, {p.shape[0], full_nb * block_bytes});
+      check_shape(s, "F16", {p.shape[0], full_nb});
+      int64_t r0 = 0, nr = p.shape[0], b0 = 0, pnb = full_nb;
+      if (p.split == Split::Rows) r0 = p.range.begin, nr = p.range.size;
+      if (p.split == Split::Cols) {
+        const int64_t end = p.range.begin + p.range.size;
+        if (p.range.begin % kQBlock != 0 || (end % kQBlock != 0 && end != p.shape[1]))
+          fail("{}: tensor '{}': this rank's columns [{}, {}) do not fall on {}-column quantization blocks; "
+               "use fewer ranks or an unquantized checkpoint", t.file->string(), t.name, p.range.begin, end, kQBlock);
+        b0 = p.range.begin / kQBlock, pnb = (p.range.size + kQBlock - 1) / kQBlock;
+      }
+      for (int64_t r = 0; r < nr; ++r) {
+        std::memcpy(dst, t.data + size_t(((r0 + r) * full_nb + b0) * block_bytes), size_t(pnb * block_bytes));
+        std::memcpy(sdst, s.data + size_t(((r0 + r) * full_nb + b0) * 2), size_t(pnb * 2));
+        dst += pnb * block_bytes;
+        sdst += pnb * 2;
+      }
+      t.release();
+      s.release();
+    }
+    return l;
+  }
+
   // 1-D tensor (norm weight or bias) as float32, optionally sliced.
   std::vector<float> vec(const Want& w) {
     const TensorInfo& t = get(w);
@@ -86,6 +135,23 @@ class Loader {
     kernels::load_row(view, 0, full.data());
     std::copy(full.begin() + b, full.begin() + b + n, v.begin());
     return v;
+  }
+
+  // A tensor looked up without the float dtype check (quantized data and scales).
+  const TensorInfo& raw(const std::string& name) {
+    const TensorInfo* t = ckpt_.find(name);
+    if (!t) fail("{}: missing tensor '{}'", ckpt_.dir().string(), name);
+    used_.insert(name);
+    return *t;
+  }
+
+  static void check_shape(const TensorInfo& t, const char* dtype, const std::vector<int64_t>& shape) {
+    if (t.dtype_str != dtype) fail("{}: tensor '{}' has dtype {}, expected {}", t.file->string(), t.name, t.dtype_str, dtype);
+    if (t.shape != shape) {
+      TensorInfo expect;
+      expect.shape = shape;
+      fail("{}: tensor '{}' has shape {}, expected {}", t.file->string(), t.name, t.shape_str(), expect.shape_str());
+    }
   }
 
   void check_unexpected() {
@@ -112,7 +178,51 @@ class Loader {
   std::set<std::string> used_;
 };
 
+// "quantizing to q8 [#########           ] 45%" on stderr, redrawn in place.
+class Progress {
+ public:
+  Progress(bool show, std::string_view what, int64_t total) : show_(show), what_(what), total_(total) { draw(0); }
+  void step(int64_t done) { draw(done); }
+  ~Progress() {
+    if (show_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  void draw(int64_t done) {
+    if (!show_ || total_ <= 0) return;
+    const int width = 30, fill = int(done * width / total_);
+    std::fprintf(stderr, "\r%s [%s%s] %3d%%", what_.c_str(), std::string(size_t(fill), '#').c_str(),
+                 std::string(size_t(width - fill), ' ').c_str(), int(done * 100 / total_));
+    std::fflush(stderr);
+  }
+  bool show_;
+  std::string what_;
+  int64_t total_;
+};
+
 }  // namespace
+
+void quantize_linear(Linear& l, kernels::WFormat f) {
+  if (!kernels::is_quantized(f)) fail("quantize_linear: {} is not a quantized format", kernels::format_name(f));
+  if (kernels::is_quantized(l.format))
+    fail("quantize_linear: the layer is already {}", kernels::format_name(l.format));
+  Buffer data(kernels::weight_data_bytes(f, l.out, l.in));
+  Buffer scales(kernels::weight_scale_count(f, l.out, l.in) * 2);
+  // A few rows at a time through float32, so that the transient copy stays small.
+  const int64_t chunk = 256, row_bytes = int64_t(kernels::weight_data_bytes(f, 1, l.in)),
+                row_scales = int64_t(kernels::weight_scale_count(f, 1, l.in));
+  std::vector<float> rows(size_t(std::min(chunk, l.out) * l.in));
+  const kernels::WeightView src = l.view();
+  for (int64_t r0 = 0; r0 < l.out; r0 += chunk) {
+    const int64_t n = std::min(chunk, l.out - r0);
+    for (int64_t r = 0; r < n; ++r) kernels::load_row(src, r0 + r, &rows[size_t(r * l.in)]);
+    kernels::quantize_weights(f, rows.data(), n, l.in, data.as<uint8_t>() + r0 * row_bytes,
+                              scales.as<uint16_t>() + r0 * row_scales);
+  }
+  l.weight = std::move(data);
+  l.scales = std::move(scales);
+  l.format = f;
+}
 
 size_t Qwen3Weights::bytes() const {
   size_t b = embed_tokens.weight.size() + (lm_head ? lm_head->weight.size() : 0);
@@ -135,17 +245,33 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
   auto rows = [](std::string n, std::vector<int64_t> s, ShardRange r) { return Want{std::move(n), std::move(s), Split::Rows, r}; };
   auto cols = [](std::string n, std::vector<int64_t> s, ShardRange r) { return Want{std::move(n), std::move(s), Split::Cols, r}; };
 
+  if (opts.quant != Quant::None && c.quantization != CheckpointQuant::None)
+    fail("{}: the checkpoint is already quantized ({}); load it without --quant",
+         dir.string(), c.quantization == CheckpointQuant::Q8 ? "q8" : "q4");
+  // Layers take the requested format; the embedding table and the head take q8 (also for q4, as
+  // llama.cpp keeps its output matrix at higher precision): see docs/quantization.md.
+  const kernels::WFormat layer_fmt = opts.quant == Quant::Q4 ? kernels::WFormat::Q4 : kernels::WFormat::Q8;
+  auto quant = [&](Linear l, kernels::WFormat f) {
+    if (opts.quant != Quant::None) quantize_linear(l, f);
+    return l;
+  };
+  std::optional<Progress> progress;
+  if (opts.quant != Quant::None)
+    progress.emplace(opts.show_progress, opts.quant == Quant::Q8 ? "quantizing to q8" : "quantizing to q4",
+                     c.num_hidden_layers + 1);
+
   Loader ld(dir, c, plan);
   Qwen3Weights w;
-  w.embed_tokens = ld.linear({rep("model.embed_tokens.weight", {c.vocab_size, H})});
+  w.embed_tokens = quant(ld.linear({rep("model.embed_tokens.weight", {c.vocab_size, H})}), kernels::WFormat::Q8);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i);
     Qwen3Layer L;
     L.input_layernorm = ld.vec(rep(p + "input_layernorm.weight", {H}));
-    L.qkv = ld.linear({rows(p + "self_attn.q_proj.weight", {Hq * D, H}, q_rows),
-                       rows(p + "self_attn.k_proj.weight", {Hkv * D, H}, kv_rows),
-                       rows(p + "self_attn.v_proj.weight", {Hkv * D, H}, kv_rows)});
-    L.o_proj = ld.linear({cols(p + "self_attn.o_proj.weight", {H, Hq * D}, q_rows)});
+    L.qkv = quant(ld.linear({rows(p + "self_attn.q_proj.weight", {Hq * D, H}, q_rows),
+                             rows(p + "self_attn.k_proj.weight", {Hkv * D, H}, kv_rows),
+                             rows(p + "self_attn.v_proj.weight", {Hkv * D, H}, kv_rows)}),
+                  layer_fmt);
+    L.o_proj = quant(ld.linear({cols(p + "self_attn.o_proj.weight", {H, Hq * D}, q_rows)}), layer_fmt);
     if (c.attention_bias) {
       for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
         auto b = ld.vec(rows(p + "self_attn." + n + ".bias", {n[0] == 'q' ? Hq * D : Hkv * D}, n[0] == 'q' ? q_rows : kv_rows));
@@ -156,12 +282,15 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     L.q_norm = ld.vec(rep(p + "self_attn.q_norm.weight", {D}));
     L.k_norm = ld.vec(rep(p + "self_attn.k_norm.weight", {D}));
     L.post_attention_layernorm = ld.vec(rep(p + "post_attention_layernorm.weight", {H}));
-    L.gate_up = ld.linear({rows(p + "mlp.gate_proj.weight", {I, H}, mlp), rows(p + "mlp.up_proj.weight", {I, H}, mlp)});
-    L.down = ld.linear({cols(p + "mlp.down_proj.weight", {H, I}, mlp)});
+    L.gate_up = quant(ld.linear({rows(p + "mlp.gate_proj.weight", {I, H}, mlp), rows(p + "mlp.up_proj.weight", {I, H}, mlp)}),
+                      layer_fmt);
+    L.down = quant(ld.linear({cols(p + "mlp.down_proj.weight", {H, I}, mlp)}), layer_fmt);
     w.layers.push_back(std::move(L));
+    if (progress) progress->step(i + 1);
   }
   w.norm = ld.vec(rep("model.norm.weight", {H}));
-  if (!c.tie_word_embeddings) w.lm_head = ld.linear({rep("lm_head.weight", {c.vocab_size, H})});
+  if (!c.tie_word_embeddings) w.lm_head = quant(ld.linear({rep("lm_head.weight", {c.vocab_size, H})}), kernels::WFormat::Q8);
+  if (progress) progress->step(c.num_hidden_layers + 1);
   ld.check_unexpected();
   return w;
 }

@@ -59,6 +59,9 @@ struct LoadOptions {
   bool show_progress = false;  // a progress bar on stderr while quantizing (when it is a terminal)
 };
 
+// Replaces a float layer's weight by its q8 / q4 quantization (kernels::quantize_weights).
+void quantize_linear(Linear& l, kernels::WFormat f);
+
 // Reads the checkpoint in `dir` (validated against `config`) and keeps this rank's slices.
 // Errors name the file and the tensor.
 Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& config, const LoadOptions& opts);

@@ -1,0 +1,41 @@
+// qwen3 quantize: writes a q8 / q4 copy of a bf16 / f16 / f32 checkpoint that loads without
+// quantizing again (layout: docs/quantization.md).
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "core/error.h"
+#include "model/quantized_checkpoint.h"
+#include "tools/command.h"
+#include "tools/model_flags.h"
+
+namespace qwen3::tools {
+namespace {
+
+struct Opts {
+  ModelFlags m;
+  std::string out;
+};
+
+int run(const Opts& o) {
+  const LoadOptions lo = load_options(o.m);
+  if (lo.quant == Quant::None) fail("--quant: give q8 or q4");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto model = load_model(o.m);
+  write_quantized_checkpoint(o.m.model, model->config(), model->weights(), lo.quant, o.out);
+  std::fprintf(stderr, "wrote %s (%.0f MiB of weights, %.1f s)\n", o.out.c_str(),
+               double(model->weights().bytes()) / (1 << 20),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
+const bool registered = register_command(
+    "quantize", "Write a q8 / q4 quantized copy of a checkpoint", [](CLI::App& app) {
+      auto o = std::make_shared<Opts>();
+      add_model_flags(app, o->m);
+      app.add_option("--out", o->out, "output folder")->required();
+      return [o] { return run(*o); };
+    });
+
+}  // namespace
+}  // namespace qwen3::tools
