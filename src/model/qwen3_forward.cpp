@@ -93,11 +93,16 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
   }
 
   const int64_t N = int64_t(tp.ids.size());
-  // --- workspace ---
-  std::vector<float> x(size_t(N * H)), h(size_t(N * H)), qkv(size_t(N * qkv_dim)), attn(size_t(N * Hq * D)),
-      gate_up(size_t(N * 2 * I)), act(size_t(N * I)), tmp(size_t(N * H));
+  // --- workspace: kept between calls, so steady-state decoding allocates nothing here ---
+  Workspace& ws = workspace_;
+  for (auto [buf, size] : {std::pair{&ws.x, N * H}, {&ws.h, N * H}, {&ws.qkv, N * qkv_dim}, {&ws.attn, N * Hq * D},
+                           {&ws.gate_up, N * 2 * I}, {&ws.act, N * I}, {&ws.tmp, N * H}, {&ws.cos, N * D / 2},
+                           {&ws.sin, N * D / 2}})
+    buf->resize(size_t(size));
+  std::vector<float>&x = ws.x, &h = ws.h, &qkv = ws.qkv, &attn = ws.attn, &gate_up = ws.gate_up, &act = ws.act,
+                     &tmp = ws.tmp, &cos_t = ws.cos, &sin_t = ws.sin;
+  const kernels::MatmulOptions mo{.bf16_activations = numerics_ == Numerics::Fast};
   // RoPE tables for every token: [N, D/2], angles in double precision.
-  std::vector<float> cos_t(size_t(N * D / 2)), sin_t(size_t(N * D / 2));
   for (int64_t t = 0; t < N; ++t)
     for (int64_t i = 0; i < D / 2; ++i) {
       const double ang = double(tp.positions[size_t(t)]) * rope_.inv_freq[size_t(i)];
@@ -112,7 +117,7 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
     const Qwen3Layer& L = weights_.layers[size_t(l)];
     // attention block
     kernels::rms_norm(x.data(), N, H, L.input_layernorm.data(), c.rms_norm_eps, h.data());
-    matmul(h.data(), N, L.qkv.view(), qkv.data());  // [N, (Hq + 2 Hkv) * D]
+    matmul(h.data(), N, L.qkv.view(), qkv.data(), mo);  // [N, (Hq + 2 Hkv) * D]
     add_bias(qkv.data(), N, L.qkv.bias);
     for (int64_t t = 0; t < N; ++t) {
       float* row = &qkv[size_t(t * qkv_dim)];
@@ -144,14 +149,14 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
       pa.block_table = kv.block_table(ch.seq).data();
       kernels::attention(pa);
     }
-    matmul(attn.data(), N, L.o_proj.view(), tmp.data());  // [N, H]  (all-reduce here when world_size > 1)
+    matmul(attn.data(), N, L.o_proj.view(), tmp.data(), mo);  // [N, H]  (all-reduce here when world_size > 1)
     add_bias(tmp.data(), N, L.o_proj.bias);
     for (int64_t i = 0; i < N * H; ++i) x[size_t(i)] += tmp[size_t(i)];
     // MLP block
     kernels::rms_norm(x.data(), N, H, L.post_attention_layernorm.data(), c.rms_norm_eps, h.data());
-    matmul(h.data(), N, L.gate_up.view(), gate_up.data());  // [N, 2 I]
+    matmul(h.data(), N, L.gate_up.view(), gate_up.data(), mo);  // [N, 2 I]
     kernels::gated_act(gate_up.data(), N, I, to_act(c.hidden_act), act.data());
-    matmul(act.data(), N, L.down.view(), tmp.data());  // [N, H]  (all-reduce here when world_size > 1)
+    matmul(act.data(), N, L.down.view(), tmp.data(), mo);  // [N, H]  (all-reduce here when world_size > 1)
     for (int64_t i = 0; i < N * H; ++i) x[size_t(i)] += tmp[size_t(i)];
   }
   for (size_t b = 0; b < batch.size(); ++b) kv.commit(batch[b].seq, int64_t(batch[b].tokens.size()));
@@ -167,14 +172,15 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
       out.rows.push_back({b, n - 1});
   }
   const int64_t R = int64_t(out.rows.size());
-  std::vector<float> sel(size_t(R * H));
+  std::vector<float>& sel = ws.sel;
+  sel.resize(size_t(R * H));
   for (int64_t r = 0; r < R; ++r) {
     const int64_t t = tp.chunk_begin[out.rows[size_t(r)].chunk] + out.rows[size_t(r)].token;
     std::copy(&x[size_t(t * H)], &x[size_t(t * H)] + H, &sel[size_t(r * H)]);
   }
   kernels::rms_norm(sel.data(), R, H, weights_.norm.data(), c.rms_norm_eps, sel.data());
   out.data.resize(size_t(R * c.vocab_size));
-  matmul(sel.data(), R, weights_.head().view(), out.data.data());
+  matmul(sel.data(), R, weights_.head().view(), out.data.data(), mo);
   return out;
 }
 

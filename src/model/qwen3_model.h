@@ -68,6 +68,11 @@ class Qwen3Model {
   RopeParams rope_;
   int64_t q_heads_ = 0, kv_heads_ = 0, inter_ = 0;  // on this rank
   Numerics numerics_ = Numerics::Exact;
+  // Activations of forward(), [tokens, features] each; they grow to the largest batch and stay.
+  struct Workspace {
+    std::vector<float> x, h, qkv, attn, gate_up, act, tmp, cos, sin, sel;
+  };
+  Workspace workspace_;
 };
 
 }  // namespace qwen3
