@@ -13,6 +13,7 @@ namespace qwen3::kernels {
 namespace {
 
 bool cpu_runs(Isa isa) {
+  __builtin_cpu_init();  // may run from another static initialiser, before libgcc's own
   switch (isa) {
     case Isa::Portable: return true;
     case Isa::Avx2:

@@ -73,6 +73,9 @@ struct Tile {
   int64_t cols;
   float* y;
   int64_t ldy;
+  // Decode: the next block of weight rows, prefetched into L2 as one linear stream while this
+  // block's O rows are read side by side (null: none).
+  const char* next = nullptr;
 };
 
 // T tokens x O outputs, each dot product in the contract's order. Registers: T*O + T + 1 <= 16.
@@ -83,6 +86,11 @@ template <int T, int O, class W>
     for (int o = 0; o < O; ++o) acc[t][o] = _mm256_setzero_ps();
   const int64_t main = a.cols & ~int64_t(7);
   for (int64_t i = 0; i < main; i += 8) {
+    if (a.next) {
+      constexpr int kBytes = 8 * O * int(sizeof(typename W::T));  // of the next block, per step
+      const char* p = a.next + i * O * int64_t(sizeof(typename W::T));
+      for (int b = 0; b < kBytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T2);
+    }
     __m256 xv[T];
     for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(a.x + t * a.ldx + i);
     for (int o = 0; o < O; ++o) {
@@ -104,7 +112,7 @@ template <int T, int O, class W>
 }
 
 // Decode (n < kTok): all n tokens against kDecodeRows weight rows per pass (each weight byte read
-// once, kDecodeRows streams in flight). Prefill: kTok x kRows register tiles over token blocks
+// once, kDecodeRows FMA chains, the next block prefetched linearly as in the AVX-512 kernel). Prefill: kTok x kRows register tiles over token blocks
 // whose x rows stay in L2 while a block of weight rows passes.
 constexpr int kTok = 3, kRows = 4, kDecodeRows = 6;
 constexpr int64_t kXBlockBytes = 256 << 10;
@@ -143,7 +151,11 @@ void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
   };
   if (n < kTok) {  // decode
     int64_t o = r0;
-    for (; o + kDecodeRows <= r1; o += kDecodeRows) run_tokens<kDecodeRows, W>(at(o), 0, n);
+    for (; o + kDecodeRows <= r1; o += kDecodeRows) {
+      Tile<E> a = at(o);
+      a.next = reinterpret_cast<const char*>(w + (o + kDecodeRows) * cols);
+      run_tokens<kDecodeRows, W>(a, 0, n);
+    }
     for (; o < r1; ++o) run_tokens<1, W>(at(o), 0, n);
     return;
   }

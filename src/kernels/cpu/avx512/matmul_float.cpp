@@ -71,6 +71,9 @@ struct Tile {
   int64_t cols;
   float* y;
   int64_t ldy;
+  // Decode: the next block of weight rows, prefetched as one linear stream while this block's O
+  // rows are read side by side (null: none).
+  const char* next = nullptr;
 };
 
 // T tokens x O outputs, each dot product in the contract's order. Registers: T*O + T + 1 <= 32.
@@ -81,6 +84,11 @@ template <int T, int O, class W>
     for (int o = 0; o < O; ++o) acc[t][o] = _mm512_setzero_ps();
   const int64_t main = a.cols & ~int64_t(15);
   for (int64_t i = 0; i < main; i += 16) {
+    if (a.next) {
+      constexpr int kLines = O * int(sizeof(typename W::T)) / 4;
+      const char* p = a.next + i * O * int64_t(sizeof(typename W::T));
+      for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T2);
+    }
     __m512 xv[T];
     for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_ps(a.x + t * a.ldx + i);
     for (int o = 0; o < O; ++o) {
@@ -104,12 +112,14 @@ template <int T, int O, class W>
 // bf16 x bf16 tile (vdpbf16ps); x is bf16 [.., ldx].
 template <int T, int O>
 [[gnu::always_inline]] inline void tile_dp(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t cols,
-                                           float* y, int64_t ldy) {
+                                           float* y, int64_t ldy, const char* next) {
   __m512 acc[T][O];
   for (int t = 0; t < T; ++t)
     for (int o = 0; o < O; ++o) acc[t][o] = _mm512_setzero_ps();
   const int64_t main = cols & ~int64_t(31);
   for (int64_t i = 0; i < main; i += 32) {
+    if (next)  // as in tile(): the next block of rows, one line per row and step
+      for (int l = 0; l < O; ++l) _mm_prefetch(next + (i * O + 32 * l) * 2, _MM_HINT_T2);
     __m512i xv[T];
     for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_si512(x + t * ldx + i);
     for (int o = 0; o < O; ++o) {
@@ -131,7 +141,9 @@ template <int T, int O>
 }
 
 // Tile shapes. Decode (n < kTok): all n tokens against kDecodeRows weight rows per pass, so each
-// weight byte is read once with kDecodeRows streams in flight. Prefill: kTok x kRows register
+// weight byte is read once, with kDecodeRows independent FMA chains; the next block of rows is
+// prefetched into L2 as one linear stream (measured here: reading 8 rows side by side without it
+// gets ~half the bandwidth of one linear stream). Prefill: kTok x kRows register
 // tiles, over token blocks whose x rows stay in L2 while a block of weight rows passes.
 constexpr int kTok = 4, kRows = 6, kDecodeRows = 8;
 constexpr int64_t kXBlockBytes = 256 << 10;
@@ -174,7 +186,11 @@ void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
   };
   if (n < kTok) {  // decode
     int64_t o = r0;
-    for (; o + kDecodeRows <= r1; o += kDecodeRows) run_tokens<kDecodeRows, W>(at(o), 0, n);
+    for (; o + kDecodeRows <= r1; o += kDecodeRows) {
+      Tile<E> a = at(o);
+      a.next = reinterpret_cast<const char*>(w + (o + kDecodeRows) * cols);
+      run_tokens<kDecodeRows, W>(a, 0, n);
+    }
     for (; o < r1; ++o) run_tokens<1, W>(at(o), 0, n);
     return;
   }
@@ -191,17 +207,19 @@ void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
 // --- bf16_activations: x already rounded to bf16 in job.xq ---
 
 template <int T, int O>
-void tile_dp_fn(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t cols, float* y, int64_t ldy) {
-  tile_dp<T, O>(x, ldx, w, ldw, cols, y, ldy);
+void tile_dp_fn(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t cols, float* y, int64_t ldy,
+                const char* next) {
+  tile_dp<T, O>(x, ldx, w, ldw, cols, y, ldy, next);
 }
 
 template <int O>
-void run_tokens_dp(const uint16_t* x, const uint16_t* w, int64_t cols, float* y, int64_t ldy, int64_t t0, int64_t t1) {
-  using Fn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, float*, int64_t);
+void run_tokens_dp(const uint16_t* x, const uint16_t* w, int64_t cols, float* y, int64_t ldy, int64_t t0, int64_t t1,
+                   const char* next = nullptr) {
+  using Fn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, float*, int64_t, const char*);
   static constexpr Fn tail[kTok] = {nullptr, tile_dp_fn<1, O>, tile_dp_fn<2, O>, tile_dp_fn<3, O>};
   int64_t t = t0;
-  for (; t + kTok <= t1; t += kTok) tile_dp<kTok, O>(x + t * cols, cols, w, cols, cols, y + t * ldy, ldy);
-  if (t < t1) tail[t1 - t](x + t * cols, cols, w, cols, cols, y + t * ldy, ldy);
+  for (; t + kTok <= t1; t += kTok) tile_dp<kTok, O>(x + t * cols, cols, w, cols, cols, y + t * ldy, ldy, nullptr);
+  if (t < t1) tail[t1 - t](x + t * cols, cols, w, cols, cols, y + t * ldy, ldy, next);
 }
 
 void matmul_bf16_dp(const MatmulJob& job, int64_t r0, int64_t r1) {
@@ -210,7 +228,9 @@ void matmul_bf16_dp(const MatmulJob& job, int64_t r0, int64_t r1) {
   const int64_t n = job.n, rows = job.rows, cols = job.cols;
   if (n < kTok) {
     int64_t o = r0;
-    for (; o + kDecodeRows <= r1; o += kDecodeRows) run_tokens_dp<kDecodeRows>(x, w + o * cols, cols, job.y + o, rows, 0, n);
+    for (; o + kDecodeRows <= r1; o += kDecodeRows)
+      run_tokens_dp<kDecodeRows>(x, w + o * cols, cols, job.y + o, rows, 0, n,
+                                 reinterpret_cast<const char*>(w + (o + kDecodeRows) * cols));
     for (; o < r1; ++o) run_tokens_dp<1>(x, w + o * cols, cols, job.y + o, rows, 0, n);
     return;
   }
