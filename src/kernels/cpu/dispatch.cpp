@@ -13,6 +13,7 @@ namespace qwen3::kernels {
 namespace {
 
 bool cpu_runs(Isa isa) {
+  __builtin_cpu_init();  // may run from another static initialiser, before libgcc's own
   switch (isa) {
     case Isa::Portable: return true;
     case Isa::Avx2:
@@ -138,6 +139,18 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y, const Matm
     if (xq.size() < bytes) xq.resize(bytes);
     void* out = xq.data();
     parallel_for(n, 4, [&](int64_t t0, int64_t t1) { t.quantize_activations(x, w.cols, t0, t1, n, out); });
+    job.xq = out;
+  }
+  if (job.bf16_activations) {
+    // x rounded to bf16 once per call (not once per thread), [n, cols]; grows once like xq.
+    thread_local std::vector<uint16_t> xb;
+    const size_t count = size_t(n * w.cols);
+    if (xb.size() < count) xb.resize(count);
+    uint16_t* out = xb.data();
+    const int64_t cols = w.cols;
+    parallel_for(n, 16, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * cols; i < t1 * cols; ++i) out[i] = f32_to_bf16(x[i]);
+    });
     job.xq = out;
   }
   // Tasks of 16 output rows keep each thread's weight rows contiguous.

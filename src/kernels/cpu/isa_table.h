@@ -18,7 +18,8 @@ namespace qwen3::kernels::cpu {
 // One matmul call: y[n, rows] = x[n, cols] · Wᵀ, weights in the layout of WFormat (kernels.h).
 struct MatmulJob {
   const float* x = nullptr;          // [n, cols] float32 activations
-  const void* xq = nullptr;          // Q8 / Q4: x quantized by the table's quantize_activations
+  const void* xq = nullptr;          // Q8 / Q4: x quantized by the table's quantize_activations;
+                                     // BF16 with bf16_activations: x rounded to bf16, [n, cols]
   int64_t n = 0;
   const void* w = nullptr;           // weight data
   const uint16_t* w_scales = nullptr;  // Q8 / Q4 block scales (f16)

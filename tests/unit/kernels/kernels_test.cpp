@@ -10,67 +10,7 @@
 namespace qwen3::kernels {
 namespace {
 
-struct Mat {
-  DType dt;
-  int64_t rows, cols;
-  std::vector<float> f;      // the exact values (after rounding to dt)
-  std::vector<uint16_t> h;   // storage for bf16 / f16
-  WeightView view() const { return {format_of(dt), dt == DType::F32 ? static_cast<const void*>(f.data()) : h.data(), rows, cols}; }
-};
-
-Mat random_mat(DType dt, int64_t rows, int64_t cols, std::mt19937& rng) {
-  std::normal_distribution<float> nd(0, 1);
-  Mat m{dt, rows, cols, std::vector<float>(size_t(rows * cols)), {}};
-  if (dt != DType::F32) m.h.resize(m.f.size());
-  for (size_t i = 0; i < m.f.size(); ++i) {
-    float v = nd(rng);
-    if (dt == DType::BF16) m.h[i] = f32_to_bf16(v), v = bf16_to_f32(m.h[i]);
-    if (dt == DType::F16) m.h[i] = f32_to_f16(v), v = f16_to_f32(m.h[i]);
-    m.f[i] = v;
-  }
-  return m;
-}
-
-// Every kernel against its scalar twin over shapes that are and are not multiples of the vector
-// width. Tolerance: two float32 summations of n products each differ from the exact sum by at
-// most (n - 1) u sum|x w| (u = 2^-24), so from each other by twice that.
-TEST(Matmul, MatchesScalarTwin) {
-  std::mt19937 rng(1);
-  for (DType dt : {DType::F32, DType::BF16, DType::F16})
-    for (auto [n, rows, cols] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
-             {1, 1, 1}, {1, 7, 15}, {3, 33, 16}, {4, 17, 17}, {5, 64, 100}, {9, 40, 257}, {2, 1000, 64}}) {
-      Mat w = random_mat(dt, rows, cols, rng);
-      Mat x = random_mat(DType::F32, n, cols, rng);
-      std::vector<float> y(size_t(n * rows)), yr(size_t(n * rows));
-      matmul(x.f.data(), n, w.view(), y.data());
-      ref::matmul(x.f.data(), n, w.view(), yr.data());
-      for (int64_t t = 0; t < n; ++t)
-        for (int64_t o = 0; o < rows; ++o) {
-          double mag = 0, exact = 0;
-          for (int64_t i = 0; i < cols; ++i) {
-            mag += std::fabs(double(x.f[size_t(t * cols + i)]) * w.f[size_t(o * cols + i)]);
-            exact += double(x.f[size_t(t * cols + i)]) * w.f[size_t(o * cols + i)];
-          }
-          const double tol = 2.0 * double(cols) * std::ldexp(1.0, -24) * mag + 1e-30;
-          EXPECT_NEAR(y[size_t(t * rows + o)], yr[size_t(t * rows + o)], tol) << dtype_name(dt) << " " << n << "x" << rows << "x" << cols;
-          EXPECT_NEAR(y[size_t(t * rows + o)], exact, tol);
-        }
-    }
-}
-
-TEST(Matmul, RowResultsDoNotDependOnBatchSize) {
-  std::mt19937 rng(2);
-  for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
-    Mat w = random_mat(dt, 50, 77, rng);
-    Mat x = random_mat(DType::F32, 11, 77, rng);
-    std::vector<float> all(11 * 50), one(50);
-    matmul(x.f.data(), 11, w.view(), all.data());
-    for (int t = 0; t < 11; ++t) {
-      matmul(x.f.data() + t * 77, 1, w.view(), one.data());
-      for (int o = 0; o < 50; ++o) EXPECT_EQ(one[size_t(o)], all[size_t(t * 50 + o)]);  // bitwise
-    }
-  }
-}
+// Matmul tests: matmul_float_test.cpp (f32 / bf16 / f16).
 
 TEST(RmsNorm, MatchesDefinition) {
   std::vector<float> x = {1, -2, 3, 0.5f, 4, 0, -1, 2}, w = {1, 0.5f, 2, 1}, y(8);

@@ -1,0 +1,187 @@
+// Float-weight matmul benchmarks (f32 / bf16 / f16, and bf16 with bf16 activations) on the
+// qwen3-0.6b shapes, at decode (n = 1) and prefill (n = 512), for every ISA this CPU runs, with
+// 1 and 2 threads; plus the two ceilings they are read against: a read-bandwidth probe and an FMA
+// peak probe. Counters: GB/s = weight bytes / time (decode is memory-bound), GFLOP/s = 2 n rows
+// cols / time (prefill is compute-bound).
+//
+//   ./build/bench_kernels --benchmark_filter='float|Ceiling' --benchmark_repetitions=3
+//       --benchmark_report_aggregates_only=true
+//
+// Decode cases rotate through copies of the weights totalling >= 256 MiB, so that every call reads
+// them from memory and not from the 32 MiB L3, as a model's forward pass does.
+#include <benchmark/benchmark.h>
+// GCC 12's intrinsic headers trip its own -Wuninitialized (bug 105593), see cpu/avx512.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/parallel_for.h"
+#include "kernels/kernels.h"
+
+namespace {
+
+using namespace qwen3;
+using namespace qwen3::kernels;
+
+struct Shape {
+  const char* name;
+  int64_t rows, cols;
+};
+constexpr Shape kShapes[] = {{"qkv", 4096, 1024},
+                             {"o_proj", 1024, 2048},
+                             {"gate_up", 6144, 1024},
+                             {"down", 1024, 3072},
+                             {"lm_head", 151936, 1024}};
+
+enum class Fmt { F32, BF16, F16, BF16Dot };
+const char* fmt_name(Fmt f) {
+  switch (f) {
+    case Fmt::F32: return "f32";
+    case Fmt::BF16: return "bf16";
+    case Fmt::F16: return "f16";
+    case Fmt::BF16Dot: return "bf16dot";
+  }
+  return "?";
+}
+
+// Restores the ISA and thread count a benchmark changed.
+struct Restore {
+  Isa isa = active_isa();
+  int threads = num_threads();
+  ~Restore() {
+    set_active_isa(isa);
+    set_num_threads(threads);
+  }
+};
+
+void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int threads) {
+  Restore restore;
+  set_active_isa(isa);
+  set_num_threads(threads);
+  const WFormat wf = f == Fmt::F32 ? WFormat::F32 : f == Fmt::F16 ? WFormat::F16 : WFormat::BF16;
+  const size_t bytes = weight_data_bytes(wf, s.rows, s.cols);
+  const size_t copies = n < 16 ? (size_t(256) << 20) / bytes + 1 : 1;
+  // One random copy, repeated: values in [-1, 1), stored in the weight format.
+  std::vector<uint8_t> w(bytes * copies);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> ud(-1, 1);
+  for (size_t i = 0; i < size_t(s.rows * s.cols); ++i) {
+    const float v = ud(rng);
+    if (wf == WFormat::F32) std::memcpy(&w[4 * i], &v, 4);
+    else {
+      const uint16_t h = wf == WFormat::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+      std::memcpy(&w[2 * i], &h, 2);
+    }
+  }
+  for (size_t c = 1; c < copies; ++c) std::memcpy(&w[c * bytes], w.data(), bytes);
+  std::vector<float> x(size_t(n * s.cols)), y(size_t(n * s.rows));
+  for (float& v : x) v = ud(rng);
+  const MatmulOptions opts{.bf16_activations = f == Fmt::BF16Dot};
+  size_t c = 0;
+  for (auto _ : state) {
+    const WeightView v{wf, &w[c * bytes], s.rows, s.cols};
+    matmul(x.data(), n, v, y.data(), opts);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    c = c + 1 == copies ? 0 : c + 1;
+  }
+  state.counters["GB/s"] = benchmark::Counter(double(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2e-9 * double(n) * double(s.rows) * double(s.cols), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// --- ceilings ---
+
+// Sums `bytes` from p with AVX2 loads, 8 independent accumulators (integer adds: no FP latency).
+__attribute__((target("avx2"))) uint64_t sum_avx2(const uint8_t* p, size_t bytes) {
+  __m256i a[8];
+  for (auto& v : a) v = _mm256_setzero_si256();
+  for (size_t i = 0; i + 256 <= bytes; i += 256)
+    for (int k = 0; k < 8; ++k)
+      a[k] = _mm256_add_epi64(a[k], _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32 * k)));
+  for (int k = 1; k < 8; ++k) a[0] = _mm256_add_epi64(a[0], a[k]);
+  alignas(32) uint64_t r[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(r), a[0]);
+  return r[0] + r[1] + r[2] + r[3];
+}
+
+// Read bandwidth: a 1 GiB buffer summed by `threads` threads, each over one contiguous half.
+void BM_CeilingReadBandwidth(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx2")) return state.SkipWithError("needs AVX2");
+  Restore restore;
+  const int threads = int(state.range(0));
+  set_num_threads(threads);
+  const size_t bytes = size_t(1) << 30;
+  struct Free { void operator()(uint8_t* p) const { std::free(p); } };
+  std::unique_ptr<uint8_t, Free> buf(static_cast<uint8_t*>(std::aligned_alloc(4096, bytes)));
+  std::memset(buf.get(), 1, bytes);
+  const int64_t chunks = 1024;
+  const size_t chunk = bytes / chunks;
+  for (auto _ : state) {
+    uint64_t sums[kMaxThreads] = {};
+    parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+      sums[c0 * threads / chunks] += sum_avx2(buf.get() + size_t(c0) * chunk, size_t(c1 - c0) * chunk);
+    });
+    benchmark::DoNotOptimize(sums);
+  }
+  state.counters["GB/s"] = benchmark::Counter(double(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_CeilingReadBandwidth)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// f32 FMA peak: 16 independent chains of 512-bit FMAs (latency x throughput covered), per thread.
+__attribute__((target("avx512f"))) float fma_chains(int64_t iters) {
+  __m512 acc[16];
+  for (int k = 0; k < 16; ++k) acc[k] = _mm512_set1_ps(float(k));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 16; ++k) acc[k] = _mm512_fmadd_ps(acc[k], a, b);
+  for (int k = 1; k < 16; ++k) acc[0] = _mm512_add_ps(acc[0], acc[k]);
+  return _mm512_reduce_add_ps(acc[0]);
+}
+
+void BM_CeilingFmaPeak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512f")) return state.SkipWithError("needs AVX-512");
+  Restore restore;
+  const int threads = int(state.range(0));
+  set_num_threads(threads);
+  const int64_t iters = 1 << 20;
+  for (auto _ : state) {
+    float r[kMaxThreads] = {};
+    parallel_for(threads, 1, [&](int64_t t0, int64_t) { r[t0] = fma_chains(iters); });
+    benchmark::DoNotOptimize(r);
+  }
+  // 16 chains x 16 lanes x 2 flops per iteration per thread.
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(1e-9 * 512.0 * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_CeilingFmaPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The grid: shape x format x ISA x n x threads. No prefill on lm_head (a forward pass computes
+// logits only for the rows asked, i.e. decode-sized).
+const bool registered = [] {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Portable}) {
+    if (!isa_supported(isa)) continue;
+    for (const Shape& s : kShapes)
+      for (Fmt f : {Fmt::BF16, Fmt::F16, Fmt::F32, Fmt::BF16Dot})
+        for (int64_t n : {1, 512})
+          for (int threads : {1, 2}) {
+            if (n > 1 && std::string(s.name) == "lm_head") continue;
+            if (f == Fmt::BF16Dot && isa != Isa::Avx512) continue;
+            const std::string name = std::string("float/") + s.name + "/" + fmt_name(f) + "/" +
+                                     std::string(isa_name(isa)) + "/n:" + std::to_string(n) +
+                                     "/threads:" + std::to_string(threads);
+            benchmark::RegisterBenchmark(name.c_str(), BM_matmul, s, f, isa, n, threads)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+          }
+  }
+  return true;
+}();
+
+}  // namespace
