@@ -107,7 +107,7 @@ struct PagedAttention {
 // Batch invariance: a (row, head) result is the same bits whatever the other rows and sequences,
 // T and the number of threads (for a fixed ISA): prefill of n + 1 tokens equals prefill of n then
 // one decode. Nothing is allocated per call once the workspace has grown to the largest call.
-constexpr int64_t kAttentionPartition = 256;
+constexpr int64_t kAttentionPartition = 128;
 void attention(const PagedAttention& a);
 
 // Quantizes float32 rows src[rows, cols] into a Q8 / Q4 weight: per kQBlock block, scale =

@@ -33,24 +33,23 @@ using MatmulFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1);
 // Element type of the KV cache (the same order as qwen3::DType, which these files cannot include).
 enum class KvElem : uint8_t { F32, BF16, F16 };
 
-// One attention partition: the query heads of one GQA group for one query row, against positions
-// [p0, p1) of one KV head, reduced with online softmax in blocks of positions that start at p0.
-// p0 is a multiple of the partition size (attention.cpp), so the blocks a position falls in depend
-// on the position only, never on the batch: this is what keeps attention batch invariant.
+// One attention partition: all query heads of one query row against positions [p0, p1) of every
+// KV head, reduced with online softmax in blocks of positions that start at p0. p0 is a multiple of
+// the partition size (attention.cpp), so the blocks a position falls in depend on the position
+// only, never on the batch: this is what keeps attention batch invariant.
 struct AttentionPart {
-  const float* q = nullptr;      // [group, head_dim], heads head_dim apart
-  int64_t group = 0, head_dim = 0;
+  const float* q = nullptr;      // [num_kv_heads * group, head_dim]: query head h reads KV head h / group
+  int64_t num_kv_heads = 0, group = 0, head_dim = 0;
   float scale = 1.0f;
   KvElem elem = KvElem::F32;
-  const void* k = nullptr;       // this layer's K and V, offset to the KV head: the element of
-  const void* v = nullptr;       //   (page, slot) is at element (page * page_size + slot) * token_stride
-  int64_t token_stride = 0;      // elements: num_kv_heads * head_dim
+  const void* k = nullptr;       // this layer's K and V, [pages, page_size, num_kv_heads, head_dim]:
+  const void* v = nullptr;       //   position p at row block_table[p / page_size] * page_size + p % page_size
   int64_t page_size = 0;
   const int32_t* block_table = nullptr;
   int64_t p0 = 0, p1 = 0;        // p0 < p1
   int64_t state_stride = 0;      // floats per head in `state`, >= dp + 2 (dp below)
 };
-// The partial result of one partition, per head g at state + g * state_stride, with
+// The partial result of one partition, per query head h at state + h * state_stride, with
 // dp = round_up(head_dim, 16): acc[0, dp) = sum_p exp(s_p - m) v_p (lanes past head_dim are 0),
 // then at dp the maximum m of the scaled scores s_p = scale * q·k_p, at dp + 1 l = sum_p exp(s_p - m).
 using AttentionPartFn = void (*)(const AttentionPart& job, float* state);

@@ -138,12 +138,12 @@ TEST(Attention, MatchesDenseFloat64ForEveryIsaDtypeAndShape) {
   };
   const std::vector<Case> cases = {
       {{8, 8, 64}, 16, 1, 0},      // MHA, first token
-      {{16, 8, 128}, 16, 1, 700},  // GQA 2 (Qwen3-0.6B), decode over 3 partitions
-      {{16, 8, 128}, 16, 9, 250},  // prefill crossing a partition boundary
+      {{16, 8, 128}, 16, 1, 700},  // GQA 2 (Qwen3-0.6B), decode over 6 partitions of 128
+      {{16, 8, 128}, 16, 9, 250},  // prefill crossing a partition boundary (256)
       {{8, 1, 64}, 5, 1, 530},     // MQA, pages of 5 positions
       {{12, 3, 36}, 7, 6, 30},     // GQA 4, head_dim not a multiple of 8 or 16
-      {{6, 2, 17}, 16, 3, 257},    // GQA 3 (a 2 + 1 split of heads), odd head_dim
-      {{10, 2, 128}, 16, 1, 1030}, // GQA 5 (4 + 1), 5 partitions
+      {{6, 2, 17}, 16, 3, 127},    // GQA 3 (a 2 + 1 split of heads), odd head_dim, across 128
+      {{10, 2, 128}, 16, 1, 1030}, // GQA 5 (4 + 1), 9 partitions
   };
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
@@ -168,7 +168,7 @@ TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
   Restore restore;
   std::mt19937 rng(5);
   const Shape s{8, 2, 64};  // GQA 4
-  const int64_t L = 600;    // 3 partitions
+  const int64_t L = 600;    // 5 partitions
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
     for (DType dt : {DType::F32, DType::BF16}) {

@@ -145,29 +145,35 @@ void block(const AttentionPart& j, const float* q, float* st, const void* const*
 
 template <KvElem E>
 void part(const AttentionPart& j, float* st) {
-  const int64_t D = j.head_dim, sd = j.state_stride, dp = (D + 15) / 16 * 16;
-  const size_t esize = E == KvElem::F32 ? 4 : 2;
-  for (int64_t g = 0; g < j.group; ++g) {
-    std::memset(st + g * sd, 0, size_t(dp) * sizeof(float));
-    st[g * sd + dp] = -__builtin_inff();
-    st[g * sd + dp + 1] = 0.0f;
+  const int64_t D = j.head_dim, sd = j.state_stride, dp = (D + 15) / 16 * 16, heads = j.num_kv_heads * j.group;
+  const size_t esize = E == KvElem::F32 ? 4 : 2, token_bytes = size_t(j.num_kv_heads * D) * esize;
+  for (int64_t h = 0; h < heads; ++h) {
+    std::memset(st + h * sd, 0, size_t(dp) * sizeof(float));
+    st[h * sd + dp] = -__builtin_inff();
+    st[h * sd + dp + 1] = 0.0f;
   }
-  const void* kp[kBlock];
-  const void* vp[kBlock];
+  const char* kp[kBlock];  // the block's token rows [num_kv_heads, head_dim]
+  const char* vp[kBlock];
+  const void* kh[kBlock];  // the same at one KV head
+  const void* vh[kBlock];
   for (int64_t b = j.p0; b < j.p1; b += kBlock) {
     const int n = int(j.p1 - b < kBlock ? j.p1 - b : kBlock);
     for (int i = 0; i < n; ++i) {
       const int64_t p = b + i;
-      const size_t off = size_t((j.block_table[p / j.page_size] * j.page_size + p % j.page_size) * j.token_stride) * esize;
+      const size_t off = size_t(j.block_table[p / j.page_size] * j.page_size + p % j.page_size) * token_bytes;
       kp[i] = static_cast<const char*>(j.k) + off;
       vp[i] = static_cast<const char*>(j.v) + off;
     }
-    for (int64_t g = 0; g < j.group;) {
-      const float* q = j.q + g * D;
-      float* s = st + g * sd;
-      if (j.group - g >= 4) block<E, 4>(j, q, s, kp, vp, n), g += 4;
-      else if (j.group - g >= 2) block<E, 2>(j, q, s, kp, vp, n), g += 2;
-      else block<E, 1>(j, q, s, kp, vp, n), g += 1;
+    for (int64_t kvh = 0; kvh < j.num_kv_heads; ++kvh) {
+      for (int i = 0; i < n; ++i) kh[i] = kp[i] + size_t(kvh * D) * esize, vh[i] = vp[i] + size_t(kvh * D) * esize;
+      for (int64_t g = 0; g < j.group;) {  // the group's heads, 4, 2 or 1 at a time
+        const int64_t h = kvh * j.group + g;
+        const float* q = j.q + h * D;
+        float* s = st + h * sd;
+        if (j.group - g >= 4) block<E, 4>(j, q, s, kh, vh, n), g += 4;
+        else if (j.group - g >= 2) block<E, 2>(j, q, s, kh, vh, n), g += 2;
+        else block<E, 1>(j, q, s, kh, vh, n), g += 1;
+      }
     }
   }
 }

@@ -27,31 +27,32 @@ float elem(const void* base, int64_t i) {
 
 template <KvElem E>
 void part(const AttentionPart& j, float* state) {
-  const int64_t D = j.head_dim, sd = j.state_stride, dp = (D + 15) / 16 * 16;
-  const size_t esize = E == KvElem::F32 ? 4 : 2;
-  for (int64_t g = 0; g < j.group; ++g) {
-    std::fill(state + g * sd, state + g * sd + dp, 0.0f);
-    state[g * sd + dp] = -std::numeric_limits<float>::infinity();
-    state[g * sd + dp + 1] = 0.0f;
+  const int64_t D = j.head_dim, sd = j.state_stride, dp = (D + 15) / 16 * 16, heads = j.num_kv_heads * j.group;
+  const size_t esize = E == KvElem::F32 ? 4 : 2, token_bytes = size_t(j.num_kv_heads * D) * esize;
+  for (int64_t h = 0; h < heads; ++h) {
+    std::fill(state + h * sd, state + h * sd + dp, 0.0f);
+    state[h * sd + dp] = -std::numeric_limits<float>::infinity();
+    state[h * sd + dp + 1] = 0.0f;
   }
-  const void* kp[kBlock];
-  const void* vp[kBlock];
+  const char* kp[kBlock];  // the block's token rows [num_kv_heads, head_dim]
+  const char* vp[kBlock];
   float s[kBlock];
   for (int64_t b = j.p0; b < j.p1; b += kBlock) {
     const int64_t n = std::min(kBlock, j.p1 - b);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t p = b + i;
-      const size_t off = size_t((j.block_table[p / j.page_size] * j.page_size + p % j.page_size) * j.token_stride);
-      kp[i] = static_cast<const char*>(j.k) + off * esize;
-      vp[i] = static_cast<const char*>(j.v) + off * esize;
+      const size_t off = size_t(j.block_table[p / j.page_size] * j.page_size + p % j.page_size) * token_bytes;
+      kp[i] = static_cast<const char*>(j.k) + off;
+      vp[i] = static_cast<const char*>(j.v) + off;
     }
-    for (int64_t g = 0; g < j.group; ++g) {
-      const float* q = j.q + g * D;
-      float* acc = state + g * sd;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* q = j.q + h * D;
+      const size_t head_off = size_t((h / j.group) * D) * esize;
+      float* acc = state + h * sd;
       float bm = -std::numeric_limits<float>::infinity();
       for (int64_t i = 0; i < n; ++i) {
         float d = 0;
-        for (int64_t e = 0; e < D; ++e) d += q[e] * elem<E>(kp[i], e);
+        for (int64_t e = 0; e < D; ++e) d += q[e] * elem<E>(kp[i] + head_off, e);
         s[i] = d * j.scale;
         bm = std::max(bm, s[i]);
       }
@@ -63,7 +64,7 @@ void part(const AttentionPart& j, float* state) {
       acc[dp + 1] = acc[dp + 1] * alpha + sum;
       for (int64_t e = 0; e < D; ++e) acc[e] *= alpha;
       for (int64_t i = 0; i < n; ++i)
-        for (int64_t e = 0; e < D; ++e) acc[e] += s[i] * elem<E>(vp[i], e);
+        for (int64_t e = 0; e < D; ++e) acc[e] += s[i] * elem<E>(vp[i] + head_off, e);
     }
   }
 }
