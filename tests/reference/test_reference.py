@@ -8,8 +8,8 @@
 
 For each configuration: `qwen3 make-test-model` writes a tiny random checkpoint; `qwen3 logits`
 gives float32 logits of every position, which must agree with the reference to
-max|Δ| / max|ref| < 1e-4; `qwen3 generate` gives 32 greedy tokens, which must equal the
-reference's. One line per configuration, then `N passed, M failed`; the exit status is non-zero on
+max|Δ| / max|ref| < 1e-4 (with an f32 KV cache; bf16 / f16 caches: see below); `qwen3 generate`
+gives 32 greedy tokens, which must equal the reference's. One line per configuration, then `N passed, M failed`; the exit status is non-zero on
 any failure.
 
 Why one bound for f32, bf16 and f16 weights: the reference reads the very same stored weights and
@@ -17,13 +17,17 @@ widens them exactly to float64, so storage precision cancels out and only the en
 arithmetic remains (expected ~1e-6 relative to the largest logit; 1e-4 leaves ample room while
 still catching any wrong formula, which shows up at 1e-2 or above).
 
-The KV cache dtype (`--kv-dtype`, bf16 by default, f32 and f16 in some configurations) is held to
-the same bound because the reference emulates it: it rounds its k (after RoPE) and v to the cache
-type, to nearest even, exactly as the engine rounds its float32 k and v (qwen3_ref.round_kv). Both
-then round nearly the same numbers to the same grid, so the rounding cancels out like the weights'
-storage: they can only disagree on an element within ~1e-7 relative of a rounding boundary (about
-one element in 10^4-10^5), and then by one bf16 / f16 step of that single element, which moves the
-logits by ~1e-6 relative. Without the emulation the bf16 cache alone would cost ~1e-3.
+The KV cache dtype (`--kv-dtype`: bf16 by default, f32 and f16 in some configurations) is
+emulated by the reference: it rounds its k (after RoPE) and v to the cache type, to nearest even,
+as the engine rounds its float32 k and v (qwen3_ref.round_kv). With an f32 cache the bound stays
+1e-4. With bf16 / f16 it cannot: the engine's float32 k and v differ from the exact ones by ~1e-6
+relative, so an element whose exact value lies that close to a rounding midpoint rounds the other
+way (a few per configuration here), and one such flip moves one element by a whole bf16 (2^-8) or
+f16 (2^-11) step, which these small random models amplify to up to ~5e-4 (bf16) / ~9e-5 (f16) of
+the largest logit. Measured (emulated over all configurations; not emulated, over five of them):
+bf16 <= 5.6e-4 emulated vs >= 3.8e-3 not, f16 <= 8.7e-5 vs >= 5.7e-4. So 16-bit caches are held to bounds between the two, 1e-3
+(bf16) and 2e-4 (f16): passing needs the emulated rounding (round to nearest even, k after RoPE),
+and the greedy continuations must still be identical.
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qwen3_ref as ref  # noqa: E402
 
-TOLERANCE = 1e-4
+TOLERANCE = {"f32": 1e-4, "bf16": 1e-3, "f16": 2e-4}  # by KV cache dtype, see above
 GREEDY_TOKENS = 32
 VOCAB = 151936  # the tiny preset keeps Qwen3's real vocabulary
 
@@ -176,7 +180,7 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     rel = diff / scale
     worst = np.unravel_index(int(np.argmax(np.abs(got - want))), want.shape)
     # Where the worst error sits hints at the cause: a RoPE slip grows with the position.
-    figures = (f"T={length:<3d} max|Δ|={diff:.2e} max|ref|={scale:.3f} rel={rel:.2e} "
+    figures = (f"T={length:<3d} max|Δ|={diff:.2e} max|ref|={scale:.3f} rel={rel:.2e} < {TOLERANCE[kv_dtype]:.0e} "
                f"(worst at pos {worst[0]})")
 
     out = json.loads(run([binary, "generate", "--model", model_dir, "--ids", ids_arg, "--kv-dtype", kv_dtype,
@@ -184,7 +188,7 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     got_ids = [int(t) for t in out["ids"]]
     want_ids = ref.greedy(model, ids, GREEDY_TOKENS, kv_dtype)
     same = sum(1 for _ in iter_prefix(got_ids, want_ids))
-    ok = rel < TOLERANCE and got_ids == want_ids and not dtype_note
+    ok = rel < TOLERANCE[kv_dtype] and got_ids == want_ids and not dtype_note
     greedy_note = f"greedy {same}/{GREEDY_TOKENS} identical, {len(set(want_ids))} distinct"
     DISTINCT_IDS.append(len(set(want_ids)))
     if got_ids != want_ids:

@@ -77,6 +77,33 @@ inline float hmax8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// dots[g][i0 + r] = q_g · k_{i0 + r} for NG heads and R rows from kp[i0] (see avx512/attention.cpp);
+// qt holds the heads' last D % 8 elements zero-padded.
+template <KvElem E, int NG, int R>
+inline void dot_rows(const AttentionPart& j, const float* q, const __m256* qt, const void* const* kp, int i0,
+                     __m256 (*dots)[kBlock]) {
+  const int64_t D = j.head_dim, full = D / 8 * 8;
+  __m256 a[NG][R];
+  for (int g = 0; g < NG; ++g)
+    for (int r = 0; r < R; ++r) a[g][r] = _mm256_setzero_ps();
+  for (int64_t e = 0; e < full; e += 8) {
+    __m256 kv[R];
+    for (int r = 0; r < R; ++r) kv[r] = load8<E>(kp[i0 + r], e);
+    for (int g = 0; g < NG; ++g) {
+      const __m256 qv = _mm256_loadu_ps(q + g * D + e);
+      for (int r = 0; r < R; ++r) a[g][r] = _mm256_fmadd_ps(qv, kv[r], a[g][r]);
+    }
+  }
+  if (full < D) {
+    for (int r = 0; r < R; ++r) {
+      const __m256 kv = load8_tail<E>(kp[i0 + r], full, D - full);
+      for (int g = 0; g < NG; ++g) a[g][r] = _mm256_fmadd_ps(qt[g], kv, a[g][r]);
+    }
+  }
+  for (int g = 0; g < NG; ++g)
+    for (int r = 0; r < R; ++r) dots[g][i0 + r] = a[g][r];
+}
+
 // s[g * 8 + i] = scale * q_g · k_i for NG heads and the n <= 8 rows kp (lanes past n: 0).
 template <KvElem E, int NG>
 inline void scores(const AttentionPart& j, const float* q, const void* const* kp, int n, float* s) {
@@ -85,39 +112,47 @@ inline void scores(const AttentionPart& j, const float* q, const void* const* kp
   __m256 qt[NG];
   if (full < D)
     for (int g = 0; g < NG; ++g) qt[g] = load8_tail<KvElem::F32>(q + g * D, full, D - full);
-  for (int i = 0; i < n; ++i) {
-    __m256 a[NG];
-    for (int g = 0; g < NG; ++g) a[g] = _mm256_setzero_ps();
-    for (int64_t e = 0; e < full; e += 8) {
-      const __m256 kv = load8<E>(kp[i], e);
-      for (int g = 0; g < NG; ++g) a[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + g * D + e), kv, a[g]);
-    }
-    if (full < D) {
-      const __m256 kv = load8_tail<E>(kp[i], full, D - full);
-      for (int g = 0; g < NG; ++g) a[g] = _mm256_fmadd_ps(qt[g], kv, a[g]);
-    }
-    for (int g = 0; g < NG; ++g) dots[g][i] = a[g];
-  }
-  for (int i = n; i < kBlock; ++i)
+  int i = 0;
+  for (; i + 4 <= n; i += 4) dot_rows<E, NG, 4>(j, q, qt, kp, i, dots);
+  for (; i < n; ++i) dot_rows<E, NG, 1>(j, q, qt, kp, i, dots);
+  for (; i < kBlock; ++i)
     for (int g = 0; g < NG; ++g) dots[g][i] = _mm256_setzero_ps();
   for (int g = 0; g < NG; ++g)
     _mm256_storeu_ps(s + g * kBlock, _mm256_mul_ps(transpose_sum8(dots[g]), _mm256_set1_ps(j.scale)));
 }
 
-// acc_g = alpha_g acc_g + sum_i p[g * 8 + i] v_i for NG heads (acc_g at st + g * sd).
+// acc_g[e0, e0 + 8 C) = alpha_g acc_g + sum_i p[g * 8 + i] v_i for NG heads (acc_g at st + g * sd),
+// C vectors at a time; `full`: all C vectors lie within head_dim.
+template <KvElem E, int NG, int C>
+inline void weighted_chunk(const AttentionPart& j, const void* const* vp, int n, const float* p, const float* alpha,
+                           float* st, int64_t e0) {
+  const int64_t D = j.head_dim, sd = j.state_stride;
+  __m256 a[NG][C];
+  for (int g = 0; g < NG; ++g)
+    for (int c = 0; c < C; ++c)
+      a[g][c] = _mm256_mul_ps(_mm256_loadu_ps(st + g * sd + e0 + 8 * c), _mm256_set1_ps(alpha[g]));
+  for (int i = 0; i < n; ++i) {
+    __m256 vv[C];
+    for (int c = 0; c < C; ++c) {
+      const int64_t e = e0 + 8 * c;
+      vv[c] = D - e >= 8 ? load8<E>(vp[i], e) : load8_tail<E>(vp[i], e, D - e);
+    }
+    for (int g = 0; g < NG; ++g) {
+      const __m256 pb = _mm256_set1_ps(p[g * kBlock + i]);
+      for (int c = 0; c < C; ++c) a[g][c] = _mm256_fmadd_ps(pb, vv[c], a[g][c]);
+    }
+  }
+  for (int g = 0; g < NG; ++g)
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(st + g * sd + e0 + 8 * c, a[g][c]);
+}
+
 template <KvElem E, int NG>
 inline void weighted_sum(const AttentionPart& j, const void* const* vp, int n, const float* p, const float* alpha,
                          float* st) {
-  const int64_t D = j.head_dim, sd = j.state_stride;
-  for (int64_t e = 0; e < D; e += 8) {
-    __m256 a[NG];
-    for (int g = 0; g < NG; ++g) a[g] = _mm256_mul_ps(_mm256_loadu_ps(st + g * sd + e), _mm256_set1_ps(alpha[g]));
-    for (int i = 0; i < n; ++i) {
-      const __m256 vv = D - e >= 8 ? load8<E>(vp[i], e) : load8_tail<E>(vp[i], e, D - e);
-      for (int g = 0; g < NG; ++g) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(p[g * kBlock + i]), vv, a[g]);
-    }
-    for (int g = 0; g < NG; ++g) _mm256_storeu_ps(st + g * sd + e, a[g]);
-  }
+  const int64_t D = j.head_dim;
+  int64_t e = 0;
+  for (; e + 32 <= D; e += 32) weighted_chunk<E, NG, 4>(j, vp, n, p, alpha, st, e);
+  for (; e < D; e += 8) weighted_chunk<E, NG, 1>(j, vp, n, p, alpha, st, e);
 }
 
 // One block of n positions for NG heads: scores, online-softmax update of (m, l), weighted sum.

@@ -74,47 +74,85 @@ inline __m512 transpose_sum16(__m512* v) {
   return v[0];
 }
 
+// dots[g][i0 + r] = q_g · k_{i0 + r} for NG heads and R rows from kp[i0]. R rows at a time give
+// NG * R independent FMA chains and load each q vector once for the R rows; the sum for one
+// (head, row) runs in the same order whatever R, so the bits do not depend on R.
+template <KvElem E, int NG, int R>
+inline void dot_rows(const AttentionPart& j, const float* q, const void* const* kp, int i0, __m512 (*dots)[kBlock]) {
+  const int64_t D = j.head_dim, full = D / 16 * 16;
+  __m512 a[NG][R];
+  for (int g = 0; g < NG; ++g)
+    for (int r = 0; r < R; ++r) a[g][r] = _mm512_setzero_ps();
+  int64_t e = 0;
+  for (; e < full; e += 16) {
+    __m512 kv[R];
+    for (int r = 0; r < R; ++r) kv[r] = load16<E>(kp[i0 + r], e);
+    for (int g = 0; g < NG; ++g) {
+      const __m512 qv = _mm512_loadu_ps(q + g * D + e);
+      for (int r = 0; r < R; ++r) a[g][r] = _mm512_fmadd_ps(qv, kv[r], a[g][r]);
+    }
+  }
+  if (e < D) {
+    const __mmask16 tm = __mmask16((1u << (D - e)) - 1);
+    __m512 kv[R];
+    for (int r = 0; r < R; ++r) kv[r] = load16_tail<E>(kp[i0 + r], e, tm);
+    for (int g = 0; g < NG; ++g) {
+      const __m512 qv = _mm512_maskz_loadu_ps(tm, q + g * D + e);
+      for (int r = 0; r < R; ++r) a[g][r] = _mm512_fmadd_ps(qv, kv[r], a[g][r]);
+    }
+  }
+  for (int g = 0; g < NG; ++g)
+    for (int r = 0; r < R; ++r) dots[g][i0 + r] = a[g][r];
+}
+
 // s[g * 16 + i] = scale * q_g · k_i for NG heads and the n <= 16 rows kp (lanes past n: 0).
 template <KvElem E, int NG>
 inline void scores(const AttentionPart& j, const float* q, const void* const* kp, int n, float* s) {
-  const int64_t D = j.head_dim, full = D / 16 * 16;
-  const __mmask16 tm = __mmask16((1u << (D % 16)) - 1);
   __m512 dots[NG][kBlock];
-  for (int i = 0; i < n; ++i) {
-    __m512 a[NG];
-    for (int g = 0; g < NG; ++g) a[g] = _mm512_setzero_ps();
-    int64_t e = 0;
-    for (; e < full; e += 16) {
-      const __m512 kv = load16<E>(kp[i], e);
-      for (int g = 0; g < NG; ++g) a[g] = _mm512_fmadd_ps(_mm512_loadu_ps(q + g * D + e), kv, a[g]);
-    }
-    if (e < D) {
-      const __m512 kv = load16_tail<E>(kp[i], e, tm);
-      for (int g = 0; g < NG; ++g) a[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, q + g * D + e), kv, a[g]);
-    }
-    for (int g = 0; g < NG; ++g) dots[g][i] = a[g];
-  }
-  for (int i = n; i < kBlock; ++i)
+  int i = 0;
+  for (; i + 4 <= n; i += 4) dot_rows<E, NG, 4>(j, q, kp, i, dots);
+  for (; i < n; ++i) dot_rows<E, NG, 1>(j, q, kp, i, dots);
+  for (; i < kBlock; ++i)
     for (int g = 0; g < NG; ++g) dots[g][i] = _mm512_setzero_ps();
   for (int g = 0; g < NG; ++g)
     _mm512_storeu_ps(s + g * kBlock, _mm512_mul_ps(transpose_sum16(dots[g]), _mm512_set1_ps(j.scale)));
 }
 
-// acc_g = alpha_g acc_g + sum_i p[g * 16 + i] v_i for NG heads (acc_g at st + g * sd).
+// acc_g[e0, e0 + 16 C) = alpha_g acc_g + sum_i p[g * 16 + i] v_i for NG heads (acc_g at st + g * sd);
+// lanes past head_dim read V as 0. C vectors at a time give NG * C independent FMA chains.
+template <KvElem E, int NG, int C>
+inline void weighted_chunk(const AttentionPart& j, const void* const* vp, int n, const float* p, const float* alpha,
+                           float* st, int64_t e0) {
+  const int64_t D = j.head_dim, sd = j.state_stride;
+  __mmask16 m[C];
+  for (int c = 0; c < C; ++c) {
+    const int64_t left = D - e0 - 16 * c;
+    m[c] = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+  }
+  __m512 a[NG][C];
+  for (int g = 0; g < NG; ++g)
+    for (int c = 0; c < C; ++c)
+      a[g][c] = _mm512_mul_ps(_mm512_loadu_ps(st + g * sd + e0 + 16 * c), _mm512_set1_ps(alpha[g]));
+  for (int i = 0; i < n; ++i) {
+    __m512 vv[C];
+    for (int c = 0; c < C; ++c)
+      vv[c] = m[c] == 0xffff ? load16<E>(vp[i], e0 + 16 * c) : load16_tail<E>(vp[i], e0 + 16 * c, m[c]);
+    for (int g = 0; g < NG; ++g) {
+      const __m512 pb = _mm512_set1_ps(p[g * kBlock + i]);
+      for (int c = 0; c < C; ++c) a[g][c] = _mm512_fmadd_ps(pb, vv[c], a[g][c]);
+    }
+  }
+  for (int g = 0; g < NG; ++g)
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(st + g * sd + e0 + 16 * c, a[g][c]);
+}
+
 template <KvElem E, int NG>
 inline void weighted_sum(const AttentionPart& j, const void* const* vp, int n, const float* p, const float* alpha,
                          float* st) {
-  const int64_t D = j.head_dim, sd = j.state_stride;
-  for (int64_t e = 0; e < D; e += 16) {
-    const __mmask16 m = D - e >= 16 ? __mmask16(0xffff) : __mmask16((1u << (D - e)) - 1);
-    __m512 a[NG];
-    for (int g = 0; g < NG; ++g) a[g] = _mm512_mul_ps(_mm512_loadu_ps(st + g * sd + e), _mm512_set1_ps(alpha[g]));
-    for (int i = 0; i < n; ++i) {
-      const __m512 vv = m == 0xffff ? load16<E>(vp[i], e) : load16_tail<E>(vp[i], e, m);
-      for (int g = 0; g < NG; ++g) a[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[g * kBlock + i]), vv, a[g]);
-    }
-    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(st + g * sd + e, a[g]);
-  }
+  const int64_t D = j.head_dim;
+  int64_t e = 0;
+  for (; e + 64 <= D; e += 64) weighted_chunk<E, NG, 4>(j, vp, n, p, alpha, st, e);
+  for (; e < D; e += 16) weighted_chunk<E, NG, 1>(j, vp, n, p, alpha, st, e);
 }
 
 // One block of n positions for NG heads: scores, online-softmax update of (m, l), weighted sum.
