@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "core/dtype.h"
@@ -76,20 +77,37 @@ enum class Act { SiLU, GeluErf, GeluTanh, ReLU };
 // gate_up is [n, 2 * d] (gate then up); out[n, d] = act(gate) * up.
 void gated_act(const float* gate_up, int64_t n, int64_t d, Act act, float* out);
 
-// Causal attention of T query tokens of one sequence over its paged K/V.
-struct PagedAttention {
-  const float* q = nullptr;  // [T, q_stride], heads at q[t * q_stride + h * head_dim]
-  int64_t q_stride = 0;
-  float* out = nullptr;      // [T, num_heads * head_dim]
-  int64_t T = 0;
-  int64_t pos0 = 0;          // position of query row 0; row t attends to positions [0, pos0 + t]
-  int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
-  float scale = 1.0f;
-  const float* k = nullptr;  // this layer's K: [num_pages, page_size, num_kv_heads, head_dim]
-  const float* v = nullptr;
-  int64_t page_size = 16;
+// n float32 values to the KV cache element type `to`: out[n] of `to`. BF16 / F16 round to nearest
+// even, bit for bit as core/dtype.h's f32_to_bf16 / f32_to_f16; F32 copies.
+void convert_f32(const float* x, int64_t n, DType to, void* out);
+
+// Causal attention over a paged K/V cache, for the query rows of several sequences in one call.
+struct AttentionSeq {
+  int64_t row0 = 0;  // its first query row in PagedAttention::q / out
+  int64_t T = 0;     // its query rows; row row0 + t attends to positions [0, pos0 + t]
+  int64_t pos0 = 0;
   const int32_t* block_table = nullptr;  // page of positions [i * page_size, (i + 1) * page_size)
 };
+struct PagedAttention {
+  const float* q = nullptr;  // [rows, q_stride], head h of row r at q[r * q_stride + h * head_dim]
+  int64_t q_stride = 0;
+  float* out = nullptr;      // [rows, num_heads * head_dim]
+  int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;  // num_heads a multiple of num_kv_heads
+  float scale = 1.0f;
+  DType kv_dtype = DType::F32;
+  const void* k = nullptr;   // this layer's K: [num_pages, page_size, num_kv_heads, head_dim] of kv_dtype
+  const void* v = nullptr;   // this layer's V, the same shape
+  int64_t page_size = 16;
+  std::span<const AttentionSeq> seqs;
+};
+// out = softmax(q kᵀ · scale) v per query head, kv head = head / (num_heads / num_kv_heads). K and V
+// are read in their stored type and widened to float32; float32 math. The context of each row is
+// cut into partitions of kAttentionPartition positions at fixed positions, each reduced with online
+// softmax, and the partitions are merged left to right; threads share the partitions out.
+// Batch invariance: a (row, head) result is the same bits whatever the other rows and sequences,
+// T and the number of threads (for a fixed ISA): prefill of n + 1 tokens equals prefill of n then
+// one decode. Nothing is allocated per call once the workspace has grown to the largest call.
+constexpr int64_t kAttentionPartition = 128;
 void attention(const PagedAttention& a);
 
 // Quantizes float32 rows src[rows, cols] into a Q8 / Q4 weight: per kQBlock block, scale =

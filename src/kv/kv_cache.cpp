@@ -33,10 +33,10 @@ const KvCacheOptions& checked(const KvCacheOptions& o) {
     fail("KV cache: num_pages {} exceeds the PageId limit {}", o.num_pages,
          std::numeric_limits<PageId>::max());
   }
-  // K and V: 2 * num_layers * num_pages * page_size * num_kv_heads * head_dim floats. Multiply with
+  // K and V: 2 * num_layers * num_pages * page_size * num_kv_heads * head_dim elements. Multiply with
   // overflow checks; every factor is positive and < 2^31, and the cap keeps products far below 2^64
   // once it is reached.
-  uint64_t bytes = 2 * sizeof(float);
+  uint64_t bytes = 2 * dtype_size(o.dtype);
   for (uint64_t f : {uint64_t(o.num_layers), uint64_t(o.num_pages), uint64_t(o.page_size),
                      uint64_t(o.num_kv_heads), uint64_t(o.head_dim)}) {
     if (bytes > kMaxKvBytes / f) {
@@ -100,16 +100,15 @@ int PagePool::refcount(PageId page) const {
 // KvStorage
 
 KvStorage::KvStorage(const KvCacheOptions& opts) : opts_(checked(opts)) {
-  if (opts_.dtype != DType::F32) fail("KV cache: dtype {} is not implemented yet", dtype_name(opts_.dtype));
-  token_stride_ = size_t(opts_.num_kv_heads) * size_t(opts_.head_dim);
+  token_stride_ = size_t(opts_.num_kv_heads) * size_t(opts_.head_dim) * dtype_size(opts_.dtype);
   layer_stride_ = size_t(opts_.num_pages) * size_t(opts_.page_size) * token_stride_;
   const size_t n = size_t(opts_.num_layers) * layer_stride_;
   try {
-    k_.assign(n, 0.0f);
-    v_.assign(n, 0.0f);
+    k_.assign(n, std::byte{0});
+    v_.assign(n, std::byte{0});
   } catch (const std::bad_alloc&) {
-    fail("KV cache: cannot allocate {} MiB for num_pages {} (reduce num_pages)",
-         (2 * n * sizeof(float)) >> 20, opts_.num_pages);
+    fail("KV cache: cannot allocate {} MiB for num_pages {} (reduce num_pages)", (2 * n) >> 20,
+         opts_.num_pages);
   }
 }
 
@@ -127,16 +126,16 @@ size_t storage_offset(const KvCacheOptions& o, size_t token_stride, size_t layer
 }
 }  // namespace
 
-float* KvStorage::key(int layer, PageId page, int slot) {
+std::byte* KvStorage::key(int layer, PageId page, int slot) {
   return k_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
 }
-float* KvStorage::value(int layer, PageId page, int slot) {
+std::byte* KvStorage::value(int layer, PageId page, int slot) {
   return v_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
 }
-const float* KvStorage::key(int layer, PageId page, int slot) const {
+const std::byte* KvStorage::key(int layer, PageId page, int slot) const {
   return k_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
 }
-const float* KvStorage::value(int layer, PageId page, int slot) const {
+const std::byte* KvStorage::value(int layer, PageId page, int slot) const {
   return v_.data() + storage_offset(opts_, token_stride_, layer_stride_, layer, page, slot);
 }
 
@@ -160,7 +159,7 @@ void KvStorage::copy_page(PageId dst, PageId src, int num_slots) {
   }
 }
 
-size_t KvStorage::bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+size_t KvStorage::bytes() const { return k_.size() + v_.size(); }
 
 // -------------------------------------------------------------------------------------------------
 // KvCache
@@ -320,13 +319,13 @@ void check_pos(const KvCacheOptions& o, int layer, SeqId seq, int64_t pos, int64
 }
 }  // namespace
 
-float* KvCache::key(int layer, SeqId seq, int64_t pos) {
+std::byte* KvCache::key(int layer, SeqId seq, int64_t pos) {
   const Seq& s = get(seq);
   check_pos(opts_, layer, seq, pos, int64_t(s.pages.size()) * opts_.page_size);
   return storage_.key(layer, s.pages[size_t(pos / opts_.page_size)], int(pos % opts_.page_size));
 }
 
-float* KvCache::value(int layer, SeqId seq, int64_t pos) {
+std::byte* KvCache::value(int layer, SeqId seq, int64_t pos) {
   const Seq& s = get(seq);
   check_pos(opts_, layer, seq, pos, int64_t(s.pages.size()) * opts_.page_size);
   return storage_.value(layer, s.pages[size_t(pos / opts_.page_size)], int(pos % opts_.page_size));

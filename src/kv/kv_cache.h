@@ -13,6 +13,7 @@
 // qwen3::KvCacheFull when pages run out) and leaves the state unchanged when it throws.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <unordered_map>
@@ -32,7 +33,7 @@ struct KvCacheOptions {
   int head_dim = 0;
   int page_size = 16;    // tokens per page
   int64_t num_pages = 0;
-  DType dtype = DType::F32;  // element type of stored K and V
+  DType dtype = DType::F32;  // element type of stored K and V (bf16 / f16: rounded on write)
 };
 
 // Bookkeeping only: which pages are free, and how many block tables hold each page.
@@ -52,22 +53,26 @@ class PagePool {
   std::vector<PageId> free_;
 };
 
-// KV memory: float32 K and V, per layer [num_pages, page_size, num_kv_heads, head_dim].
+// KV memory: K and V in opts.dtype, per layer [num_pages, page_size, num_kv_heads, head_dim].
+// key() / value() point at the num_kv_heads * head_dim elements of one token (of type dtype(),
+// element_size() bytes each); the kernels convert on write (kernels::convert_f32) and read.
 class KvStorage {
  public:
   explicit KvStorage(const KvCacheOptions& opts);
-  float* key(int layer, PageId page, int slot);    // -> [num_kv_heads * head_dim]
-  float* value(int layer, PageId page, int slot);
-  const float* key(int layer, PageId page, int slot) const;
-  const float* value(int layer, PageId page, int slot) const;
+  std::byte* key(int layer, PageId page, int slot);    // -> [num_kv_heads * head_dim] of dtype()
+  std::byte* value(int layer, PageId page, int slot);
+  const std::byte* key(int layer, PageId page, int slot) const;
+  const std::byte* value(int layer, PageId page, int slot) const;
   void copy_page(PageId dst, PageId src, int num_slots);  // all layers, K and V, slots [0, num_slots)
+  DType dtype() const { return opts_.dtype; }
+  size_t element_size() const { return dtype_size(opts_.dtype); }
   size_t bytes() const;
 
  private:
   KvCacheOptions opts_;
-  size_t token_stride_ = 0;   // num_kv_heads * head_dim
-  size_t layer_stride_ = 0;   // num_pages * page_size * token_stride_
-  std::vector<float> k_, v_;  // [num_layers, num_pages, page_size, num_kv_heads, head_dim]
+  size_t token_stride_ = 0;   // bytes: num_kv_heads * head_dim * element_size()
+  size_t layer_stride_ = 0;   // bytes: num_pages * page_size * token_stride_
+  std::vector<std::byte> k_, v_;  // [num_layers, num_pages, page_size, num_kv_heads, head_dim]
 };
 
 class KvCache {
@@ -105,11 +110,12 @@ class KvCache {
   std::span<const PageId> block_table(SeqId seq) const;  // valid until the next non-const call
   std::vector<SeqId> sequences() const;
 
-  // Where token `pos` of `seq` lives: -> [num_kv_heads * head_dim]. 0 <= pos < capacity(seq), else
+  // Where token `pos` of `seq` lives: -> [num_kv_heads * head_dim] elements of options().dtype.
+  // 0 <= pos < capacity(seq), else
   // qwen3::Error. One hash lookup per call: inner attention loops should take block_table(seq) once
   // and address storage() with (page = table[pos / page_size], slot = pos % page_size).
-  float* key(int layer, SeqId seq, int64_t pos);
-  float* value(int layer, SeqId seq, int64_t pos);
+  std::byte* key(int layer, SeqId seq, int64_t pos);
+  std::byte* value(int layer, SeqId seq, int64_t pos);
 
   KvStorage& storage() { return storage_; }
   const KvStorage& storage() const { return storage_; }

@@ -113,6 +113,7 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
   for (int64_t t = 0; t < N; ++t) kernels::load_row(weights_.embed_tokens.view(), tp.ids[size_t(t)], &x[size_t(t * H)]);
 
   const float scale = float(1.0 / std::sqrt(double(D)));
+  std::vector<kernels::AttentionSeq> attn_seqs(batch.size());
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const Qwen3Layer& L = weights_.layers[size_t(l)];
     // attention block
@@ -128,27 +129,18 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
     for (size_t b = 0; b < batch.size(); ++b) {
       const SeqChunk& ch = batch[b];
       const int64_t t0 = tp.chunk_begin[b], n = tp.chunk_begin[b + 1] - t0, pos0 = tp.positions[size_t(t0)];
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < n; ++i) {  // k, v rounded to the cache's dtype
         const float* row = &qkv[size_t((t0 + i) * qkv_dim)];
-        std::copy(row + Hq * D, row + (Hq + Hkv) * D, kv.key(int(l), ch.seq, pos0 + i));
-        std::copy(row + (Hq + Hkv) * D, row + (Hq + 2 * Hkv) * D, kv.value(int(l), ch.seq, pos0 + i));
+        kernels::convert_f32(row + Hq * D, Hkv * D, ko.dtype, kv.key(int(l), ch.seq, pos0 + i));
+        kernels::convert_f32(row + (Hq + Hkv) * D, Hkv * D, ko.dtype, kv.value(int(l), ch.seq, pos0 + i));
       }
-      kernels::PagedAttention pa;
-      pa.q = &qkv[size_t(t0 * qkv_dim)];
-      pa.q_stride = qkv_dim;
-      pa.out = &attn[size_t(t0 * Hq * D)];
-      pa.T = n;
-      pa.pos0 = pos0;
-      pa.num_heads = Hq;
-      pa.num_kv_heads = Hkv;
-      pa.head_dim = D;
-      pa.scale = scale;
-      pa.k = kv.storage().key(int(l), 0, 0);
-      pa.v = kv.storage().value(int(l), 0, 0);
-      pa.page_size = kv.options().page_size;
-      pa.block_table = kv.block_table(ch.seq).data();
-      kernels::attention(pa);
+      attn_seqs[b] = {.row0 = t0, .T = n, .pos0 = pos0};
     }
+    for (size_t b = 0; b < batch.size(); ++b) attn_seqs[b].block_table = kv.block_table(batch[b].seq).data();
+    kernels::attention({.q = qkv.data(), .q_stride = qkv_dim, .out = attn.data(), .num_heads = Hq,
+                        .num_kv_heads = Hkv, .head_dim = D, .scale = scale, .kv_dtype = ko.dtype,
+                        .k = kv.storage().key(int(l), 0, 0), .v = kv.storage().value(int(l), 0, 0),
+                        .page_size = ko.page_size, .seqs = attn_seqs});  // all sequences in one call
     matmul(attn.data(), N, L.o_proj.view(), tmp.data(), mo);  // [N, H]  (all-reduce here when world_size > 1)
     add_bias(tmp.data(), N, L.o_proj.bias);
     for (int64_t i = 0; i < N * H; ++i) x[size_t(i)] += tmp[size_t(i)];

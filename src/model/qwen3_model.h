@@ -46,7 +46,7 @@ class Qwen3Model {
   const Qwen3Weights& weights() const { return weights_; }
   Numerics numerics() const { return numerics_; }
   // KV cache geometry for this model on this rank.
-  KvCacheOptions kv_options(int64_t num_pages, int page_size = 16, DType kv_dtype = DType::F32) const;
+  KvCacheOptions kv_options(int64_t num_pages, int page_size = 16, DType kv_dtype = DType::BF16) const;
 
   // The one forward pass. Validates the whole batch first (known sequences, each at most once,
   // token ids in range, positions below max_position_embeddings, enough KV pages: KvCacheFull), so

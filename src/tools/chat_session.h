@@ -48,7 +48,7 @@ class ChatSession {
  public:
   struct Options {
     int64_t context_tokens = 8192;  // KV cache size
-    DType kv_dtype = DType::F32;
+    DType kv_dtype = DType::BF16;
     int max_tokens = 1024;          // per reply
   };
   ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,

@@ -411,6 +411,30 @@ class KVCache:
         return self.k[0].shape[0]
 
 
+KV_DTYPES = ("f64", "f32", "bf16", "f16")
+
+
+def round_kv(x: np.ndarray, kv_dtype: str) -> np.ndarray:
+    """x rounded to the element type of the engine's KV cache, to nearest even, as torch's
+    .to(torch.bfloat16 / torch.float16) does: bf16 keeps 8 significant bits (float32's exponent
+    range, subnormals below 2^-126 in steps of 2^-133), f16 11 bits (subnormals below 2^-14 in
+    steps of 2^-24, overflow to inf from 65520).
+    "f64" and "f32" leave x as it is (a float32 cache stores the engine's values unrounded)."""
+    if kv_dtype in ("f64", "f32"):
+        return x
+    if kv_dtype not in KV_DTYPES:
+        raise ValueError(f"kv_dtype {kv_dtype!r} is not one of {KV_DTYPES}")
+    bits = 8 if kv_dtype == "bf16" else 11
+    m, e = np.frexp(x)                                   # x = m 2^e, 0.5 <= |m| < 1
+    r = np.ldexp(np.round(np.ldexp(m, bits)), e - bits)  # np.round: half to even
+    if kv_dtype == "bf16":
+        r = np.where(np.abs(x) < 2.0 ** -126, np.round(x * 2.0 ** 133) / 2.0 ** 133, r)
+    if kv_dtype == "f16":
+        r = np.where(np.abs(x) < 2.0 ** -14, np.round(x * 2.0 ** 24) / 2.0 ** 24, r)
+        r = np.where(np.abs(r) > 65504, np.copysign(np.inf, x), r)
+    return r
+
+
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, first_pos: int) -> np.ndarray:
     """Causal GQA attention. q: [T, H, D] at positions first_pos..; k, v: [S, KV, D] at 0..S-1.
     Query head h reads KV head h // (H / KV) (transformers' repeat_kv). Returns [T, H * D]."""
@@ -428,9 +452,11 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, first_pos: int) -> np
     return out.reshape(T, H * D)
 
 
-def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = False) -> np.ndarray:
+def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = False,
+            kv_dtype: str = "f64") -> np.ndarray:
     """Logits [T, vocab] (or [1, vocab] with last_only) for `ids` following what `cache` holds;
-    appends the new K/V to `cache` when given."""
+    appends the new K/V to `cache` when given. kv_dtype emulates the engine's KV cache: k (after
+    RoPE) and v are rounded to it before attention (see round_kv)."""
     cfg = model.cfg
     ids = np.asarray(ids, dtype=np.int64)
     if ids.ndim != 1 or ids.size == 0:
@@ -449,6 +475,7 @@ def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = F
         k = rms_norm(linear(h, L.wk, L.bk).reshape(T, KV, D), L.k_norm, eps)
         v = linear(h, L.wv, L.bv).reshape(T, KV, D)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k, v = round_kv(k, kv_dtype), round_kv(v, kv_dtype)
         if cache is not None:
             k = cache.k[li] = np.concatenate([cache.k[li], k])
             v = cache.v[li] = np.concatenate([cache.v[li], v])
@@ -461,30 +488,30 @@ def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = F
     return x @ model.lm_head.T
 
 
-def greedy(model: Model, ids, n: int) -> list[int]:
+def greedy(model: Model, ids, n: int, kv_dtype: str = "f64") -> list[int]:
     """n greedily chosen tokens after `ids` (argmax, lowest id on ties), with a KV cache; no stop
     on end-of-sequence tokens."""
     cache = KVCache(model.cfg)
-    logits = forward(model, ids, cache, last_only=True)
+    logits = forward(model, ids, cache, last_only=True, kv_dtype=kv_dtype)
     out: list[int] = []
     for _ in range(n):
         nxt = int(np.argmax(logits[-1]))
         out.append(nxt)
         if len(out) < n:
-            logits = forward(model, [nxt], cache, last_only=True)
+            logits = forward(model, [nxt], cache, last_only=True, kv_dtype=kv_dtype)
     return out
 
 
-def greedy_margins(model: Model, ids, continuation: list[int]) -> list[float]:
+def greedy_margins(model: Model, ids, continuation: list[int], kv_dtype: str = "f64") -> list[float]:
     """For each step of a continuation: top-1 minus top-2 logit (how close the choice was)."""
     cache = KVCache(model.cfg)
-    logits = forward(model, ids, cache, last_only=True)
+    logits = forward(model, ids, cache, last_only=True, kv_dtype=kv_dtype)
     margins = []
     for i, tok in enumerate(continuation):
         top2 = np.sort(logits[-1])[-2:]
         margins.append(float(top2[1] - top2[0]))
         if i + 1 < len(continuation):
-            logits = forward(model, [tok], cache, last_only=True)
+            logits = forward(model, [tok], cache, last_only=True, kv_dtype=kv_dtype)
     return margins
 
 
@@ -494,16 +521,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ids", required=True, help="comma-separated prompt token ids")
     ap.add_argument("--out", help="write the logits of every position, float64 [T, vocab], as .npy")
     ap.add_argument("--greedy", type=int, default=0, metavar="N", help="print N greedy tokens as JSON")
+    ap.add_argument("--kv-dtype", default="f64", choices=KV_DTYPES,
+                    help="emulate the engine's KV cache type (f64: exact; f32: the same)")
     a = ap.parse_args(argv)
     ids = [int(t) for t in a.ids.split(",") if t.strip()]
     model = load_model(a.model)
-    logits = forward(model, ids)
+    logits = forward(model, ids, kv_dtype=a.kv_dtype)
     if a.out:
         np.save(a.out, logits)
     print(json.dumps({"shape": list(logits.shape), "argmax_last": int(np.argmax(logits[-1])),
                       "max_abs": float(np.abs(logits).max())}))
     if a.greedy:
-        print(json.dumps({"ids": greedy(model, ids, a.greedy)}))
+        print(json.dumps({"ids": greedy(model, ids, a.greedy, a.kv_dtype)}))
     return 0
 
 

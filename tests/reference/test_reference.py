@@ -8,14 +8,26 @@
 
 For each configuration: `qwen3 make-test-model` writes a tiny random checkpoint; `qwen3 logits`
 gives float32 logits of every position, which must agree with the reference to
-max|Δ| / max|ref| < 1e-4; `qwen3 generate` gives 32 greedy tokens, which must equal the
-reference's. One line per configuration, then `N passed, M failed`; the exit status is non-zero on
+max|Δ| / max|ref| < 1e-4 (with an f32 KV cache; bf16 / f16 caches: see below); `qwen3 generate`
+gives 32 greedy tokens, which must equal the reference's. One line per configuration, then `N passed, M failed`; the exit status is non-zero on
 any failure.
 
 Why one bound for f32, bf16 and f16 weights: the reference reads the very same stored weights and
 widens them exactly to float64, so storage precision cancels out and only the engine's float32
 arithmetic remains (expected ~1e-6 relative to the largest logit; 1e-4 leaves ample room while
 still catching any wrong formula, which shows up at 1e-2 or above).
+
+The KV cache dtype (`--kv-dtype`: bf16 by default, f32 and f16 in some configurations) is
+emulated by the reference: it rounds its k (after RoPE) and v to the cache type, to nearest even,
+as the engine rounds its float32 k and v (qwen3_ref.round_kv). With an f32 cache the bound stays
+1e-4. With bf16 / f16 it cannot: the engine's float32 k and v differ from the exact ones by ~1e-6
+relative, so an element whose exact value lies that close to a rounding midpoint rounds the other
+way (a few per configuration here), and one such flip moves one element by a whole bf16 (2^-8) or
+f16 (2^-11) step, which these small random models amplify to up to ~5e-4 (bf16) / ~9e-5 (f16) of
+the largest logit. Measured (emulated over all configurations; not emulated, over five of them):
+bf16 <= 5.6e-4 emulated vs >= 3.8e-3 not, f16 <= 8.7e-5 vs >= 5.7e-4. So 16-bit caches are held to bounds between the two, 1e-3
+(bf16) and 2e-4 (f16): passing needs the emulated rounding (round to nearest even, k after RoPE),
+and the greedy continuations must still be identical.
 """
 from __future__ import annotations
 
@@ -35,7 +47,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qwen3_ref as ref  # noqa: E402
 
-TOLERANCE = 1e-4
+TOLERANCE = {"f32": 1e-4, "bf16": 1e-3, "f16": 2e-4}  # by KV cache dtype, see above
 GREEDY_TOKENS = 32
 VOCAB = 151936  # the tiny preset keeps Qwen3's real vocabulary
 
@@ -52,11 +64,15 @@ def prompt(length: int, seed: int) -> list[int]:
     return [int(i) for i in ids]
 
 
-# name, --dtype, --seed, --shards, --override (None: the preset as is), prompt length
+# name, --dtype, --seed, --shards, --override (None: the preset as is), prompt length[, --kv-dtype]
+# (--kv-dtype: the engine's default bf16 unless given)
 CONFIGS = [
     ("f32-tied-silu", "f32", 1, 1, None, 37),
+    ("f32-tied-silu-kv-f32", "f32", 1, 1, None, 37, "f32"),
+    ("f32-tied-silu-kv-f16", "f32", 1, 1, None, 37, "f16"),
     ("bf16-tied-silu", "bf16", 2, 1, None, 37),
     ("f16-tied-silu", "f16", 3, 1, None, 37),
+    ("f16-tied-silu-kv-f16", "f16", 3, 1, None, 37, "f16"),
     ("bf16-untied", "bf16", 4, 1, {"tie_word_embeddings": False}, 23),
     ("f32-untied", "f32", 5, 1, {"tie_word_embeddings": False}, 23),
     ("attention-bias", "f32", 6, 1, {"attention_bias": True}, 29),
@@ -64,8 +80,13 @@ CONFIGS = [
     ("gelu", "bf16", 8, 1, {"hidden_act": "gelu"}, 19),
     ("gelu-pytorch-tanh", "f32", 9, 1, {"hidden_act": "gelu_pytorch_tanh"}, 19),
     ("mqa-1kv", "f32", 10, 1, {"num_key_value_heads": 1}, 31),
+    ("mqa-1kv-kv-f32", "f32", 10, 1, {"num_key_value_heads": 1}, 31, "f32"),
     ("mha-4kv", "f16", 11, 1, {"num_key_value_heads": 4}, 31),
     ("long-prompt-130", "bf16", 12, 1, None, 130),
+    # past one attention partition (256 positions): partitions merged, in each cache type
+    ("long-prompt-300", "bf16", 27, 1, None, 300),
+    ("long-prompt-300-kv-f32", "bf16", 27, 1, None, 300, "f32"),
+    ("long-prompt-300-kv-f16", "bf16", 27, 1, None, 300, "f16"),
     # positions 0..231 run far past original_max_position_embeddings / factor (8) and past
     # original_max_position_embeddings (32); the configured factor 4 is used, not 4096 / 32.
     ("yarn", "f32", 13, 1, {"rope_scaling": {"rope_type": "yarn", "factor": 4.0,
@@ -131,7 +152,7 @@ def run(cmd: list[str], timeout: int = 300) -> str:
 
 
 def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards: int,
-                 override: dict | None, length: int) -> tuple[bool, str]:
+                 override: dict | None, length: int, kv_dtype: str = "bf16") -> tuple[bool, str]:
     model_dir = os.path.join(tmp, name)
     cmd = [binary, "make-test-model", "--preset", "tiny", "--seed", str(seed), "--dtype", dtype,
            "--out", model_dir]
@@ -146,11 +167,11 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     ids = prompt(length, seed + 1000)
     ids_arg = ",".join(map(str, ids))
     npy = os.path.join(tmp, name + ".npy")
-    run([binary, "logits", "--model", model_dir, "--ids", ids_arg, "--out", npy])
+    run([binary, "logits", "--model", model_dir, "--ids", ids_arg, "--out", npy, "--kv-dtype", kv_dtype])
     got = np.load(npy)
 
     model = ref.load_model(model_dir)
-    want = ref.forward(model, ids)
+    want = ref.forward(model, ids, kv_dtype=kv_dtype)
     if got.shape != want.shape:
         return False, f"engine logits shape {got.shape}, expected {want.shape}"
     dtype_note = "" if got.dtype == np.float32 else f" (engine .npy dtype {got.dtype}, expected float32)"
@@ -159,19 +180,19 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     rel = diff / scale
     worst = np.unravel_index(int(np.argmax(np.abs(got - want))), want.shape)
     # Where the worst error sits hints at the cause: a RoPE slip grows with the position.
-    figures = (f"T={length:<3d} max|Δ|={diff:.2e} max|ref|={scale:.3f} rel={rel:.2e} "
+    figures = (f"T={length:<3d} max|Δ|={diff:.2e} max|ref|={scale:.3f} rel={rel:.2e} < {TOLERANCE[kv_dtype]:.0e} "
                f"(worst at pos {worst[0]})")
 
-    out = json.loads(run([binary, "generate", "--model", model_dir, "--ids", ids_arg,
+    out = json.loads(run([binary, "generate", "--model", model_dir, "--ids", ids_arg, "--kv-dtype", kv_dtype,
                           "--max-tokens", str(GREEDY_TOKENS), "--format", "json", "--ignore-eos"]))
     got_ids = [int(t) for t in out["ids"]]
-    want_ids = ref.greedy(model, ids, GREEDY_TOKENS)
+    want_ids = ref.greedy(model, ids, GREEDY_TOKENS, kv_dtype)
     same = sum(1 for _ in iter_prefix(got_ids, want_ids))
-    ok = rel < TOLERANCE and got_ids == want_ids and not dtype_note
+    ok = rel < TOLERANCE[kv_dtype] and got_ids == want_ids and not dtype_note
     greedy_note = f"greedy {same}/{GREEDY_TOKENS} identical, {len(set(want_ids))} distinct"
     DISTINCT_IDS.append(len(set(want_ids)))
     if got_ids != want_ids:
-        margins = ref.greedy_margins(model, ids, want_ids)
+        margins = ref.greedy_margins(model, ids, want_ids, kv_dtype)
         if same < len(margins):
             greedy_note += f" (reference top1-top2 margin at step {same}: {margins[same]:.2e})"
         if len(got_ids) != GREEDY_TOKENS:
@@ -189,19 +210,20 @@ def iter_prefix(a: list[int], b: list[int]):
 def compare(binary: str, only: set[str] | None, extended: bool) -> tuple[int, int]:
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="qwen3-ref-") as tmp:
-        for name, dtype, seed, shards, override, length in CONFIGS + (EXTENDED_CONFIGS if extended else []):
+        for name, dtype, seed, shards, override, length, *kv in CONFIGS + (EXTENDED_CONFIGS if extended else []):
             if only and name not in only:
                 continue
             t0, ENGINE_SECONDS[0] = time.time(), 0.0
+            kv_dtype = kv[0] if kv else "bf16"
             try:
-                ok, msg = check_config(binary, tmp, name, dtype, seed, shards, override, length)
+                ok, msg = check_config(binary, tmp, name, dtype, seed, shards, override, length, kv_dtype)
             except Exception as e:  # noqa: BLE001 - one configuration's failure must not stop the rest
                 ok, msg = False, f"{type(e).__name__}: {e}"
             # ~40-80 MB per checkpoint (the real 151936-row vocabulary): do not keep them all.
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
             if os.path.exists(os.path.join(tmp, name + ".npy")):
                 os.remove(os.path.join(tmp, name + ".npy"))  # T x 151936 float32: up to 120 MB
-            print(f"{'PASS' if ok else 'FAIL'} {name:<24s} {dtype:<4s} {msg}  [{time.time() - t0:.1f}s, engine {ENGINE_SECONDS[0]:.1f}s]",
+            print(f"{'PASS' if ok else 'FAIL'} {name:<24s} {dtype:<4s} kv {kv_dtype:<4s} {msg}  [{time.time() - t0:.1f}s, engine {ENGINE_SECONDS[0]:.1f}s]",
                   flush=True)
             passed, failed = passed + ok, failed + (not ok)
     if len(DISTINCT_IDS) >= 5:
@@ -431,6 +453,14 @@ def selftest_forward() -> None:
         inc = np.concatenate([ref.forward(m, ids[:4], cache), ref.forward(m, ids[4:5], cache),
                               ref.forward(m, ids[5:], cache)])
         assert np.abs(full - inc).max() < 1e-12 * np.abs(full).max()
+        # The same with a bf16 cache: rounding happens per token, so it is the same either way,
+        # and it moves the logits (the emulation is not a no-op).
+        cache = ref.KVCache(cfg)
+        full16 = ref.forward(m, ids, kv_dtype="bf16")
+        inc16 = np.concatenate([ref.forward(m, ids[:4], cache, kv_dtype="bf16"),
+                                ref.forward(m, ids[4:], cache, kv_dtype="bf16")])
+        assert np.abs(full16 - inc16).max() < 1e-12 * np.abs(full).max()
+        assert 1e-5 < np.abs(full16 - full).max() / np.abs(full).max() < 1e-1
         # Causal: a prefix's logits do not depend on what follows.
         assert np.abs(ref.forward(m, ids[:5]) - full[:5]).max() < 1e-12 * np.abs(full).max()
         # Greedy continuation equals the argmax of repeated full forwards.
@@ -466,11 +496,29 @@ def selftest_forward() -> None:
     assert np.abs(out[t_, h] - sum(w[j] * v[j, 1] for j in range(4))).max() < 1e-14
 
 
+def selftest_round_kv() -> None:
+    # bf16 keeps 8 significant bits: 1 + 2^-8 is a tie between 1 and 1 + 2^-7 and goes to even (1);
+    # 1 + 3 * 2^-8 goes to 1 + 2^-6; just above the tie rounds up.
+    x = np.array([1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8, 1 + 2.0 ** -8 + 2.0 ** -20, -3.0, 0.0, 1e-40])
+    assert ref.round_kv(x, "bf16").tolist() == [1.0, 1 + 2.0 ** -6, 1 + 2.0 ** -7, -3.0, 0.0,
+                                                np.round(1e-40 * 2.0 ** 133) * 2.0 ** -133]
+    # f16: 11 bits; 2049 is a tie between 2048 and 2050 -> 2048; subnormal steps of 2^-24;
+    # 65519 -> 65504, 65520 -> inf.
+    y = np.array([2049.0, 2051.0, 3 * 2.0 ** -25, 2.0 ** -25, 65519.0, 65520.0, -70000.0])
+    assert ref.round_kv(y, "f16").tolist() == [2048.0, 2052.0, 2.0 ** -23, 0.0, 65504.0, np.inf, -np.inf]
+    # Against numpy's own float16 conversion (round to nearest even) on random values.
+    r = np.random.default_rng(3).standard_normal(10000) * np.exp(np.random.default_rng(4).uniform(-20, 12, 10000))
+    with np.errstate(over="ignore"):  # values past 65520 become inf, as they should
+        assert np.array_equal(ref.round_kv(r, "f16"), r.astype(np.float16).astype(np.float64))
+    assert ref.round_kv(r, "f32") is r
+
+
 def self_test() -> tuple[int, int]:
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="qwen3-ref-self-") as tmp:
         for name, fn in [("safetensors", lambda: selftest_safetensors(tmp)), ("config", selftest_config),
                          ("rope", selftest_rope), ("activations", selftest_activations),
+                         ("round_kv", selftest_round_kv),
                          ("forward", selftest_forward)]:
             try:
                 fn()

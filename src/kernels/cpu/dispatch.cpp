@@ -30,12 +30,15 @@ cpu::IsaTable make_table(Isa isa) {
   cpu::IsaTable t;
   cpu::fill_portable_float(t);
   cpu::fill_portable_quant(t);
+  cpu::fill_portable_attention(t);
   if (isa == Isa::Portable) return t;
   cpu::fill_avx2_float(t);
   cpu::fill_avx2_quant(t);
+  cpu::fill_avx2_attention(t);
   if (isa == Isa::Avx2) return t;
   cpu::fill_avx512_float(t);
   cpu::fill_avx512_quant(t);
+  cpu::fill_avx512_attention(t);
   return t;
 }
 
@@ -68,6 +71,8 @@ Active& active() {
 }
 
 }  // namespace
+
+const cpu::IsaTable& cpu::active_table() { return active().table; }
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {

@@ -31,6 +31,30 @@ struct MatmulJob {
 // Computes output columns [r0, r1) of y for all n tokens. Called concurrently on disjoint ranges.
 using MatmulFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1);
 
+// Element type of the KV cache (the same order as qwen3::DType, which these files cannot include).
+enum class KvElem : uint8_t { F32, BF16, F16 };
+
+// One attention partition: all query heads of one query row against positions [p0, p1) of every
+// KV head, reduced with online softmax in blocks of positions that start at p0. p0 is a multiple of
+// the partition size (attention.cpp), so the blocks a position falls in depend on the position
+// only, never on the batch: this is what keeps attention batch invariant.
+struct AttentionPart {
+  const float* q = nullptr;      // [num_kv_heads * group, head_dim]: query head h reads KV head h / group
+  int64_t num_kv_heads = 0, group = 0, head_dim = 0;
+  float scale = 1.0f;
+  KvElem elem = KvElem::F32;
+  const void* k = nullptr;       // this layer's K and V, [pages, page_size, num_kv_heads, head_dim]:
+  const void* v = nullptr;       //   position p at row block_table[p / page_size] * page_size + p % page_size
+  int64_t page_size = 0;
+  const int32_t* block_table = nullptr;
+  int64_t p0 = 0, p1 = 0;        // p0 < p1
+  int64_t state_stride = 0;      // floats per head in `state`, >= dp + 2 (dp below)
+};
+// The partial result of one partition, per query head h at state + h * state_stride, with
+// dp = round_up(head_dim, 16): acc[0, dp) = sum_p exp(s_p - m) v_p (lanes past head_dim are 0),
+// then at dp the maximum m of the scaled scores s_p = scale * q·k_p, at dp + 1 l = sum_p exp(s_p - m).
+using AttentionPartFn = void (*)(const AttentionPart& job, float* state);
+
 struct IsaTable {
   // Indexed by WFormat: F32, BF16, F16, Q8, Q4.
   MatmulFn matmul[5] = {};
@@ -40,6 +64,10 @@ struct IsaTable {
   void (*quantize_activations)(const float* x, int64_t cols, int64_t t0, int64_t t1, int64_t n, void* out) = nullptr;
   // Whether MatmulJob::bf16_activations is honoured for BF16 (else it is ignored).
   bool has_bf16_dot = false;
+  AttentionPartFn attention_part = nullptr;
+  // out[n] (elements of `to`) = x[n] rounded to nearest even, NaN to the canonical quiet NaN
+  // (bit-identical to core/dtype.h's f32_to_bf16 / f32_to_f16).
+  void (*convert_f32)(const float* x, int64_t n, KvElem to, void* out) = nullptr;
 };
 
 // Each ISA folder has one fill function per kernel family (its own file).
@@ -49,5 +77,11 @@ void fill_avx2_float(IsaTable& t);
 void fill_avx2_quant(IsaTable& t);
 void fill_avx512_float(IsaTable& t);
 void fill_avx512_quant(IsaTable& t);
+void fill_portable_attention(IsaTable& t);  // attention_part, convert_f32
+void fill_avx2_attention(IsaTable& t);
+void fill_avx512_attention(IsaTable& t);
+
+// The table of the active instruction set (dispatch.cpp).
+const IsaTable& active_table();
 
 }  // namespace qwen3::kernels::cpu

@@ -1,9 +1,7 @@
-// Element-wise and attention kernels. Float32 throughout; sums that decide softmax and norms are
+// Element-wise kernels (attention: attention.cpp). Float32 throughout; sums that decide norms are
 // accumulated in double where it is cheap (once per row), float32 elsewhere.
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <vector>
 
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
@@ -61,47 +59,6 @@ void gated_act(const float* gate_up, int64_t n, int64_t d, Act act, float* out) 
           default: a = 0;
         }
         o[i] = a * u[i];
-      }
-    }
-  });
-}
-
-void attention(const PagedAttention& a) {
-  const int64_t group = a.num_heads / a.num_kv_heads;
-  const int64_t kv_stride = a.num_kv_heads * a.head_dim;          // per token slot
-  const int64_t page_stride = a.page_size * kv_stride;
-  const int64_t max_len = a.pos0 + a.T;
-  parallel_for(a.T * a.num_heads, 1, [&](int64_t w0, int64_t w1) {
-    thread_local std::vector<float> scores;
-    if (int64_t(scores.size()) < max_len) scores.resize(size_t(max_len));
-    for (int64_t w = w0; w < w1; ++w) {
-      const int64_t t = w / a.num_heads, h = w % a.num_heads, kvh = h / group;
-      const float* q = a.q + t * a.q_stride + h * a.head_dim;
-      const int64_t len = a.pos0 + t + 1;
-      float m = -std::numeric_limits<float>::infinity();
-      for (int64_t p = 0; p < len; ++p) {
-        const float* k = a.k + a.block_table[p / a.page_size] * page_stride + (p % a.page_size) * kv_stride +
-                         kvh * a.head_dim;
-        float s = 0;
-        for (int64_t i = 0; i < a.head_dim; ++i) s += q[i] * k[i];
-        s *= a.scale;
-        scores[size_t(p)] = s;
-        m = std::max(m, s);
-      }
-      double sum = 0;
-      for (int64_t p = 0; p < len; ++p) {
-        const float e = std::exp(scores[size_t(p)] - m);
-        scores[size_t(p)] = e;
-        sum += e;
-      }
-      const float inv = float(1.0 / sum);
-      float* o = a.out + t * a.num_heads * a.head_dim + h * a.head_dim;
-      std::fill(o, o + a.head_dim, 0.0f);
-      for (int64_t p = 0; p < len; ++p) {
-        const float* v = a.v + a.block_table[p / a.page_size] * page_stride + (p % a.page_size) * kv_stride +
-                         kvh * a.head_dim;
-        const float pw = scores[size_t(p)] * inv;
-        for (int64_t i = 0; i < a.head_dim; ++i) o[i] += pw * v[i];
       }
     }
   });

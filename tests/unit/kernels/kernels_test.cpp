@@ -48,44 +48,5 @@ TEST(GatedAct, AllActivations) {
   check(Act::ReLU, [](double v) { return v > 0 ? v : 0; });
 }
 
-// Paged attention against a dense float64 softmax(q k^T * scale) v with GQA, pages scattered.
-TEST(Attention, MatchesDenseReference) {
-  std::mt19937 rng(3);
-  std::normal_distribution<float> nd(0, 1);
-  const int64_t Hq = 4, Hkv = 2, D = 8, page = 4, pos0 = 5, T = 6, len = pos0 + T, num_pages = 8;
-  const std::vector<int32_t> table = {6, 2, 7};  // positions 0-3 on page 6, 4-7 on 2, 8-11 on 7
-  std::vector<float> k(size_t(num_pages * page * Hkv * D)), v(k.size()), q(size_t(T * Hq * D)), out(q.size());
-  for (auto& e : k) e = nd(rng);
-  for (auto& e : v) e = nd(rng);
-  for (auto& e : q) e = nd(rng);
-  PagedAttention a;
-  a.q = q.data(), a.q_stride = Hq * D, a.out = out.data(), a.T = T, a.pos0 = pos0, a.num_heads = Hq;
-  a.num_kv_heads = Hkv, a.head_dim = D, a.scale = 0.35f, a.k = k.data(), a.v = v.data(), a.page_size = page;
-  a.block_table = table.data();
-  attention(a);
-  auto at = [&](const std::vector<float>& m, int64_t p, int64_t h, int64_t i) {
-    return double(m[size_t(((table[size_t(p / page)] * page + p % page) * Hkv + h) * D + i)]);
-  };
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < Hq; ++h) {
-      const int64_t kvh = h / (Hq / Hkv), n = pos0 + t + 1;
-      std::vector<double> s(static_cast<size_t>(n));
-      double m = -1e300, sum = 0;
-      for (int64_t p = 0; p < n; ++p) {
-        double d = 0;
-        for (int64_t i = 0; i < D; ++i) d += double(q[size_t((t * Hq + h) * D + i)]) * at(k, p, kvh, i);
-        s[size_t(p)] = d * 0.35;
-        m = std::max(m, s[size_t(p)]);
-      }
-      for (auto& e : s) sum += (e = std::exp(e - m));
-      for (int64_t i = 0; i < D; ++i) {
-        double o = 0;
-        for (int64_t p = 0; p < n; ++p) o += s[size_t(p)] / sum * at(v, p, kvh, i);
-        EXPECT_NEAR(out[size_t((t * Hq + h) * D + i)], o, 1e-5);
-      }
-    }
-  (void)len;
-}
-
 }  // namespace
 }  // namespace qwen3::kernels

@@ -32,18 +32,19 @@ struct StressParams {
   int64_t num_pages;
   uint32_t seed;
   int num_ops;
+  DType dtype = DType::F32;
 };
 
 void PrintTo(const StressParams& p, std::ostream* os) {
   *os << "page_size " << p.page_size << ", num_pages " << p.num_pages << ", seed " << p.seed
-      << ", " << p.num_ops << " ops";
+      << ", " << p.num_ops << " ops, " << dtype_name(p.dtype);
 }
 
 class KvCacheStress : public ::testing::TestWithParam<StressParams> {
  protected:
   void SetUp() override {
     const auto& p = GetParam();
-    cache_ = std::make_unique<KvCache>(kvtest::small_options(p.num_pages, p.page_size));
+    cache_ = std::make_unique<KvCache>(kvtest::small_options(p.num_pages, p.page_size, p.dtype));
     rng_.seed(p.seed);
   }
 
@@ -281,10 +282,15 @@ INSTANTIATE_TEST_SUITE_P(
                       StressParams{.page_size = 4, .num_pages = 10, .seed = 2, .num_ops = 4000},
                       StressParams{.page_size = 1, .num_pages = 40, .seed = 3, .num_ops = 3000},
                       StressParams{.page_size = 3, .num_pages = 16, .seed = 4, .num_ops = 3000},
-                      StressParams{.page_size = 16, .num_pages = 6, .seed = 5, .num_ops = 3000}),
+                      StressParams{.page_size = 16, .num_pages = 6, .seed = 5, .num_ops = 3000},
+                      // 16-bit caches: the same bookkeeping, pages and copy-on-write copies of half
+                      // the bytes per element.
+                      StressParams{.page_size = 4, .num_pages = 10, .seed = 6, .num_ops = 3000, .dtype = DType::BF16},
+                      StressParams{.page_size = 3, .num_pages = 16, .seed = 7, .num_ops = 3000, .dtype = DType::F16}),
     [](const ::testing::TestParamInfo<StressParams>& info) {
       return "ps" + std::to_string(info.param.page_size) + "_pages" +
-             std::to_string(info.param.num_pages) + "_seed" + std::to_string(info.param.seed);
+             std::to_string(info.param.num_pages) + "_seed" + std::to_string(info.param.seed) + "_" +
+             std::string(dtype_name(info.param.dtype));
     });
 
 }  // namespace

@@ -74,17 +74,21 @@ TEST(KvStorage, RejectsAbsurdSizes) {
   expect_error_naming(huge, "limit");
 }
 
-TEST(KvStorage, SizeAndLayout) {
-  auto o = small_options(/*num_pages=*/5, /*page_size=*/4);
-  KvStorage s(o);
-  const size_t floats_per_layer = 5 * 4 * 2 * 3;
-  EXPECT_EQ(s.bytes(), 2 * 2 * floats_per_layer * sizeof(float));
-  // [num_pages, page_size, num_kv_heads, head_dim] per layer: consecutive slots are adjacent.
-  EXPECT_EQ(s.key(0, 0, 1) - s.key(0, 0, 0), 6);
-  EXPECT_EQ(s.key(0, 1, 0) - s.key(0, 0, 0), 4 * 6);
-  EXPECT_EQ(s.key(1, 0, 0) - s.key(0, 0, 0), ptrdiff_t(floats_per_layer));
-  EXPECT_EQ(s.value(1, 4, 3) - s.value(0, 0, 0), ptrdiff_t(2 * floats_per_layer - 6));
-  EXPECT_EQ(s.key(0, 0, 0)[0], 0.0f);  // zero-initialised
+TEST(KvStorage, SizeAndLayoutInEachDtype) {
+  for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    KvStorage s(small_options(/*num_pages=*/5, /*page_size=*/4, dt));
+    const ptrdiff_t es = ptrdiff_t(dtype_size(dt)), per_layer = 5 * 4 * 2 * 3 * es;  // bytes
+    EXPECT_EQ(s.dtype(), dt);
+    EXPECT_EQ(ptrdiff_t(s.element_size()), es);
+    EXPECT_EQ(ptrdiff_t(s.bytes()), 2 * 2 * per_layer);
+    // [num_pages, page_size, num_kv_heads, head_dim] per layer: consecutive slots are adjacent.
+    EXPECT_EQ(s.key(0, 0, 1) - s.key(0, 0, 0), 6 * es);
+    EXPECT_EQ(s.key(0, 1, 0) - s.key(0, 0, 0), 4 * 6 * es);
+    EXPECT_EQ(s.key(1, 0, 0) - s.key(0, 0, 0), per_layer);
+    EXPECT_EQ(s.value(1, 4, 3) - s.value(0, 0, 0), 2 * per_layer - 6 * es);
+    for (int e = 0; e < 6; ++e) EXPECT_EQ(kvtest::load_bits(s.key(1, 4, 3), dt, e), 0u);  // zero-initialised
+  }
 }
 
 TEST(KvStorage, OutOfRangeAccessIsAnError) {
@@ -103,33 +107,37 @@ TEST(KvStorage, OutOfRangeAccessIsAnError) {
 }
 
 TEST(KvStorage, CopyPageCopiesOnlyTheGivenSlotsOfEveryLayer) {
-  auto o = small_options(4, 4);
-  KvStorage s(o);
-  const int n = kvtest::token_floats(o);
-  for (int l = 0; l < o.num_layers; ++l) {
-    for (int slot = 0; slot < o.page_size; ++slot) {
-      for (int e = 0; e < n; ++e) {
-        s.key(l, 1, slot)[e] = kvtest::pattern(slot, l, e, 0);
-        s.value(l, 1, slot)[e] = kvtest::pattern(slot, l, e, 1);
-        s.key(l, 2, slot)[e] = -1.0f;
-        s.value(l, 2, slot)[e] = -1.0f;
+  for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    auto o = small_options(4, 4, dt);
+    KvStorage s(o);
+    const int n = kvtest::token_floats(o);
+    const uint32_t mark = dt == DType::F32 ? 0xbf800000u : 0xbf80u;  // -1 in f32 / bf16
+    for (int l = 0; l < o.num_layers; ++l) {
+      for (int slot = 0; slot < o.page_size; ++slot) {
+        for (int e = 0; e < n; ++e) {
+          kvtest::store_bits(s.key(l, 1, slot), dt, e, kvtest::pattern_bits(dt, slot, l, e, 0));
+          kvtest::store_bits(s.value(l, 1, slot), dt, e, kvtest::pattern_bits(dt, slot, l, e, 1));
+          kvtest::store_bits(s.key(l, 2, slot), dt, e, mark);
+          kvtest::store_bits(s.value(l, 2, slot), dt, e, mark);
+        }
       }
     }
-  }
-  s.copy_page(/*dst=*/2, /*src=*/1, /*num_slots=*/3);
-  for (int l = 0; l < o.num_layers; ++l) {
-    for (int slot = 0; slot < o.page_size; ++slot) {
-      for (int e = 0; e < n; ++e) {
-        const bool copied = slot < 3;
-        EXPECT_EQ(s.key(l, 2, slot)[e], copied ? kvtest::pattern(slot, l, e, 0) : -1.0f);
-        EXPECT_EQ(s.value(l, 2, slot)[e], copied ? kvtest::pattern(slot, l, e, 1) : -1.0f);
-        EXPECT_EQ(s.key(l, 1, slot)[e], kvtest::pattern(slot, l, e, 0));  // source untouched
+    s.copy_page(/*dst=*/2, /*src=*/1, /*num_slots=*/3);
+    for (int l = 0; l < o.num_layers; ++l) {
+      for (int slot = 0; slot < o.page_size; ++slot) {
+        for (int e = 0; e < n; ++e) {
+          const bool copied = slot < 3;
+          EXPECT_EQ(kvtest::load_bits(s.key(l, 2, slot), dt, e), copied ? kvtest::pattern_bits(dt, slot, l, e, 0) : mark);
+          EXPECT_EQ(kvtest::load_bits(s.value(l, 2, slot), dt, e), copied ? kvtest::pattern_bits(dt, slot, l, e, 1) : mark);
+          EXPECT_EQ(kvtest::load_bits(s.key(l, 1, slot), dt, e), kvtest::pattern_bits(dt, slot, l, e, 0));  // source untouched
+        }
       }
     }
+    s.copy_page(2, 2, 4);  // self-copy is a no-op
+    s.copy_page(3, 1, 0);  // zero slots: nothing
+    EXPECT_EQ(kvtest::load_bits(s.key(0, 3, 0), dt, 0), 0u);
   }
-  s.copy_page(2, 2, 4);  // self-copy is a no-op
-  s.copy_page(3, 1, 0);  // zero slots: nothing
-  EXPECT_EQ(s.key(0, 3, 0)[0], 0.0f);
 }
 
 }  // namespace

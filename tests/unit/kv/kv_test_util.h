@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <vector>
 
@@ -12,12 +13,13 @@
 
 namespace qwen3::kvtest {
 
-inline KvCacheOptions small_options(int64_t num_pages = 8, int page_size = 4) {
+inline KvCacheOptions small_options(int64_t num_pages = 8, int page_size = 4, DType dtype = DType::F32) {
   return KvCacheOptions{.num_layers = 2,
                         .num_kv_heads = 2,
                         .head_dim = 3,
                         .page_size = page_size,
-                        .num_pages = num_pages};
+                        .num_pages = num_pages,
+                        .dtype = dtype};
 }
 
 inline int token_floats(const KvCacheOptions& o) { return o.num_kv_heads * o.head_dim; }
@@ -29,17 +31,39 @@ inline float pattern(int64_t tag, int layer, int e, int is_v) {
   return float((tag % 65536) * 256 + layer * 16 + e * 2 + is_v);
 }
 
+// The stored bits of element `e`: pattern()'s float for F32; for the 16-bit types a 16-bit code,
+// distinct across layers, elements, K and V of one tag (tags collide only 256 apart at best).
+// Storage and copies move bits, so raw codes test them without any float rounding.
+inline uint32_t pattern_bits(DType dt, int64_t tag, int layer, int e, int is_v) {
+  if (dt == DType::F32) {
+    const float f = pattern(tag, layer, e, is_v);
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+  }
+  return uint16_t(uint32_t(tag) * 257u + uint32_t(layer * 16 + e * 2 + is_v));
+}
+inline uint32_t load_bits(const std::byte* p, DType dt, int e) {
+  uint32_t u = 0;
+  std::memcpy(&u, p + size_t(e) * dtype_size(dt), dtype_size(dt));  // little endian
+  return u;
+}
+inline void store_bits(std::byte* p, DType dt, int e, uint32_t u) {
+  std::memcpy(p + size_t(e) * dtype_size(dt), &u, dtype_size(dt));
+}
+
 // Writes token `tag` into position `pos` of `seq` through KvCache::key()/value().
 inline void write_token(KvCache& c, SeqId seq, int64_t pos, int64_t tag) {
   const int n = token_floats(c.options());
+  const DType dt = c.options().dtype;
   ASSERT_TRUE(n <= 8 && c.options().num_layers <= 16)
       << "pattern() is not injective for these options";
   for (int l = 0; l < c.options().num_layers; ++l) {
-    float* k = c.key(l, seq, pos);
-    float* v = c.value(l, seq, pos);
+    std::byte* k = c.key(l, seq, pos);
+    std::byte* v = c.value(l, seq, pos);
     for (int e = 0; e < n; ++e) {
-      k[e] = pattern(tag, l, e, 0);
-      v[e] = pattern(tag, l, e, 1);
+      store_bits(k, dt, e, pattern_bits(dt, tag, l, e, 0));
+      store_bits(v, dt, e, pattern_bits(dt, tag, l, e, 1));
     }
   }
 }
@@ -53,13 +77,14 @@ inline ::testing::AssertionResult holds_token(const KvCache& c, SeqId seq, int64
   const PageId page = table[size_t(pos / o.page_size)];
   const int slot = int(pos % o.page_size);
   for (int l = 0; l < o.num_layers; ++l) {
-    const float* k = c.storage().key(l, page, slot);
-    const float* v = c.storage().value(l, page, slot);
+    const std::byte* k = c.storage().key(l, page, slot);
+    const std::byte* v = c.storage().value(l, page, slot);
     for (int e = 0; e < token_floats(o); ++e) {
-      if (k[e] != pattern(tag, l, e, 0) || v[e] != pattern(tag, l, e, 1)) {
+      const uint32_t kb = load_bits(k, o.dtype, e), vb = load_bits(v, o.dtype, e);
+      if (kb != pattern_bits(o.dtype, tag, l, e, 0) || vb != pattern_bits(o.dtype, tag, l, e, 1)) {
         return ::testing::AssertionFailure()
-               << "seq " << seq << " pos " << pos << " layer " << l << " elem " << e << ": K "
-               << k[e] << " V " << v[e] << ", expected tag " << tag;
+               << "seq " << seq << " pos " << pos << " layer " << l << " elem " << e << ": K bits "
+               << kb << " V bits " << vb << ", expected tag " << tag;
       }
     }
   }
@@ -92,7 +117,7 @@ struct Snapshot {
   std::vector<PageId> free_list;
   std::vector<int> refcounts;
   std::map<SeqId, SeqState> seqs;
-  std::vector<float> data;  // every K and V float of every page
+  std::vector<std::byte> data;  // every K and V byte of every page
   bool operator==(const Snapshot&) const = default;
 };
 
@@ -111,10 +136,11 @@ inline Snapshot snapshot(const KvCache& c) {
   for (int l = 0; l < o.num_layers; ++l) {
     for (PageId p = 0; p < o.num_pages; ++p) {
       for (int slot = 0; slot < o.page_size; ++slot) {
-        const float* k = c.storage().key(l, p, slot);
-        const float* v = c.storage().value(l, p, slot);
-        s.data.insert(s.data.end(), k, k + token_floats(o));
-        s.data.insert(s.data.end(), v, v + token_floats(o));
+        const size_t bytes = size_t(token_floats(o)) * dtype_size(o.dtype);
+        const std::byte* k = c.storage().key(l, p, slot);
+        const std::byte* v = c.storage().value(l, p, slot);
+        s.data.insert(s.data.end(), k, k + bytes);
+        s.data.insert(s.data.end(), v, v + bytes);
       }
     }
   }
