@@ -48,4 +48,26 @@ uint16_t f32_to_f16(float f) {
   return sign | uint16_t(h);
 }
 
+uint8_t f32_to_e4m3(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint8_t sign = uint8_t((u >> 24) & 0x80u);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return sign | 0x7fu;  // NaN
+  // 464 = 448 + half a step (32 / 2): at and above it the nearest even is 480, past the range.
+  if (a >= 0x43e80000u) return sign | 0x7eu;  // >= 464 (incl. inf): saturate to 448
+  if (a < 0x3c800000u) {                     // below 2^-6, the smallest normal: subnormal or zero
+    // value / 2^-9 rounded to nearest even (exact scaling by a power of two, then one rounding)
+    const float r = std::nearbyint(std::fabs(f) * 512.0f);
+    return sign | uint8_t(r);  // r == 8 is the smallest normal, which is also code 8
+  }
+  const uint32_t exp = (a >> 23) - 120;  // 1 .. 15
+  const uint32_t man = a & 0x7fffffu;
+  uint32_t q = (exp << 3) | (man >> 20);
+  const uint32_t rest = man & 0xfffffu;
+  if (rest > 0x80000u || (rest == 0x80000u && (q & 1u))) q += 1;  // may carry into the exponent
+  if (q > 0x7eu) q = 0x7eu;  // [448, 464) rounds to 448 (480 would need q = 0x7F, the NaN code)
+  return sign | uint8_t(q);
+}
+
 }  // namespace qwen3

@@ -49,4 +49,28 @@ inline float f16_to_f32(uint16_t h) {
 }
 uint16_t f32_to_f16(float f);  // round to nearest even, overflow to inf
 
+// FP8 E4M3 ("e4m3fn" of the OCP 8-bit floating point spec, torch.float8_e4m3fn, safetensors
+// F8_E4M3): sign, 4 exponent bits (bias 7), 3 mantissa bits. No infinities; S.1111.111 (0x7F,
+// 0xFF) is NaN; the largest finite value is 448 (S.1111.110); exponent 0 holds the subnormals
+// m * 2^-9. Decoding is exact (every code is a float32).
+inline float e4m3_to_f32(uint8_t b) {
+  const uint32_t sign = uint32_t(b & 0x80u) << 24, mag = b & 0x7fu;
+  uint32_t u;
+  if (mag == 0x7fu) {
+    u = sign | 0x7fc00000u;  // NaN
+  } else if (mag >= 8) {     // normal: rebias the exponent from 7 to 127
+    u = sign | ((mag >> 3) + 120u) << 23 | (mag & 7u) << 20;
+  } else {                   // zero or subnormal: m * 2^-9, exact in float32
+    float f = float(mag) * 0.001953125f;
+    std::memcpy(&u, &f, 4);
+    u |= sign;
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// Round to nearest even; magnitudes beyond 448 saturate to ±448 (what clamping before a cast to
+// float8_e4m3fn gives); ±inf saturates too; NaN gives 0x7F with its sign.
+uint8_t f32_to_e4m3(float f);
+
 }  // namespace qwen3

@@ -34,14 +34,24 @@ void set_active_isa(Isa isa);
 // Q4: `data` is uint8 [rows, kpad / 2]: block b of row o is 16 bytes, byte j holds element
 //     kQBlock * b + j in its low nibble and kQBlock * b + 16 + j in its high nibble;
 //     w[o, i] = (nibble - 8) * scale[o, i / kQBlock]; padding is nibble 8 (zero).
+// FP8: `data` is e4m3 bytes [rows, cols] (core/dtype.h); `block_scales` is float32
+//     [ceil(rows / kFp8Block), ceil(cols / kFp8Block)] (Hugging Face's weight_scale_inv, one per
+//     128 x 128 block, partial at the edges); w[o, i] = e4m3(data[o, i]) * S[o / 128, i / 128].
+//     When `block_scale_rows` is set, row o takes its scales from row block_scale_rows[o] of S
+//     instead of o / 128: a fused layer (q | k | v) keeps each part's own block grid even where a
+//     part's row count is not a multiple of 128. `data` holds no NaN code (0x7F / 0xFF): the
+//     loader refuses them, and the SIMD kernels do not decode them.
 // (docs/quantization.md describes the same layouts as stored in safetensors.)
-enum class WFormat : uint8_t { F32, BF16, F16, Q8, Q4 };
+enum class WFormat : uint8_t { F32, BF16, F16, Q8, Q4, FP8 };
 constexpr int64_t kQBlock = 32;
-std::string_view format_name(WFormat f);  // "f32", "bf16", "f16", "q8", "q4"
+constexpr int64_t kFp8Block = 128;
+std::string_view format_name(WFormat f);  // "f32", "bf16", "f16", "q8", "q4", "fp8"
 WFormat format_of(DType t);               // the unquantized format of a stored dtype
-bool is_quantized(WFormat f);
+bool is_quantized(WFormat f);             // Q8 / Q4 (int8 blocks, f16 scales); not FP8
 size_t weight_data_bytes(WFormat f, int64_t rows, int64_t cols);   // bytes of `data`
 size_t weight_scale_count(WFormat f, int64_t rows, int64_t cols);  // f16 scales (0 unless quantized)
+// FP8 block scales of an unfused [rows, cols] weight: ceil(rows / 128) * ceil(cols / 128).
+size_t fp8_scale_count(int64_t rows, int64_t cols);
 
 struct WeightView {
   WFormat format = WFormat::F32;
@@ -49,6 +59,8 @@ struct WeightView {
   int64_t rows = 0;                   // out_features
   int64_t cols = 0;                   // in_features
   const uint16_t* scales = nullptr;   // f16 block scales of Q8 / Q4
+  const float* block_scales = nullptr;        // FP8 float32 128 x 128 block scales
+  const int32_t* block_scale_rows = nullptr;  // FP8, optional: [rows], row of block_scales per row
 };
 
 struct MatmulOptions {
@@ -114,6 +126,13 @@ void attention(const PagedAttention& a);
 // max|w| / 127 (Q8) or max|w| / 7 (Q4) rounded to f16, values round(w / scale) to nearest even,
 // clamped. `data` and `scales` are sized by weight_data_bytes / weight_scale_count. Deterministic.
 void quantize_weights(WFormat f, const float* src, int64_t rows, int64_t cols, void* data, uint16_t* scales);
+
+// Quantizes float32 src[rows, cols] to FP8 in 128 x 128 blocks, as llm-compressor does: per block
+// scale = max(max|w| / 448, FLT_EPSILON) in float32 (an all-zero block gets FLT_EPSILON, as
+// compressed-tensors clamps it), value = f32_to_e4m3(w / scale) (a float32 division, round to
+// nearest even, saturating). `data` is [rows, cols] bytes, `block_scales` [ceil(rows / 128),
+// ceil(cols / 128)]. Deterministic. qwen3::Error when src holds a NaN or an infinity.
+void quantize_fp8(const float* src, int64_t rows, int64_t cols, uint8_t* data, float* block_scales);
 
 namespace ref {
 // Scalar twins, for tests: plain loops, float32 accumulation in index order. For Q8 / Q4 the twin

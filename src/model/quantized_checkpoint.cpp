@@ -15,8 +15,12 @@ using kernels::WFormat;
 // The tensors of one checkpoint, pointing into the weights (which outlive the write).
 class TensorList {
  public:
+  explicit TensorList(Quant quant) : quant_(quant) {}
+
   // Rows [r0, r0 + n) of a fused layer, under the Hugging Face name of that part.
   void linear(const std::string& name, const Linear& l, int64_t r0, int64_t n) {
+    if (l.format == WFormat::FP8) return fp8(name, l, r0, n);
+    if (quant_ == Quant::Fp8 && !kernels::is_quantized(l.format)) return plain(name, l);
     if (!kernels::is_quantized(l.format)) fail("write_quantized_checkpoint: '{}' is not quantized", name);
     const int64_t nb = (l.in + kernels::kQBlock - 1) / kernels::kQBlock;
     const int64_t row_bytes = int64_t(kernels::weight_data_bytes(l.format, 1, l.in));
@@ -30,6 +34,24 @@ class TensorList {
   const std::vector<TensorToWrite>& tensors() const { return out_; }
 
  private:
+  // Hugging Face's FP8 layout: `name` F8_E4M3 [n, in], `name_scale_inv` F32 [ceil(n / 128),
+  // ceil(in / 128)]: the part's own block grid, which starts at its first row's scale row.
+  void fp8(const std::string& name, const Linear& l, int64_t r0, int64_t n) {
+    const int64_t ncb = (l.in + kernels::kFp8Block - 1) / kernels::kFp8Block,
+                  nrb = (n + kernels::kFp8Block - 1) / kernels::kFp8Block;
+    const int64_t s0 = l.scale_rows.empty() ? r0 / kernels::kFp8Block : l.scale_rows[size_t(r0)];
+    if (l.scale_rows.empty() && r0 % kernels::kFp8Block != 0)
+      fail("write_quantized_checkpoint: '{}' starts at row {}, inside a 128-row block", name, r0);
+    out_.push_back({name, "F8_E4M3", {n, l.in}, l.weight.as<uint8_t>() + r0 * l.in, size_t(n * l.in)});
+    out_.push_back({name + "_scale_inv", "F32", {nrb, ncb}, l.scales.as<float>() + s0 * ncb, size_t(nrb * ncb) * 4});
+  }
+  // A layer left as stored (the embedding table and lm_head of an fp8 checkpoint).
+  void plain(const std::string& name, const Linear& l) {
+    const char* dt = l.format == WFormat::F32 ? "F32" : l.format == WFormat::BF16 ? "BF16" : "F16";
+    out_.push_back({name, dt, {l.out, l.in}, l.weight.data(), l.weight.size()});
+  }
+
+  Quant quant_;
   std::vector<TensorToWrite> out_;
 };
 
@@ -45,7 +67,7 @@ void write_quantized_checkpoint(const fs::path& src_dir, const Qwen3Config& c, c
       w.layers[0].gate_up.out != 2 * I)
     fail("write_quantized_checkpoint: the weights are not a whole (unsharded) model");
 
-  TensorList t;
+  TensorList t(quant);
   t.linear("model.embed_tokens.weight", w.embed_tokens, 0, w.embed_tokens.out);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const Qwen3Layer& L = w.layers[size_t(i)];
@@ -81,11 +103,17 @@ void write_quantized_checkpoint(const fs::path& src_dir, const Qwen3Config& c, c
     std::ifstream in(src_dir / "config.json");
     cj = nlohmann::ordered_json::parse(in);
   }
-  cj["quantization_config"] = {{"quant_method", "qwen3cpp"},
-                               {"format", quant == Quant::Q8 ? "q8" : "q4"},
-                               {"block_size", kernels::kQBlock},
-                               {"scale_dtype", "float16"},
-                               {"embedding_and_head_format", "q8"}};
+  if (quant == Quant::Fp8)  // as in Qwen's Qwen3-*-FP8 config.json files
+    cj["quantization_config"] = {{"activation_scheme", "dynamic"},
+                                 {"fmt", "e4m3"},
+                                 {"quant_method", "fp8"},
+                                 {"weight_block_size", {kernels::kFp8Block, kernels::kFp8Block}}};
+  else
+    cj["quantization_config"] = {{"quant_method", "qwen3cpp"},
+                                 {"format", quant == Quant::Q8 ? "q8" : "q4"},
+                                 {"block_size", kernels::kQBlock},
+                                 {"scale_dtype", "float16"},
+                                 {"embedding_and_head_format", "q8"}};
   {
     std::ofstream out(out_dir / "config.json");
     out << cj.dump(2) << "\n";

@@ -1,6 +1,8 @@
 // Writes a quantized Qwen3 checkpoint (`qwen3 quantize`): the Hugging Face layout with q8 / q4
-// tensors, described in docs/quantization.md, which Qwen3Model::load reads back without
-// quantizing again (bit for bit the same weights as quantizing on load).
+// tensors, or Hugging Face's own FP8 layout (F8_E4M3 weights with F32 weight_scale_inv, the
+// embedding table and lm_head as stored), described in docs/quantization.md, which
+// Qwen3Model::load reads back without quantizing again (bit for bit the same weights as
+// quantizing on load).
 #pragma once
 
 #include <filesystem>

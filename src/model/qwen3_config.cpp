@@ -80,6 +80,32 @@ std::vector<int64_t> get_ids(const json& j, const char* key, const std::string& 
   return ids;
 }
 
+// Hugging Face's fine-grained FP8 (transformers FineGrainedFP8Config, vLLM Fp8Config with
+// weight_block_size), as in the Qwen/Qwen3-*-FP8 repositories.
+void parse_fp8_config(const json& q, const std::string& where, Qwen3Config& c) {
+  const std::string w = where + ": quantization_config";
+  c.quantization = CheckpointQuant::Fp8;
+  if (q.contains("fmt") && !q["fmt"].is_null() && q["fmt"] != "e4m3")
+    fail("{}.fmt is {}; only \"e4m3\" FP8 weights are supported", w, json_brief(q["fmt"]));
+  if (q.contains("activation_scheme") && !q["activation_scheme"].is_null() && q["activation_scheme"] != "dynamic")
+    fail("{}.activation_scheme is {}; only \"dynamic\" is supported (static activation scales are not)", w,
+         json_brief(q["activation_scheme"]));
+  if (!q.contains("weight_block_size") || q["weight_block_size"].is_null())
+    fail("{} has no weight_block_size: per-tensor FP8 scales are not supported, only [128, 128] blocks", w);
+  const json& b = q["weight_block_size"];
+  if (!b.is_array() || b.size() != 2 || b[0] != 128 || b[1] != 128)
+    fail("{}.weight_block_size is {}; only [128, 128] is supported", w,
+         b.is_array() ? b.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 60) : json_brief(b));
+  if (q.contains("modules_to_not_convert") && !q["modules_to_not_convert"].is_null()) {
+    const json& m = q["modules_to_not_convert"];
+    if (!m.is_array()) fail("{}.modules_to_not_convert must be a list of module names", w);
+    for (const json& e : m) {
+      if (!e.is_string()) fail("{}.modules_to_not_convert must hold strings, got {}", w, json_brief(e));
+      c.modules_to_not_convert.push_back(e.get<std::string>());
+    }
+  }
+}
+
 }  // namespace
 
 Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
@@ -140,15 +166,19 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
     if (!q.is_object() || !q.contains("quant_method") || !q["quant_method"].is_string())
       fail("{}: quantization_config must be an object with a string quant_method", where);
     const std::string method = q["quant_method"].get<std::string>();
-    if (method != "qwen3cpp")
-      fail("{}: quantization_config.quant_method \"{}\" is not supported (supported: qwen3cpp, written by qwen3 quantize)",
-           where, method);
-    const std::string format = q.contains("format") && q["format"].is_string() ? q["format"].get<std::string>() : "";
-    if (format == "q8") c.quantization = CheckpointQuant::Q8;
-    else if (format == "q4") c.quantization = CheckpointQuant::Q4;
-    else fail("{}: quantization_config.format must be \"q8\" or \"q4\", got {}", where, json_brief(q.value("format", json())));
-    if (!q.contains("block_size") || q["block_size"] != 32)
-      fail("{}: quantization_config.block_size must be 32", where);
+    if (method == "fp8") {
+      parse_fp8_config(q, where, c);
+    } else if (method != "qwen3cpp") {
+      fail("{}: quantization_config.quant_method \"{}\" is not supported (supported: fp8, and qwen3cpp written by "
+           "qwen3 quantize)", where, method);
+    } else {
+      const std::string format = q.contains("format") && q["format"].is_string() ? q["format"].get<std::string>() : "";
+      if (format == "q8") c.quantization = CheckpointQuant::Q8;
+      else if (format == "q4") c.quantization = CheckpointQuant::Q4;
+      else fail("{}: quantization_config.format must be \"q8\" or \"q4\", got {}", where, json_brief(q.value("format", json())));
+      if (!q.contains("block_size") || q["block_size"] != 32)
+        fail("{}: quantization_config.block_size must be 32", where);
+    }
   }
   auto bos = get_ids(j, "bos_token_id", where);
   if (!bos.empty()) c.bos_token_id = bos[0];

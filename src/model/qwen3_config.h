@@ -19,7 +19,10 @@ enum class RopeType { Default, Linear, Yarn };
 
 // A checkpoint written by `qwen3 quantize` (quantization_config.quant_method "qwen3cpp"; the
 // layout is in docs/quantization.md). Which tensors are q8 or q4 is read from their dtypes.
-enum class CheckpointQuant { None, Q8, Q4 };
+// Fp8: a Hugging Face FP8 checkpoint (quant_method "fp8", fmt "e4m3", activation_scheme
+// "dynamic", weight_block_size [128, 128]), as Qwen publishes them; which linear layers are FP8
+// is read from their dtypes (F8_E4M3 with a *.weight_scale_inv).
+enum class CheckpointQuant { None, Q8, Q4, Fp8 };
 
 struct RopeScaling {
   RopeType type = RopeType::Default;
@@ -49,6 +52,7 @@ struct Qwen3Config {
   int64_t max_position_embeddings = 0;
   std::optional<DType> torch_dtype;
   CheckpointQuant quantization = CheckpointQuant::None;
+  std::vector<std::string> modules_to_not_convert;  // Fp8: modules left unquantized, as listed
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
 

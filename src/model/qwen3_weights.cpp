@@ -1,6 +1,7 @@
 #include "model/qwen3_weights.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -12,6 +13,21 @@
 
 namespace qwen3 {
 namespace {
+
+// Linear::scale_rows for fused fp8 parts of `part_rows` rows, each on its own block grid: needed
+// only when a part before the last does not end on a multiple of 128 rows.
+void set_fp8_scale_rows(Linear& l, const std::vector<int64_t>& part_rows) {
+  using kernels::kFp8Block;
+  l.scale_rows.clear();
+  bool aligned = true;
+  for (size_t k = 0; k + 1 < part_rows.size(); ++k) aligned = aligned && part_rows[k] % kFp8Block == 0;
+  if (aligned) return;
+  int32_t base = 0;
+  for (int64_t n : part_rows) {
+    for (int64_t r = 0; r < n; ++r) l.scale_rows.push_back(base + int32_t(r / kFp8Block));
+    base += int32_t((n + kFp8Block - 1) / kFp8Block);
+  }
+}
 
 // One tensor as the checkpoint must hold it, and the part of it this rank keeps.
 struct Want {
@@ -32,7 +48,8 @@ class Loader {
     used_.insert(w.name);
     if (!t->dtype) {
       if (t->dtype_str.rfind("F8_", 0) == 0)
-        fail("{}: tensor '{}' is {}: FP8 checkpoints are not supported yet", t->file->string(), w.name, t->dtype_str);
+        fail("{}: tensor '{}' is {}: only the weights of linear layers may be FP8, and only F8_E4M3", t->file->string(),
+             w.name, t->dtype_str);
       fail("{}: tensor '{}' has dtype {}, expected F32, BF16 or F16", t->file->string(), w.name, t->dtype_str);
     }
     if (t->shape != w.shape) {
@@ -49,6 +66,8 @@ class Loader {
   Linear linear(const std::vector<Want>& parts) {
     if (const TensorInfo* t0 = ckpt_.find(parts[0].name); t0 && (t0->dtype_str == "I8" || t0->dtype_str == "U8"))
       return quantized_linear(parts, t0->dtype_str == "I8" ? kernels::WFormat::Q8 : kernels::WFormat::Q4);
+    for (const Want& p : parts)
+      if (const TensorInfo* t = ckpt_.find(p.name); t && t->dtype_str == "F8_E4M3") return fp8_linear(parts);
     std::vector<const TensorInfo*> ts;
     for (auto& p : parts) ts.push_back(&get(p));
     const DType dt = *ts[0]->dtype;
@@ -121,6 +140,75 @@ class Loader {
       t.release();
       s.release();
     }
+    return l;
+  }
+
+  // A linear layer of a Hugging Face FP8 checkpoint (docs/quantization.md): `name` is F8_E4M3
+  // [out, in], `name_scale_inv` F32, BF16 or F16 [ceil(out / 128), ceil(in / 128)]. Fused parts
+  // keep their own block grids (Linear::scale_rows). A tensor-parallel slice must start on a block
+  // boundary and end on one or at the tensor's edge, so that it takes whole blocks.
+  Linear fp8_linear(const std::vector<Want>& parts) {
+    using kernels::kFp8Block;
+    Linear l;
+    l.format = kernels::WFormat::FP8;
+    l.in = parts[0].split == Split::Cols ? parts[0].range.size : parts[0].shape[1];
+    for (auto& p : parts) l.out += p.split == Split::Rows ? p.range.size : p.shape[0];
+    const int64_t ncb = (l.in + kFp8Block - 1) / kFp8Block;  // column blocks on this rank
+    int64_t grid_rows = 0;
+    std::vector<int64_t> part_rows;
+    for (auto& p : parts) {
+      part_rows.push_back(p.split == Split::Rows ? p.range.size : p.shape[0]);
+      grid_rows += (part_rows.back() + kFp8Block - 1) / kFp8Block;
+    }
+    l.weight = Buffer(size_t(l.out * l.in));
+    l.scales = Buffer(size_t(grid_rows * ncb) * 4);
+    uint8_t* dst = l.weight.as<uint8_t>();
+    float* sdst = l.scales.as<float>();
+    for (const Want& p : parts) {
+      const TensorInfo& t = raw(p.name);
+      if (t.dtype_str != "F8_E4M3")
+        fail("{}: tensor '{}' is {} but '{}' is F8_E4M3; tensors fused together must share a dtype", t.file->string(),
+             t.name, t.dtype_str, parts[0].name == p.name ? parts.back().name : parts[0].name);
+      if (c_.quantization != CheckpointQuant::Fp8)
+        fail("{}: tensor '{}' is F8_E4M3 but config.json has no quantization_config with quant_method \"fp8\"",
+             t.file->string(), t.name);
+      check_shape(t, "F8_E4M3", p.shape);
+      const TensorInfo& s = raw(p.name + "_scale_inv");
+      const int64_t full_rb = (p.shape[0] + kFp8Block - 1) / kFp8Block, full_cb = (p.shape[1] + kFp8Block - 1) / kFp8Block;
+      if (!s.dtype) fail("{}: tensor '{}' has dtype {}, expected F32, BF16 or F16", s.file->string(), s.name, s.dtype_str);
+      check_shape(s, s.dtype_str.c_str(), {full_rb, full_cb});
+      int64_t r0 = 0, nr = p.shape[0], c0 = 0, nc = p.shape[1];
+      if (p.split == Split::Rows) r0 = p.range.begin, nr = p.range.size;
+      if (p.split == Split::Cols) c0 = p.range.begin, nc = p.range.size;
+      const int64_t dim = p.split == Split::Rows ? 0 : 1, b = p.range.begin, e = p.range.begin + p.range.size;
+      if (p.split != Split::Replicated && (b % kFp8Block != 0 || (e % kFp8Block != 0 && e != p.shape[size_t(dim)])))
+        fail("{}: tensor '{}': this rank's {} [{}, {}) of {} do not fall on the {}-{} FP8 scale blocks; use fewer ranks",
+             t.file->string(), t.name, dim == 0 ? "rows" : "columns", b, e, p.shape[size_t(dim)], kFp8Block,
+             dim == 0 ? "row" : "column");
+      for (int64_t r = 0; r < nr; ++r) {
+        const uint8_t* src = t.data + size_t((r0 + r) * p.shape[1] + c0);
+        for (int64_t i = 0; i < nc; ++i)
+          if ((src[i] & 0x7f) == 0x7f)
+            fail("{}: tensor '{}' holds the e4m3 NaN code 0x{:02X} at [{}, {}]", t.file->string(), t.name, src[i], r0 + r, c0 + i);
+        std::memcpy(dst, src, size_t(nc));
+        dst += nc;
+      }
+      // This rank's block rows and columns of the scales, as float32.
+      const kernels::WeightView sv{kernels::format_of(*s.dtype), s.data, full_rb, full_cb};
+      std::vector<float> srow(static_cast<size_t>(full_cb));
+      for (int64_t rb = r0 / kFp8Block; rb < (r0 + nr + kFp8Block - 1) / kFp8Block; ++rb) {
+        kernels::load_row(sv, rb, srow.data());
+        for (int64_t cb = 0; cb < ncb; ++cb) {
+          const float v = srow[size_t(c0 / kFp8Block + cb)];
+          if (!std::isfinite(v))
+            fail("{}: tensor '{}' holds {} at [{}, {}]; scales must be finite", s.file->string(), s.name, v, rb, c0 / kFp8Block + cb);
+          *sdst++ = v;
+        }
+      }
+      t.release();
+      s.release();
+    }
+    set_fp8_scale_rows(l, part_rows);
     return l;
   }
 
@@ -202,9 +290,38 @@ class Progress {
 
 }  // namespace
 
+void quantize_linear_fp8(Linear& l, const std::vector<int64_t>& part_rows) {
+  using kernels::kFp8Block;
+  if (l.format == kernels::WFormat::FP8 || kernels::is_quantized(l.format))
+    fail("quantize_linear_fp8: the layer is already {}", kernels::format_name(l.format));
+  const int64_t ncb = (l.in + kFp8Block - 1) / kFp8Block;
+  int64_t grid_rows = 0, total = 0;
+  for (int64_t n : part_rows) grid_rows += (n + kFp8Block - 1) / kFp8Block, total += n;
+  if (total != l.out) fail("quantize_linear_fp8: parts of {} rows for a layer of {}", total, l.out);
+  Buffer data(size_t(l.out * l.in));
+  Buffer scales(size_t(grid_rows * ncb) * 4);
+  // One block row (128 weight rows) at a time through float32.
+  std::vector<float> rows(size_t(std::min(kFp8Block, l.out) * l.in));
+  const kernels::WeightView src = l.view();
+  int64_t row = 0, grid_row = 0;
+  for (int64_t n : part_rows)
+    for (int64_t r0 = 0; r0 < n; r0 += kFp8Block, ++grid_row) {
+      const int64_t m = std::min(kFp8Block, n - r0);
+      for (int64_t r = 0; r < m; ++r) kernels::load_row(src, row + r0 + r, &rows[size_t(r * l.in)]);
+      kernels::quantize_fp8(rows.data(), m, l.in, data.as<uint8_t>() + (row + r0) * l.in,
+                            scales.as<float>() + grid_row * ncb);
+      if (r0 + kFp8Block >= n) row += n;
+    }
+  l.weight = std::move(data);
+  l.scales = std::move(scales);
+  l.format = kernels::WFormat::FP8;
+  set_fp8_scale_rows(l, part_rows);
+}
+
 void quantize_linear(Linear& l, kernels::WFormat f) {
+  if (f == kernels::WFormat::FP8) return quantize_linear_fp8(l, {l.out});
   if (!kernels::is_quantized(f)) fail("quantize_linear: {} is not a quantized format", kernels::format_name(f));
-  if (kernels::is_quantized(l.format))
+  if (kernels::is_quantized(l.format) || l.format == kernels::WFormat::FP8)
     fail("quantize_linear: the layer is already {}", kernels::format_name(l.format));
   Buffer data(kernels::weight_data_bytes(f, l.out, l.in));
   Buffer scales(kernels::weight_scale_count(f, l.out, l.in) * 2);
@@ -246,18 +363,24 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
   auto cols = [](std::string n, std::vector<int64_t> s, ShardRange r) { return Want{std::move(n), std::move(s), Split::Cols, r}; };
 
   if (opts.quant != Quant::None && c.quantization != CheckpointQuant::None)
-    fail("{}: the checkpoint is already quantized ({}); load it without --quant",
-         dir.string(), c.quantization == CheckpointQuant::Q8 ? "q8" : "q4");
+    fail("{}: the checkpoint is already quantized ({}); load it without --quant", dir.string(),
+         c.quantization == CheckpointQuant::Q8 ? "q8" : c.quantization == CheckpointQuant::Q4 ? "q4" : "fp8");
   // Layers take the requested format; the embedding table and the head take q8 (also for q4, as
-  // llama.cpp keeps its output matrix at higher precision): see docs/quantization.md.
-  const kernels::WFormat layer_fmt = opts.quant == Quant::Q4 ? kernels::WFormat::Q4 : kernels::WFormat::Q8;
-  auto quant = [&](Linear l, kernels::WFormat f) {
-    if (opts.quant != Quant::None) quantize_linear(l, f);
+  // llama.cpp keeps its output matrix at higher precision), or stay as stored with fp8 (as in
+  // Qwen's FP8 checkpoints): see docs/quantization.md. Fused fp8 layers are quantized part by
+  // part, each on its own 128 x 128 grid, as `qwen3 quantize` writes them unfused.
+  const kernels::WFormat layer_fmt = opts.quant == Quant::Q4    ? kernels::WFormat::Q4
+                                     : opts.quant == Quant::Fp8 ? kernels::WFormat::FP8
+                                                                : kernels::WFormat::Q8;
+  auto quant = [&](Linear l, kernels::WFormat f, const std::vector<int64_t>& parts = {}) {
+    if (opts.quant == Quant::None || (opts.quant == Quant::Fp8 && f != kernels::WFormat::FP8)) return l;
+    if (f == kernels::WFormat::FP8) quantize_linear_fp8(l, parts.empty() ? std::vector<int64_t>{l.out} : parts);
+    else quantize_linear(l, f);
     return l;
   };
   std::optional<Progress> progress;
   if (opts.quant != Quant::None)
-    progress.emplace(opts.show_progress, opts.quant == Quant::Q8 ? "quantizing to q8" : "quantizing to q4",
+    progress.emplace(opts.show_progress, fmt::format("quantizing to {}", kernels::format_name(layer_fmt)),
                      c.num_hidden_layers + 1);
 
   Loader ld(dir, c, plan);
@@ -270,7 +393,7 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     L.qkv = quant(ld.linear({rows(p + "self_attn.q_proj.weight", {Hq * D, H}, q_rows),
                              rows(p + "self_attn.k_proj.weight", {Hkv * D, H}, kv_rows),
                              rows(p + "self_attn.v_proj.weight", {Hkv * D, H}, kv_rows)}),
-                  layer_fmt);
+                  layer_fmt, {q_rows.size, kv_rows.size, kv_rows.size});
     L.o_proj = quant(ld.linear({cols(p + "self_attn.o_proj.weight", {H, Hq * D}, q_rows)}), layer_fmt);
     if (c.attention_bias) {
       for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
@@ -283,7 +406,7 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     L.k_norm = ld.vec(rep(p + "self_attn.k_norm.weight", {D}));
     L.post_attention_layernorm = ld.vec(rep(p + "post_attention_layernorm.weight", {H}));
     L.gate_up = quant(ld.linear({rows(p + "mlp.gate_proj.weight", {I, H}, mlp), rows(p + "mlp.up_proj.weight", {I, H}, mlp)}),
-                      layer_fmt);
+                      layer_fmt, {mlp.size, mlp.size});
     L.down = quant(ld.linear({cols(p + "mlp.down_proj.weight", {H, I}, mlp)}), layer_fmt);
     w.layers.push_back(std::move(L));
     if (progress) progress->step(i + 1);

@@ -15,13 +15,24 @@
 namespace qwen3 {
 
 struct Linear {
-  kernels::WFormat format = kernels::WFormat::F32;  // the stored dtype, or q8 / q4 once quantized
+  kernels::WFormat format = kernels::WFormat::F32;  // the stored dtype, or q8 / q4 / fp8 once quantized
   int64_t out = 0, in = 0;
   Buffer weight;             // [out, in] in `format` (kernels.h describes the quantized layouts)
-  Buffer scales;             // f16 block scales of q8 / q4, else empty
+  Buffer scales;             // f16 block scales of q8 / q4; float32 128 x 128 block scales of fp8
+  // fp8 of fused parts (q | k | v, gate | up): each part keeps its own block grid, its scale rows
+  // following the previous part's in `scales`. When a part other than the last has a row count
+  // that is not a multiple of 128, the grids do not line up with o / 128 and this holds, for every
+  // row, its row of `scales`; otherwise it is empty (kernels.h: WeightView::block_scale_rows).
+  std::vector<int32_t> scale_rows;
   std::vector<float> bias;   // [out], empty when the layer has none
 
-  kernels::WeightView view() const { return {format, weight.data(), out, in, scales.as<uint16_t>()}; }
+  kernels::WeightView view() const {
+    if (format != kernels::WFormat::FP8) return {format, weight.data(), out, in, scales.as<uint16_t>()};
+    kernels::WeightView v{format, weight.data(), out, in};
+    v.block_scales = scales.as<float>();
+    v.block_scale_rows = scale_rows.empty() ? nullptr : scale_rows.data();
+    return v;
+  }
 };
 
 struct Qwen3Layer {
@@ -45,7 +56,9 @@ struct Qwen3Weights {
 };
 
 // Weight quantization applied on load to a bf16 / f16 / f32 checkpoint (see docs/quantization.md).
-enum class Quant : uint8_t { None, Q8, Q4 };
+// Fp8: the decoder's linear layers in e4m3 with 128 x 128 block scales (kernels::quantize_fp8);
+// the embedding table and lm_head stay as stored, as in Qwen's FP8 checkpoints.
+enum class Quant : uint8_t { None, Q8, Q4, Fp8 };
 // Exact: float32 activations and accumulation in every matmul (logits within 1e-4 of the
 // reference). Fast: bf16 activations in the matmuls of bf16 weights, where the CPU has bf16 dot
 // products (AVX512_BF16); other formats are unaffected.
@@ -59,8 +72,12 @@ struct LoadOptions {
   bool show_progress = false;  // a progress bar on stderr while quantizing (when it is a terminal)
 };
 
-// Replaces a float layer's weight by its q8 / q4 quantization (kernels::quantize_weights).
+// Replaces a float layer's weight by its q8 / q4 quantization (kernels::quantize_weights), or its
+// fp8 quantization (kernels::quantize_fp8).
 void quantize_linear(Linear& l, kernels::WFormat f);
+// fp8 of a fused layer whose rows are parts of `part_rows` rows each (summing to l.out): each part
+// is quantized on its own 128 x 128 grid, as it would be unfused (see Linear::scale_rows).
+void quantize_linear_fp8(Linear& l, const std::vector<int64_t>& part_rows);
 
 // Reads the checkpoint in `dir` (validated against `config`) and keeps this rank's slices.
 // Errors name the file and the tensor.

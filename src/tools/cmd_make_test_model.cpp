@@ -11,7 +11,8 @@ namespace qwen3::tools {
 namespace {
 
 struct Opts {
-  std::string preset = "tiny", dtype = "bf16", out, override_json, tokenizer_dir;
+  std::string preset = "tiny", dtype = "bf16", out, override_json, tokenizer_dir, fp8_scale_dtype = "f32";
+  bool fp8 = false;
   uint64_t seed = 0;
   int shards = 1;
 };
@@ -24,6 +25,10 @@ int run(const Opts& o) {
   if (!dt) fail("--dtype: '{}' is not one of bf16, f16, f32", o.dtype);
   t.dtype = *dt;
   t.shards = o.shards;
+  t.fp8 = o.fp8;
+  auto sdt = parse_dtype_name(o.fp8_scale_dtype);
+  if (!sdt) fail("--fp8-scale-dtype: '{}' is not one of f32, bf16, f16", o.fp8_scale_dtype);
+  t.fp8_scale_dtype = *sdt;
   t.out = o.out;
   t.tokenizer_dir = o.tokenizer_dir;
   if (!o.override_json.empty()) {
@@ -50,6 +55,10 @@ const bool registered = register_command(
       app.add_option("--out", o->out, "output folder")->required();
       app.add_option("--shards", o->shards, "number of safetensors files (> 1 writes an index)")->capture_default_str();
       app.add_option("--override", o->override_json, "JSON object merged into the preset's config.json");
+      app.add_flag("--fp8", o->fp8,
+                   "Hugging Face FP8 layout: decoder linear layers in F8_E4M3 with 128x128 weight_scale_inv blocks");
+      app.add_option("--fp8-scale-dtype", o->fp8_scale_dtype, "dtype of weight_scale_inv with --fp8: f32 | bf16 | f16")
+          ->capture_default_str();
       app.add_option("--tokenizer-dir", o->tokenizer_dir, "folder with tokenizer.json and tokenizer_config.json to copy");
       return [o] { return run(*o); };
     });

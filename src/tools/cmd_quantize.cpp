@@ -1,5 +1,5 @@
 // qwen3 quantize: writes a q8 / q4 copy of a bf16 / f16 / f32 checkpoint that loads without
-// quantizing again (layout: docs/quantization.md).
+// quantizing again, or an fp8 copy in Hugging Face's FP8 layout (docs/quantization.md).
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -19,7 +19,7 @@ struct Opts {
 
 int run(const Opts& o) {
   const LoadOptions lo = load_options(o.m);
-  if (lo.quant == Quant::None) fail("--quant: give q8 or q4");
+  if (lo.quant == Quant::None) fail("--quant: give q8, q4 or fp8");
   const auto t0 = std::chrono::steady_clock::now();
   auto model = load_model(o.m);
   write_quantized_checkpoint(o.m.model, model->config(), model->weights(), lo.quant, o.out);
@@ -30,7 +30,7 @@ int run(const Opts& o) {
 }
 
 const bool registered = register_command(
-    "quantize", "Write a q8 / q4 quantized copy of a checkpoint", [](CLI::App& app) {
+    "quantize", "Write a q8 / q4 / fp8 quantized copy of a checkpoint", [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
       add_model_flags(app, o->m);
       app.add_option("--out", o->out, "output folder")->required();

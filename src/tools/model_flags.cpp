@@ -9,7 +9,7 @@ namespace qwen3::tools {
 
 void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("--model", f.model, "Hugging Face checkpoint folder")->required();
-  app.add_option("--quant", f.quant, "quantize weights on load: none, q8 or q4")->capture_default_str();
+  app.add_option("--quant", f.quant, "quantize weights on load: none, q8, q4 or fp8")->capture_default_str();
   app.add_option("--kv-dtype", f.kv_dtype, "KV cache element type: f32, bf16 or f16")->capture_default_str();
   app.add_option("--numerics", f.numerics,
                  "exact (float32 activations) or fast (bf16 activations in bf16 matmuls)")
@@ -22,7 +22,8 @@ LoadOptions load_options(const ModelFlags& f) {
   if (f.quant == "none") o.quant = Quant::None;
   else if (f.quant == "q8") o.quant = Quant::Q8;
   else if (f.quant == "q4") o.quant = Quant::Q4;
-  else fail("--quant: '{}' is not none, q8 or q4", f.quant);
+  else if (f.quant == "fp8") o.quant = Quant::Fp8;
+  else fail("--quant: '{}' is not none, q8, q4 or fp8", f.quant);
   if (f.numerics == "exact") o.numerics = Numerics::Exact;
   else if (f.numerics == "fast") o.numerics = Numerics::Fast;
   else fail("--numerics: '{}' is not exact or fast", f.numerics);

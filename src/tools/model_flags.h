@@ -15,7 +15,7 @@ namespace qwen3::tools {
 
 struct ModelFlags {
   std::string model;
-  std::string quant = "none";     // none | q8 | q4
+  std::string quant = "none";     // none | q8 | q4 | fp8
   std::string kv_dtype = "bf16";  // f32 | bf16 | f16
   std::string numerics = "exact"; // exact | fast
   int threads = 0;                // 0: one per core

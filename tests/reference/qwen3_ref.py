@@ -31,7 +31,20 @@ import numpy as np
 # [begin, end)}, "__metadata__": {str: str}}, then the data buffer; offsets are relative to the
 # start of the buffer (byte 8 + N). Tensors are row-major, little-endian.
 
-_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1}
+
+
+def e4m3_table() -> np.ndarray:
+    """The float64 value of each of the 256 FP8 E4M3 codes, from the OCP 8-bit floating point
+    spec (the "e4m3fn" variant, torch.float8_e4m3fn): 1 sign, 4 exponent (bias 7) and 3 mantissa
+    bits; exponent 0 is subnormal, (m / 8) * 2^-6; S.1111.111 is NaN; there are no infinities, so
+    S.1111.110 = 448 is the largest magnitude."""
+    b = np.arange(256)
+    sign = np.where(b >= 128, -1.0, 1.0)
+    e, m = (b >> 3) & 15, (b & 7).astype(np.float64)
+    mag = np.where(e == 0, m / 8 * 2.0 ** -6, (1 + m / 8) * 2.0 ** (e - 7.0))
+    mag[(e == 15) & (m == 7)] = np.nan
+    return sign * mag
 
 
 def _widen(raw: np.ndarray, dtype: str, shape: list[int]) -> np.ndarray:
@@ -45,6 +58,8 @@ def _widen(raw: np.ndarray, dtype: str, shape: list[int]) -> np.ndarray:
     elif dtype == "BF16":
         # bf16 is the upper half of a float32: shift the 16 bits into place.
         a = (raw.view("<u2").astype(np.uint32) << 16).view("<f4")
+    elif dtype == "F8_E4M3":
+        a = e4m3_table()[raw.view(np.uint8)]
     else:
         raise ValueError(f"unsupported safetensors dtype {dtype}")
     return a.astype(np.float64).reshape(shape)
@@ -394,8 +409,36 @@ def build_model(cfg: Config, tensors: dict[str, np.ndarray]) -> Model:
     return Model(cfg, embed, layers, norm, lm_head, inv_freq, scaling)
 
 
+def dequantize_fp8(cfg: Config, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Hugging Face fine-grained FP8 (quantization_config quant_method "fp8", as in the
+    Qwen/Qwen3-*-FP8 repositories and transformers' FineGrainedFP8Config): each F8_E4M3 `X.weight`
+    [out, in] comes with `X.weight_scale_inv` [ceil(out / bo), ceil(in / bi)] for
+    weight_block_size [bo, bi]; the weight is the e4m3 value times its block's scale, computed
+    exactly in float64 (a 4-bit times a 24-bit significand). Activations are not quantized: this
+    is the model as transformers runs it when it dequantizes the weights."""
+    q = cfg.raw.get("quantization_config") or {}
+    scale_names = [n for n in tensors if n.endswith(".weight_scale_inv")]
+    if q.get("quant_method") != "fp8":
+        if scale_names:
+            raise ValueError(f"{scale_names[0]} present without an fp8 quantization_config")
+        return tensors
+    if q.get("fmt", "e4m3") != "e4m3" or q.get("activation_scheme", "dynamic") != "dynamic":
+        raise NotImplementedError(f"quantization_config {q}")
+    bo, bi = q["weight_block_size"]
+    out = dict(tensors)
+    for sn in scale_names:
+        wn = sn[: -len("_scale_inv")]
+        w, sc = out[wn], out.pop(sn)
+        rows, cols = w.shape
+        if sc.shape != (-(-rows // bo), -(-cols // bi)):
+            raise ValueError(f"{sn}: shape {sc.shape} for a weight of {w.shape} in {bo}x{bi} blocks")
+        out[wn] = w * np.repeat(np.repeat(sc, bo, axis=0), bi, axis=1)[:rows, :cols]
+    return out
+
+
 def load_model(model_dir: str) -> Model:
-    return build_model(load_config(model_dir), read_checkpoint(model_dir))
+    cfg = load_config(model_dir)
+    return build_model(cfg, dequantize_fp8(cfg, read_checkpoint(model_dir)))
 
 
 class KVCache:

@@ -125,6 +125,22 @@ CONFIGS = [
     ("gelu-new", "f32", 26, 1, {"hidden_act": "gelu_new"}, 17),
 ]
 
+# Hugging Face FP8 checkpoints (`make-test-model --fp8`: F8_E4M3 weights with 128x128
+# weight_scale_inv blocks). The same bound holds: the reference dequantizes the very same bytes
+# exactly in float64 (e4m3 value x scale: a 4-bit times a 24-bit significand), and the engine keeps
+# activations in float32 and dequantizes only the weights, so again only float32 arithmetic
+# separates them. The tiny preset leaves partial blocks everywhere (hidden 64, k/v 64 rows,
+# intermediate 160: gate/up/down blocks of 128 + 32), and its fused k | v and gate | up parts do not
+# start on 128-row boundaries. Extra make-test-model arguments come last.
+FP8_CONFIGS = [
+    ("fp8-f32-scales-tied", "bf16", 31, 1, None, 37, ["--fp8"]),
+    ("fp8-bf16-scales", "bf16", 32, 1, None, 37, ["--fp8", "--fp8-scale-dtype", "bf16"]),
+    ("fp8-f16-scales-untied", "f16", 33, 1, {"tie_word_embeddings": False}, 29, ["--fp8", "--fp8-scale-dtype", "f16"]),
+    # intermediate 300: down_proj has three column blocks (128, 128, 44); with attention biases.
+    ("fp8-inter300-bias", "f32", 34, 1, {"intermediate_size": 300, "attention_bias": True}, 31, ["--fp8"]),
+    ("fp8-sharded-3-untied", "bf16", 35, 3, {"tie_word_embeddings": False}, 41, ["--fp8", "--fp8-scale-dtype", "bf16"]),
+]
+
 # Run with --extended: configurations on which current transformers and the engine are known to
 # part ways (none at present).
 EXTENDED_CONFIGS = [
@@ -152,10 +168,11 @@ def run(cmd: list[str], timeout: int = 300) -> str:
 
 
 def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards: int,
-                 override: dict | None, length: int, kv_dtype: str = "bf16") -> tuple[bool, str]:
+                 override: dict | None, length: int, extra: list[str] | None = None,
+                 kv_dtype: str = "bf16") -> tuple[bool, str]:
     model_dir = os.path.join(tmp, name)
     cmd = [binary, "make-test-model", "--preset", "tiny", "--seed", str(seed), "--dtype", dtype,
-           "--out", model_dir]
+           "--out", model_dir] + list(extra or [])
     if shards > 1:
         cmd += ["--shards", str(shards)]
     if override is not None:
@@ -210,13 +227,16 @@ def iter_prefix(a: list[int], b: list[int]):
 def compare(binary: str, only: set[str] | None, extended: bool) -> tuple[int, int]:
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="qwen3-ref-") as tmp:
-        for name, dtype, seed, shards, override, length, *kv in CONFIGS + (EXTENDED_CONFIGS if extended else []):
+        for name, dtype, seed, shards, override, length, *extra in (CONFIGS + FP8_CONFIGS +
+                                                                   (EXTENDED_CONFIGS if extended else [])):
             if only and name not in only:
                 continue
             t0, ENGINE_SECONDS[0] = time.time(), 0.0
-            kv_dtype = kv[0] if kv else "bf16"
+            # A 7th element: the KV cache dtype (a string) or extra make-test-model arguments (a list).
+            kv_dtype = next((e for e in extra if isinstance(e, str)), "bf16")
+            make_args = next((e for e in extra if isinstance(e, list)), None)
             try:
-                ok, msg = check_config(binary, tmp, name, dtype, seed, shards, override, length, kv_dtype)
+                ok, msg = check_config(binary, tmp, name, dtype, seed, shards, override, length, make_args, kv_dtype)
             except Exception as e:  # noqa: BLE001 - one configuration's failure must not stop the rest
                 ok, msg = False, f"{type(e).__name__}: {e}"
             # ~40-80 MB per checkpoint (the real 151936-row vocabulary): do not keep them all.
@@ -397,6 +417,27 @@ def selftest_rope() -> None:
     assert s == 0.9
 
 
+def selftest_fp8(tmp: str) -> None:
+    t = ref.e4m3_table()
+    assert np.isnan(t).sum() == 2 and np.isnan(t[0x7F]) and np.isnan(t[0xFF])
+    assert t[0x7E] == 448 and t[0xFE] == -448 and t[0x38] == 1 and t[0x01] == 2.0 ** -9
+    assert t[0x07] == 7 * 2.0 ** -9 and t[0x08] == 2.0 ** -6 and t[0x80] == 0 and math.copysign(1, t[0x80]) == -1
+    assert t[0x3C] == 1.5 and t[0xC0] == -2 and t[0x50] == 8  # S.0111.100, S.1000.000, S.1010.000
+    fin = t[:0x7F]
+    assert np.all(np.diff(fin) > 0) and np.array_equal(t[0x80:0xFF], -fin)
+    # A [130, 3] F8_E4M3 weight with F16 scales of its two row blocks: rows 0..127 x 0.5, 128..129 x 4.
+    codes = np.full((130, 3), 0x38, np.uint8)
+    codes[129, 2] = 0xC0
+    sc = np.array([[0x3800], [0x4400]], "<u2")  # f16 0.5 and 4
+    path = os.path.join(tmp, "fp8.safetensors")
+    _write_safetensors(path, {"w.weight": ("F8_E4M3", codes), "w.weight_scale_inv": ("F16", sc)}, None)
+    tensors, _ = ref.read_safetensors(path)
+    cfg = _cfg(quantization_config={"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                    "weight_block_size": [128, 128]})
+    w = ref.dequantize_fp8(cfg, tensors)["w.weight"]
+    assert w.shape == (130, 3) and np.all(w[:128] == 0.5) and w[128, 0] == 4 and w[129, 2] == -8
+
+
 def selftest_config() -> None:
     c = _cfg(head_dim=None, num_key_value_heads=None)
     assert c.head_dim == 16 and c.num_key_value_heads == 4
@@ -516,7 +557,8 @@ def selftest_round_kv() -> None:
 def self_test() -> tuple[int, int]:
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="qwen3-ref-self-") as tmp:
-        for name, fn in [("safetensors", lambda: selftest_safetensors(tmp)), ("config", selftest_config),
+        for name, fn in [("safetensors", lambda: selftest_safetensors(tmp)), ("fp8", lambda: selftest_fp8(tmp)),
+                         ("config", selftest_config),
                          ("rope", selftest_rope), ("activations", selftest_activations),
                          ("round_kv", selftest_round_kv),
                          ("forward", selftest_forward)]:

@@ -31,14 +31,17 @@ cpu::IsaTable make_table(Isa isa) {
   cpu::fill_portable_float(t);
   cpu::fill_portable_quant(t);
   cpu::fill_portable_attention(t);
+  cpu::fill_portable_fp8(t);
   if (isa == Isa::Portable) return t;
   cpu::fill_avx2_float(t);
   cpu::fill_avx2_quant(t);
   cpu::fill_avx2_attention(t);
+  cpu::fill_avx2_fp8(t);
   if (isa == Isa::Avx2) return t;
   cpu::fill_avx512_float(t);
   cpu::fill_avx512_quant(t);
   cpu::fill_avx512_attention(t);
+  cpu::fill_avx512_fp8(t);
   return t;
 }
 
@@ -98,6 +101,7 @@ std::string_view format_name(WFormat f) {
     case WFormat::F16: return "f16";
     case WFormat::Q8: return "q8";
     case WFormat::Q4: return "q4";
+    case WFormat::FP8: return "fp8";
   }
   return "?";
 }
@@ -121,8 +125,13 @@ size_t weight_data_bytes(WFormat f, int64_t rows, int64_t cols) {
     case WFormat::F16: return size_t(rows * cols) * 2;
     case WFormat::Q8: return size_t(rows) * kpad;
     case WFormat::Q4: return size_t(rows) * kpad / 2;
+    case WFormat::FP8: return size_t(rows * cols);
   }
   return 0;
+}
+
+size_t fp8_scale_count(int64_t rows, int64_t cols) {
+  return size_t(((rows + kFp8Block - 1) / kFp8Block) * ((cols + kFp8Block - 1) / kFp8Block));
 }
 
 size_t weight_scale_count(WFormat f, int64_t rows, int64_t cols) {
@@ -136,6 +145,8 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y, const Matm
   if (!fn) fail("matmul: no {} kernel for {} weights", isa_name(active().isa), format_name(w.format));
   cpu::MatmulJob job;
   job.x = x, job.n = n, job.w = w.data, job.w_scales = w.scales, job.rows = w.rows, job.cols = w.cols, job.y = y;
+  job.w_block_scales = w.block_scales, job.w_block_scale_rows = w.block_scale_rows;
+  if (w.format == WFormat::FP8 && !w.block_scales) fail("matmul: fp8 weights without block scales");
   job.bf16_activations = opts.bf16_activations && w.format == WFormat::BF16 && t.has_bf16_dot;
   if (is_quantized(w.format)) {
     // Grows to the largest call and stays: no allocation in steady state.
@@ -196,6 +207,14 @@ void load_row(const WeightView& w, int64_t row, float* out) {
         const int nib = j < 16 ? (byte & 15) : (byte >> 4);
         out[i] = float(nib - 8) * f16_to_f32(w.scales[row * nb + b]);
       }
+      return;
+    }
+    case WFormat::FP8: {
+      const uint8_t* q = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols);
+      const int64_t ncb = (w.cols + kFp8Block - 1) / kFp8Block;
+      const int64_t srow = w.block_scale_rows ? w.block_scale_rows[row] : row / kFp8Block;
+      const float* s = w.block_scales + srow * ncb;
+      for (int64_t i = 0; i < w.cols; ++i) out[i] = e4m3_to_f32(q[i]) * s[i / kFp8Block];
       return;
     }
   }

@@ -23,6 +23,8 @@ struct MatmulJob {
   int64_t n = 0;
   const void* w = nullptr;           // weight data
   const uint16_t* w_scales = nullptr;  // Q8 / Q4 block scales (f16)
+  const float* w_block_scales = nullptr;     // FP8: float32 128 x 128 block scales (kernels.h)
+  const int32_t* w_block_scale_rows = nullptr;  // FP8: optional row of w_block_scales per weight row
   int64_t rows = 0, cols = 0;
   float* y = nullptr;                // [n, rows]
   bool bf16_activations = false;     // BF16 weights: see MatmulOptions
@@ -56,8 +58,8 @@ struct AttentionPart {
 using AttentionPartFn = void (*)(const AttentionPart& job, float* state);
 
 struct IsaTable {
-  // Indexed by WFormat: F32, BF16, F16, Q8, Q4.
-  MatmulFn matmul[5] = {};
+  // Indexed by WFormat: F32, BF16, F16, Q8, Q4, FP8.
+  MatmulFn matmul[6] = {};
   // Q8 / Q4 activations: bytes needed for n rows of cols, and the quantizer (rows [t0, t1) of x
   // into `out`, which quantized_bytes(n, cols) sizes; called concurrently on disjoint rows).
   size_t (*quantized_bytes)(int64_t n, int64_t cols) = nullptr;
@@ -77,6 +79,10 @@ void fill_avx2_float(IsaTable& t);
 void fill_avx2_quant(IsaTable& t);
 void fill_avx512_float(IsaTable& t);
 void fill_avx512_quant(IsaTable& t);
+void fill_portable_fp8(IsaTable& t);     // matmul FP8 (e4m3 weights, float32 block scales)
+void fill_avx2_fp8(IsaTable& t);
+void fill_avx512_fp8(IsaTable& t);
+
 void fill_portable_attention(IsaTable& t);  // attention_part, convert_f32
 void fill_avx2_attention(IsaTable& t);
 void fill_avx512_attention(IsaTable& t);

@@ -55,12 +55,14 @@ TEST(Weights, WrongShapeNamesTensorAndShapes) {
   EXPECT_CONTAINS(e, "model.safetensors: tensor 'model.layers.0.self_attn.o_proj.weight' has shape [128, 64], expected [64, 128]");
 }
 
-TEST(Weights, Fp8IsRejectedClearly) {
+// An F8_E4M3 tensor in a checkpoint whose config.json does not declare FP8 (fp8_test.cpp has the
+// FP8 checkpoints themselves).
+TEST(Weights, Fp8WithoutQuantizationConfigIsRejectedClearly) {
   auto d = edited_copy(tiny_model("plain"), "fp8", [](std::vector<EditableTensor>& ts) {
     for (auto& t : ts)
       if (t.name == "model.layers.0.mlp.gate_proj.weight") t.dtype = "F8_E4M3", t.bytes.resize(t.bytes.size() / 4);
   });
-  EXPECT_CONTAINS(load_error(d), "'model.layers.0.mlp.gate_proj.weight' is F8_E4M3: FP8 checkpoints are not supported yet");
+  EXPECT_CONTAINS(load_error(d), "'model.layers.0.mlp.gate_proj.weight' is F8_E4M3 but config.json has no quantization_config with quant_method \"fp8\"");
   auto d2 = edited_copy(tiny_model("plain"), "i32", [](std::vector<EditableTensor>& ts) {
     for (auto& t : ts)
       if (t.name == "model.norm.weight") t.dtype = "I32";
