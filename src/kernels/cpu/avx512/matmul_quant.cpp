@@ -1,6 +1,21 @@
-// Placeholder until the avx512 quant kernels are written: the portable entries are used.
+// q8 / q4 matmul for avx512: the shared 256-bit kernel of cpu/matmul_quant_simd.inc with VNNI
+// dot products (vpdpbusd).
+// The activation quantizer stays the portable one, so every ISA sees the same integers.
+#include <immintrin.h>
+
+#include <cstdint>
+
 #include "kernels/cpu/isa_table.h"
 
 namespace qwen3::kernels::cpu {
-void fill_avx512_quant(IsaTable&) {}
+namespace {
+constexpr bool kVnni = true;
+#include "kernels/cpu/matmul_quant_simd.inc"
+}  // namespace
+
+void fill_avx512_quant(IsaTable& t) {
+  t.matmul[3] = matmul_quant<false>;
+  t.matmul[4] = matmul_quant<true>;
+}
+
 }  // namespace qwen3::kernels::cpu

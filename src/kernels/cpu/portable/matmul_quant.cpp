@@ -1,6 +1,84 @@
-// Placeholder until the portable Q8 / Q4 kernels are written.
+// Portable q8 / q4 matmul, and the activation quantizer every ISA uses (so the integers a token's
+// activations become never depend on the instruction set).
+//
+// Activations, per row and block of kQBlock = 32 inputs (docs/quantization.md): scale =
+// max|x| / 127 and q = round-half-even(x / scale), both in float32; padding and all-zero blocks
+// give q = 0. Layout of the buffer (MatmulJob::xq) for n rows and nb blocks per row:
+//   int8  q[n][nb * 32]                       at offset 0
+//   float scale[n][nb]                        at offset round_up(n * nb * 32, 64)
+//
+// Numerics of this portable kernel: each (token, output) = Σ over blocks, in block order, of
+// float(exact int32 block dot) · (x_scale · w_scale), float32 products and sums; the same for every
+// n, thread count and row split.
+#include <cmath>
+#include <cstring>
+
+#include "core/dtype.h"
 #include "kernels/cpu/isa_table.h"
 
 namespace qwen3::kernels::cpu {
-void fill_portable_quant(IsaTable&) {}
+namespace {
+
+constexpr int64_t kB = 32;
+
+size_t quantized_bytes(int64_t n, int64_t cols) {
+  const int64_t nb = (cols + kB - 1) / kB;
+  return size_t((n * nb * kB + 63) / 64 * 64) + size_t(n * nb) * sizeof(float);
+}
+
+void quantize_activations(const float* x, int64_t cols, int64_t t0, int64_t t1, int64_t n, void* out) {
+  const int64_t nb = (cols + kB - 1) / kB;
+  int8_t* q = static_cast<int8_t*>(out);
+  float* scales = reinterpret_cast<float*>(static_cast<uint8_t*>(out) + (n * nb * kB + 63) / 64 * 64);
+  for (int64_t t = t0; t < t1; ++t) {
+    const float* xr = x + t * cols;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t i0 = b * kB, len = cols - i0 < kB ? cols - i0 : kB;
+      float amax = 0;
+      for (int64_t j = 0; j < len; ++j) amax = std::fmax(amax, std::fabs(xr[i0 + j]));
+      const float s = amax / 127.0f;
+      int8_t* qb = q + (t * nb + b) * kB;
+      std::memset(qb, 0, kB);
+      if (s > 0)
+        for (int64_t j = 0; j < len; ++j) qb[j] = int8_t(std::nearbyint(xr[i0 + j] / s));  // |.| <= 127
+      scales[t * nb + b] = s;
+    }
+  }
+}
+
+// Element j of a weight block as a signed integer.
+inline int weight_q8(const uint8_t* blk, int j) { return int(int8_t(blk[j])); }
+inline int weight_q4(const uint8_t* blk, int j) { return (j < 16 ? (blk[j] & 15) : (blk[j - 16] >> 4)) - 8; }
+
+template <bool Q4>
+void matmul_quant(const MatmulJob& job, int64_t r0, int64_t r1) {
+  const int64_t nb = (job.cols + kB - 1) / kB, kpad = nb * kB, block_bytes = Q4 ? kB / 2 : kB;
+  const int8_t* xq = static_cast<const int8_t*>(job.xq);
+  const float* xs = reinterpret_cast<const float*>(static_cast<const uint8_t*>(job.xq) + (job.n * kpad + 63) / 64 * 64);
+  const uint8_t* w = static_cast<const uint8_t*>(job.w);
+  for (int64_t o = r0; o < r1; ++o) {
+    const uint8_t* wr = w + o * nb * block_bytes;
+    for (int64_t t = 0; t < job.n; ++t) {
+      float acc = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = wr + b * block_bytes;
+        const int8_t* xb = xq + t * kpad + b * kB;
+        int32_t dot = 0;
+        for (int j = 0; j < kB; ++j) dot += int32_t(xb[j]) * (Q4 ? weight_q4(blk, j) : weight_q8(blk, j));
+        acc += float(dot) * (xs[t * nb + b] * f16_to_f32(job.w_scales[o * nb + b]));
+      }
+      job.y[t * job.rows + o] = acc;
+    }
+  }
+}
+
+}  // namespace
+
+void fill_portable_quant(IsaTable& t) {
+  t.quantized_bytes = quantized_bytes;
+  t.quantize_activations = quantize_activations;
+  t.matmul[3] = matmul_quant<false>;
+  t.matmul[4] = matmul_quant<true>;
+}
+
 }  // namespace qwen3::kernels::cpu
