@@ -206,9 +206,9 @@ void attention(const PagedAttention& a) {
   parallel_for(nth, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) plan.run(int(t), ws.bound[size_t(t)], ws.bound[size_t(t + 1)]);
   });
-  parallel_for(int64_t(ws.cut_rows.size()), 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) plan.merge_cut(i);
-  });
+  // At most threads - 1 rows, each num_heads * head_dim per partition: cheaper on this thread than
+  // waking the pool once more.
+  for (int64_t i = 0; i < int64_t(ws.cut_rows.size()); ++i) plan.merge_cut(i);
 }
 
 void convert_f32(const float* x, int64_t n, DType to, void* out) {
