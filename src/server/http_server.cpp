@@ -73,8 +73,8 @@ struct HttpServer::Impl {
       : engine(e), tok(t), renderer(r), defaults(std::move(d)), options(std::move(o)) {}
 
   void routes();
-  void chat(const httplib::Request& req, httplib::Response& res);
-  void completion(const httplib::Request& req, httplib::Response& res);
+  void chat(const std::string& body, httplib::Response& res);
+  void completion(const std::string& body, httplib::Response& res);
   void start_generation(httplib::Response& res, std::vector<int32_t> prompt, engine::SamplingParams params,
                         std::optional<int64_t> max_tokens, GenerationInfo info);
   std::string metrics_text();
@@ -164,8 +164,8 @@ void HttpServer::Impl::start_generation(httplib::Response& res, std::vector<int3
       });
 }
 
-void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res) {
-  const Json body = parse_body(req.body);
+void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
+  const Json body = parse_body(text);
   ChatRequest cr = parse_chat_request(body, defaults);
   std::string prompt_text;
   try {
@@ -186,8 +186,8 @@ void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res)
   start_generation(res, tok.encode(prompt_text), cr.params, cr.max_tokens, info);
 }
 
-void HttpServer::Impl::completion(const httplib::Request& req, httplib::Response& res) {
-  const Json body = parse_body(req.body);
+void HttpServer::Impl::completion(const std::string& text, httplib::Response& res) {
+  const Json body = parse_body(text);
   CompletionRequest cr = parse_completion_request(body, defaults);
   std::vector<int32_t> prompt = cr.prompt_text ? tok.encode(*cr.prompt_text) : cr.prompt_ids;
   if (prompt.empty()) throw ApiError(400, "the prompt is empty", "prompt");
@@ -241,6 +241,25 @@ void HttpServer::Impl::routes() {
       }
     };
   };
+  // POST bodies are read here, whatever their Content-Type: cpp-httplib would parse a form-encoded
+  // body itself (curl -d sends that type) and refuse one over 8 KiB. The size limit still holds.
+  auto post = [this, guarded](const char* path, auto fn) {
+    const size_t max_body = options.max_body_bytes;
+    http.Post(path, [guarded, fn, max_body](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+      std::string body;
+      const bool read = reader([&](const char* data, size_t n) {
+        body.append(data, n);
+        return true;
+      });
+      guarded([&](const httplib::Request& q, httplib::Response& r) {
+        if (!read)
+          throw std::strtoull(q.get_header_value("Content-Length").c_str(), nullptr, 10) > max_body
+              ? ApiError(413, fmt::format("the request body is larger than {} bytes", max_body))
+              : ApiError(400, "the request body could not be read");
+        fn(body, r);
+      })(req, res);
+    });
+  };
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, Json::object()); });
   http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4");
@@ -250,10 +269,10 @@ void HttpServer::Impl::routes() {
                                                                     {"created", started}, {"owned_by", "qwen3.cpp"},
                                                                     {"max_model_len", engine.max_context()}}})}});
   }));
-  http.Post("/v1/chat/completions", guarded([this](const httplib::Request& q, httplib::Response& r) { chat(q, r); }));
-  http.Post("/v1/completions", guarded([this](const httplib::Request& q, httplib::Response& r) { completion(q, r); }));
-  http.Post("/tokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
-    const Json body = parse_body(req.body);
+  post("/v1/chat/completions", [this](const std::string& b, httplib::Response& r) { chat(b, r); });
+  post("/v1/completions", [this](const std::string& b, httplib::Response& r) { completion(b, r); });
+  post("/tokenize", [this](const std::string& raw, httplib::Response& res) {
+    const Json body = parse_body(raw);
     std::string text;
     if (body.contains("messages")) {
       const ChatRequest cr = parse_chat_request(body, defaults);
@@ -266,9 +285,9 @@ void HttpServer::Impl::routes() {
     }
     const std::vector<int32_t> ids = tok.encode(text);
     send_json(res, 200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", engine.max_context()}});
-  }));
-  http.Post("/detokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
-    const Json body = parse_body(req.body);
+  });
+  post("/detokenize", [this](const std::string& text, httplib::Response& res) {
+    const Json body = parse_body(text);
     if (!body.contains("tokens") || !body["tokens"].is_array()) throw ApiError(400, "'tokens' must be an array of token ids", "tokens");
     std::vector<int32_t> ids;
     for (auto& t : body["tokens"]) {
@@ -277,7 +296,7 @@ void HttpServer::Impl::routes() {
       ids.push_back(int32_t(t.get<int64_t>()));
     }
     send_json(res, 200, {{"prompt", tok.decode(ids)}});
-  }));
+  });
 
   // Bearer authentication on everything but /health.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
