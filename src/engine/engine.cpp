@@ -149,14 +149,6 @@ void Engine::end_choice(RequestId id, Choice& c, FinishReason reason, ChoiceDelt
     std::lock_guard lk(metrics_mu_);
     ++metrics_.finished[int(reason)];
   }
-  if (options_.log) {
-    const double ttft = c.generated ? std::chrono::duration<double>(c.first_token - c.submitted).count() : 0;
-    const double gen_s = std::chrono::duration<double>(c.last_token - c.first_token).count();
-    options_.log(fmt::format("request {} choice {}: {} prompt tokens, {} generated, ttft {:.1f} ms, {:.1f} tok/s, {}",
-                             group, c.index, stream->prompt_tokens(), c.generated, ttft * 1e3,
-                             c.generated > 1 && gen_s > 0 ? double(c.generated - 1) / gen_s : 0.0,
-                             finish_reason_name(reason)));
-  }
   choices_.erase(id);  // c is gone
   active_choices_.fetch_sub(1);
   auto g = groups_.find(group);
@@ -279,7 +271,19 @@ void Engine::loop() {
       inbox.swap(inbox_);
       cancels.swap(cancels_);
     }
-    for (auto& p : inbox) admit(p);
+    for (auto& p : inbox) {
+      try {
+        admit(p);
+      } catch (const std::exception& e) {  // submit() validated it: not expected
+        if (options_.log) options_.log(fmt::format("request {} refused: {}", p.stream->id(), e.what()));
+        for (int i = 0; i < p.stream->n(); ++i) {
+          scheduler_.finish(p.stream->id() + i);
+          auto c = choices_.find(p.stream->id() + i);
+          if (c != choices_.end()) end_choice(c->first, c->second, FinishReason::Error, {i, {}, {}, {}});
+          else active_choices_.fetch_sub(1), p.stream->push({i, {}, {}, FinishReason::Error});
+        }
+      }
+    }
     for (RequestId g : cancels) {
       auto it = groups_.find(g);
       if (it == groups_.end()) continue;
@@ -290,7 +294,20 @@ void Engine::loop() {
         if (c != choices_.end()) end_choice(id, c->second, FinishReason::Cancelled, {c->second.index, {}, {}, {}});
       }
     }
-    if (scheduler_.has_work()) step();
+    if (scheduler_.has_work()) {
+      try {
+        step();
+      } catch (const std::exception& e) {
+        // A broken invariant: end every open request with an error rather than the process.
+        if (options_.log) options_.log(fmt::format("engine step failed: {}", e.what()));
+        std::vector<RequestId> open;
+        for (auto& [id, c] : choices_) open.push_back(id);
+        for (RequestId id : open) {
+          scheduler_.finish(id);
+          end_choice(id, choices_.at(id), FinishReason::Error, {choices_.at(id).index, {}, {}, {}});
+        }
+      }
+    }
     publish_metrics();
   }
   // Shutting down: every open stream ends.

@@ -1,6 +1,8 @@
 // The serving engine: one thread owns the model and the KV cache and runs the scheduler's plans;
 // other threads submit requests and read their results from per-request streams. submit() and
-// cancel() are thread-safe; everything else in here runs on the engine thread.
+// cancel() are thread-safe; everything else in here runs on the engine thread. The engine owns the
+// model while it lives: nothing else may run a forward pass (the model's thread pool serves one
+// caller at a time).
 //
 //   Engine engine(model, tokenizer, options);          // starts the loop thread
 //   auto stream = engine.submit(prompt_ids, params);    // throws Error (bad request), QueueFull
@@ -47,7 +49,7 @@ struct EngineOptions {
   DType kv_dtype = DType::F32;
   int max_queue = 256;               // choices waiting beyond max_batch before submit() refuses
   std::vector<int32_t> eos_token_ids;
-  // One line per finished request (id, tokens, time to first token, speed, finish reason).
+  // Where the engine reports what went wrong inside it (a failed forward pass); may be empty.
   std::function<void(const std::string&)> log;
 };
 

@@ -66,6 +66,7 @@ int run(const Opts& o) {
                                   int64_t(o.max_batch) * pages_per_seq);
   if (eo.kv_pages < 1) fail("--kv-memory: {} GiB holds no KV page ({} bytes each)", o.kv_memory_gib, page_bytes);
   for (int64_t id : end_of_sequence_ids(dir, c)) eo.eos_token_ids.push_back(int32_t(id));
+  eo.log = [](const std::string& line) { std::fprintf(stderr, "qwen3 serve: %s\n", line.c_str()); };
   engine::Engine engine(*model, tok, eo);
 
   server::ApiDefaults defaults;

@@ -108,10 +108,11 @@ EngineOptions opts(int max_batch, int64_t budget, int64_t pages) {
 TEST(EngineLoop, GreedyEqualsTheModelAlone) {
   World& w = world();
   if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
-  Engine e(*w.model, *w.tok, opts(4, 512, 64));
   const auto p = prompt_ids(1);
+  const auto expect = direct_greedy(p, 12);
+  Engine e(*w.model, *w.tok, opts(4, 512, 64));
   Result r = collect(*e.submit(p, greedy(12)));
-  EXPECT_EQ(r.tokens[0], direct_greedy(p, 12));
+  EXPECT_EQ(r.tokens[0], expect);
   EXPECT_EQ(r.finish[0], FinishReason::Length);
   std::vector<int32_t> known;
   for (int32_t t : r.tokens[0]) if (w.tok->contains(t)) known.push_back(t);
@@ -133,9 +134,24 @@ TEST(EngineLoop, ConcurrentRequestsMatchSoloRuns) {
     threads.emplace_back([&, k] { got[size_t(k)] = collect(*e.submit(prompt_ids(k), greedy(10 + k % 5))); });
   for (auto& t : threads) t.join();
   for (int k = 0; k < kRequests; ++k) EXPECT_EQ(got[size_t(k)].tokens[0], expect[size_t(k)]) << "request " << k;
-  const auto m = e.metrics();
-  EXPECT_GT(m.preemptions, 0u) << "the cache was meant to be too small for all at once";
-  EXPECT_EQ(m.finished[int(FinishReason::Length)], uint64_t(kRequests));
+  EXPECT_EQ(e.metrics().finished[int(FinishReason::Length)], uint64_t(kRequests));
+}
+
+// The same requests submitted at once (submit() does not block, so all are queued within the
+// engine's first step): four run together in six pages, which cannot hold them, so requests are
+// preempted and recomputed, and still every output equals the solo run.
+TEST(EngineLoop, PreemptedRequestsKeepTheirOutput) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  constexpr int kRequests = 8;
+  // (The model runs one forward pass at a time: the solo runs come first, not while the engine runs.)
+  std::vector<std::vector<int32_t>> expect;
+  for (int k = 0; k < kRequests; ++k) expect.push_back(direct_greedy(prompt_ids(k), 14 + k % 3));
+  Engine e(*w.model, *w.tok, opts(4, 64, 6));
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int k = 0; k < kRequests; ++k) streams.push_back(e.submit(prompt_ids(k), greedy(14 + k % 3)));
+  for (int k = 0; k < kRequests; ++k) EXPECT_EQ(collect(*streams[size_t(k)]).tokens[0], expect[size_t(k)]) << "request " << k;
+  EXPECT_GT(e.metrics().preemptions, 0u) << "the cache was meant to be too small for all at once";
 }
 
 TEST(EngineLoop, SeededSamplingIgnoresBatchMates) {
@@ -175,11 +191,11 @@ TEST(EngineLoop, SeededSamplingIgnoresBatchMates) {
 TEST(EngineLoop, ChoicesForkThePrompt) {
   World& w = world();
   if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  const auto expect = direct_greedy(prompt_ids(2), 8);
   Engine e(*w.model, *w.tok, opts(8, 512, 64));
   SamplingParams g = greedy(8);
   g.n = 3;
   Result r = collect(*e.submit(prompt_ids(2), g));
-  const auto expect = direct_greedy(prompt_ids(2), 8);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(r.tokens[size_t(i)], expect) << "greedy choice " << i;
   SamplingParams s = g;
   s.temperature = 1.0;
