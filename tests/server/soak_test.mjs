@@ -1,14 +1,14 @@
 // Soak: clients that keep sending chats and often go away mid-request (aborted streams and
 // aborted plain requests). Afterwards no KV page is in use, nothing runs or waits, the server
 // still answers, and its resident memory is flat (not checked under the sanitizers, whose
-// allocators hold freed memory on purpose). QWEN3_SOAK_SECONDS sets the duration (default 20; try
-// 300 for a long soak). QWEN3_BIN points at the binary.
+// allocators hold freed memory on purpose). QWEN3_SOAK_SECONDS sets the duration (default 20, 10 under
+// the sanitizers; try 300 for a long soak). QWEN3_BIN points at the binary.
 import OpenAI from 'openai';
 import path from 'node:path';
 import fs from 'node:fs';
 import { SANITIZED, check, finish, makeTinyModel, metrics, startServer, tmpdir, waitIdle } from './server_util.mjs';
 
-const SECONDS = Number(process.env.QWEN3_SOAK_SECONDS || 20), CLIENTS = 16;
+const SECONDS = Number(process.env.QWEN3_SOAK_SECONDS || (SANITIZED ? 10 : 20)), CLIENTS = 16;
 const dir = tmpdir('qwen3_soak_');
 let srv;
 // A small deterministic generator, so a failing run can be repeated.
