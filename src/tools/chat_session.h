@@ -12,30 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "chat/chat_renderer.h"
 #include "chat/chat_template.h"
 #include "chat/output_parser.h"
+#include "engine/generation_defaults.h"
 #include "model/qwen3_model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/generation.h"
 
 namespace qwen3::tools {
 
-// End of sequence as transformers' generate() takes it: generation_config.json's eos_token_id,
-// else config.json's.
-std::vector<int64_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config);
-
-// The chat templates of a model folder (chat_template.jinja, or tokenizer_config.json's
-// chat_template), parsed once, rendered with the special-token variables transformers passes.
-class ChatTemplateRenderer {
- public:
-  explicit ChatTemplateRenderer(const std::filesystem::path& model_dir);
-  std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt, bool enable_thinking,
-                     const nlohmann::ordered_json& tools = nullptr) const;
-
- private:
-  ChatTemplateFiles files_;
-  std::map<const std::string*, std::unique_ptr<ChatTemplate>> templates_;  // by source in files_
-};
+using qwen3::ChatTemplateRenderer;
+using qwen3::end_of_sequence_ids;
 
 struct ChatTurn {
   std::string reasoning, content;  // what the assistant said, split at </think>

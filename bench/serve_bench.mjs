@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// Serving benchmark: output tokens/s, time to first token and inter-token latency (p50, p99) at
+// several concurrencies, against `qwen3 serve` (started here with --model, or running at --url).
+// Every request is a streamed completion with ignore_eos and a fixed max_tokens, and asks for
+// logprobs (0 alternatives) so that each token arrives as its own event.
+//
+//   node bench/serve_bench.mjs --bin build/qwen3 --model /work/main/models/demo-qwen3-0.6b
+//        [--levels 1,4,16] [--max-tokens 64] [--requests 2] [--prompt-words 32] [--serve-args "..."]
+//
+// Targets (issue 5): total tok/s at 16 >= 4x the single-request decode speed; p99 ITL at 16 <= 3x
+// the single-request p99 ITL.
+import { spawn } from 'node:child_process';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
+  return acc;
+}, []));
+const levels = (args.levels ?? '1,4,16').split(',').map(Number);
+const maxTokens = Number(args['max-tokens'] ?? 64);
+const perClient = Number(args.requests ?? 2);
+const promptWords = Number(args['prompt-words'] ?? 32);
+
+function pct(v, p) {
+  if (!v.length) return NaN;
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))];
+}
+
+async function startServer() {
+  if (args.url) return { url: args.url, stop: async () => {} };
+  const extra = (args['serve-args'] ?? '--max-batch 16 --kv-memory 2').split(' ').filter(Boolean);
+  const proc = spawn(args.bin ?? 'build/qwen3', ['serve', '--model', args.model, '--port', '0', '--quiet', ...extra],
+                     { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const port = await new Promise((resolve, reject) => {
+    proc.stderr.on('data', (d) => {
+      err += d;
+      const m = err.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.on('exit', (c) => reject(new Error(`server exited ${c}: ${err}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, line: err.trim(), stop: async () => proc.kill('SIGTERM') };
+}
+
+// One streamed request; returns token arrival times (ms) and the send time.
+async function one(url, k) {
+  const body = { prompt: `Request ${k}: ` + 'lorem ipsum '.repeat(promptWords / 2), max_tokens: maxTokens,
+                 temperature: 0, ignore_eos: true, stream: true, logprobs: 0 };
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const times = [];
+  let buf = '';
+  for await (const piece of res.body) {
+    const now = performance.now();
+    buf += Buffer.from(piece).toString('utf8');
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+      const j = JSON.parse(ev.slice(6));
+      const n = j.choices?.[0]?.logprobs?.tokens?.length ?? 0;
+      for (let t = 0; t < n; ++t) times.push(now);
+    }
+  }
+  if (times.length !== maxTokens) throw new Error(`got ${times.length} tokens, wanted ${maxTokens}`);
+  return { t0, times };
+}
+
+const srv = await startServer();
+if (srv.line) console.error(srv.line);
+await one(srv.url, -1);  // warm-up
+const rows = [];
+for (const c of levels) {
+  const t0 = performance.now();
+  const results = (await Promise.all(Array.from({ length: c }, async (_, w) => {
+    const out = [];
+    for (let r = 0; r < perClient; ++r) out.push(await one(srv.url, w * 1000 + r));
+    return out;
+  }))).flat();
+  const wall = (performance.now() - t0) / 1000;
+  const ttft = results.map((r) => r.times[0] - r.t0);
+  const itl = results.flatMap((r) => r.times.slice(1).map((t, i) => t - r.times[i]));
+  const decode = results.map((r) => (r.times.length - 1) / ((r.times.at(-1) - r.times[0]) / 1000));
+  rows.push({ c, tokS: results.length * maxTokens / wall, perSeq: decode.reduce((a, b) => a + b, 0) / decode.length,
+              ttft50: pct(ttft, 50), ttft99: pct(ttft, 99), itl50: pct(itl, 50), itl99: pct(itl, 99) });
+}
+await srv.stop();
+console.log(`| concurrency | output tok/s (total) | decode tok/s per sequence | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms |`);
+console.log(`|---|---|---|---|---|---|---|`);
+for (const r of rows)
+  console.log(`| ${r.c} | ${r.tokS.toFixed(1)} | ${r.perSeq.toFixed(1)} | ${r.ttft50.toFixed(0)} | ${r.ttft99.toFixed(0)} | ${r.itl50.toFixed(1)} | ${r.itl99.toFixed(1)} |`);
+const single = rows.find((r) => r.c === 1), top = rows.find((r) => r.c === 16);
+if (single && top) {
+  console.log(`throughput at 16 / single-request decode: ${(top.tokS / single.perSeq).toFixed(2)}x (target >= 4)`);
+  console.log(`p99 ITL at 16 / at 1: ${(top.itl99 / single.itl99).toFixed(2)}x (target <= 3)`);
+}

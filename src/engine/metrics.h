@@ -1,0 +1,33 @@
+// Counters and latency histograms of the engine, rendered by the server as Prometheus text.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace qwen3::engine {
+
+// A Prometheus histogram: cumulative counts per upper bound (seconds), plus sum and count.
+struct Histogram {
+  std::vector<double> bounds;     // ascending; an implicit +Inf bucket follows
+  std::vector<uint64_t> counts;   // [bounds.size() + 1], not cumulative
+  double sum = 0;
+  uint64_t count = 0;
+
+  explicit Histogram(std::vector<double> b = {}) : bounds(std::move(b)), counts(bounds.size() + 1, 0) {}
+  void observe(double v);
+};
+
+struct Metrics {
+  uint64_t finished[4] = {0, 0, 0, 0};  // by FinishReason: stop, length, cancelled, error (choices)
+  uint64_t prompt_tokens = 0;           // per request (not per choice)
+  uint64_t generation_tokens = 0;
+  uint64_t preemptions = 0;
+  uint64_t steps = 0;
+  int64_t running = 0, waiting = 0;     // choices
+  int64_t kv_pages_used = 0, kv_pages_total = 0;
+  Histogram time_to_first_token{{0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+  Histogram inter_token_latency{{0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28}};
+};
+using MetricsSnapshot = Metrics;
+
+}  // namespace qwen3::engine

@@ -1,0 +1,180 @@
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace qwen3::engine {
+
+namespace {
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+// Higher value first, then smaller id: a total order, so selection and sorting are deterministic.
+struct ByValueDesc {
+  const float* v;
+  bool operator()(int32_t a, int32_t b) const { return v[a] > v[b] || (v[a] == v[b] && a < b); }
+};
+
+bool needs_processing(const SamplingParams& p) {
+  return !p.logit_bias.empty() || p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 ||
+         p.frequency_penalty != 0.0;
+}
+
+// Steps 1 and 2 of the header, in place on a copy of the logits.
+void apply_bias_and_penalties(std::vector<float>& l, const SamplingParams& p, std::span<const int32_t> prompt,
+                              std::span<const int32_t> output, SamplerScratch& s) {
+  const int64_t V = int64_t(l.size());
+  for (auto& [tok, bias] : p.logit_bias)
+    if (tok >= 0 && tok < V) l[size_t(tok)] += bias;
+  if (s.counts.size() != l.size()) s.counts.assign(l.size(), 0);
+  if (p.repetition_penalty != 1.0) {
+    const float r = float(p.repetition_penalty);
+    // counts[t] marks "penalised already" here (1), then is reset.
+    auto penalise = [&](int32_t t) {
+      if (t < 0 || t >= V || s.counts[size_t(t)]) return;
+      s.counts[size_t(t)] = 1;
+      float& x = l[size_t(t)];
+      x = x > 0 ? x / r : x * r;
+    };
+    for (int32_t t : prompt) penalise(t);
+    for (int32_t t : output) penalise(t);
+    for (int32_t t : prompt) if (t >= 0 && t < V) s.counts[size_t(t)] = 0;
+    for (int32_t t : output) if (t >= 0 && t < V) s.counts[size_t(t)] = 0;
+  }
+  if (p.presence_penalty != 0.0 || p.frequency_penalty != 0.0) {
+    for (int32_t t : output) if (t >= 0 && t < V) ++s.counts[size_t(t)];
+    for (int32_t t : output) {
+      if (t < 0 || t >= V || s.counts[size_t(t)] == 0) continue;
+      const int32_t c = s.counts[size_t(t)];
+      l[size_t(t)] -= float(p.frequency_penalty * c + p.presence_penalty);
+      s.counts[size_t(t)] = 0;  // applied once per distinct token
+    }
+  }
+}
+
+int32_t first_argmax(std::span<const float> v) {
+  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
+}
+}  // namespace
+
+std::span<const float> process_logits(std::span<const float> logits, const SamplingParams& params,
+                                      std::span<const int32_t> prompt, std::span<const int32_t> output,
+                                      SamplerScratch& scratch) {
+  scratch.logits.assign(logits.begin(), logits.end());
+  apply_bias_and_penalties(scratch.logits, params, prompt, output, scratch);
+  return scratch.logits;
+}
+
+Rng::Rng(uint64_t seed) {
+  uint64_t x = seed;
+  for (auto& w : s_) w = splitmix64(x);
+}
+
+uint64_t Rng::next() {
+  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
+
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int32_t token, float* token_logprob) {
+  const float m = *std::max_element(logits.begin(), logits.end());
+  double z = 0;
+  for (float x : logits) z += std::exp(double(x) - double(m));
+  const double lse = double(m) + std::log(z);
+  if (token_logprob) *token_logprob = float(double(logits[size_t(token)]) - lse);
+  std::vector<TokenLogprob> out;
+  if (k <= 0) return out;
+  k = std::min<int>(k, int(logits.size()));
+  std::vector<int32_t> idx(logits.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = int32_t(i);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), ByValueDesc{logits.data()});
+  for (int i = 0; i < k; ++i) out.push_back({idx[size_t(i)], float(double(logits[size_t(idx[size_t(i)])]) - lse)});
+  return out;
+}
+
+SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::span<const int32_t> prompt,
+                    std::span<const int32_t> output, Rng& rng, SamplerScratch& s) {
+  SampleResult r;
+  const bool greedy = p.temperature <= 0.0;
+  std::span<const float> logits = raw;
+  if (needs_processing(p) || !greedy) {
+    s.logits.assign(raw.begin(), raw.end());
+    apply_bias_and_penalties(s.logits, p, prompt, output, s);
+    logits = s.logits;
+  }
+  if (greedy) {
+    r.token = first_argmax(logits);
+  } else {
+    const int32_t V = int32_t(logits.size());
+    float* l = s.logits.data();
+    const float inv_t = float(1.0 / p.temperature);
+    for (int32_t i = 0; i < V; ++i) l[i] *= inv_t;
+    // Candidates: the top_k when set (sorted), all tokens sorted when top_p needs the order, else
+    // all tokens in id order.
+    auto& order = s.order;
+    order.resize(size_t(V));
+    for (int32_t i = 0; i < V; ++i) order[size_t(i)] = i;
+    const ByValueDesc cmp{l};
+    if (p.top_k > 0 && p.top_k < V) {
+      std::nth_element(order.begin(), order.begin() + (p.top_k - 1), order.end(), cmp);
+      order.resize(size_t(p.top_k));
+      std::sort(order.begin(), order.end(), cmp);
+    } else if (p.top_p < 1.0) {
+      std::sort(order.begin(), order.end(), cmp);
+    }
+    float m = -std::numeric_limits<float>::infinity();
+    for (int32_t t : order) m = std::max(m, l[t]);
+    auto& pr = s.probs;
+    pr.resize(order.size());
+    double z = 0;
+    for (size_t i = 0; i < order.size(); ++i) z += pr[i] = float(std::exp(double(l[order[i]]) - double(m)));
+    size_t kept = order.size();
+    if (p.top_p < 1.0) {
+      double before = 0;
+      for (size_t i = 0; i < order.size(); ++i) {
+        if (i > 0 && before / z >= p.top_p) {
+          kept = i;
+          break;
+        }
+        before += pr[i];
+      }
+    }
+    // min_p: p_i / p_max >= min_p, where p_max's unnormalised weight is exp(0) = 1.
+    double zk = 0;
+    size_t last = 0;
+    for (size_t i = 0; i < kept; ++i) {
+      if (p.min_p > 0.0 && pr[i] < p.min_p) pr[i] = 0;
+      zk += pr[i];
+      if (pr[i] > 0) last = i;
+    }
+    const double target = rng.uniform() * zk;
+    double cum = 0;
+    r.token = order[last];
+    for (size_t i = 0; i < kept; ++i) {
+      if (pr[i] <= 0) continue;
+      cum += pr[i];
+      if (target < cum) {
+        r.token = order[i];
+        break;
+      }
+    }
+  }
+  if (p.logprobs || p.top_logprobs > 0) r.top = top_logprobs(raw, p.top_logprobs, r.token, &r.logprob);
+  return r;
+}
+
+}  // namespace qwen3::engine

@@ -1,0 +1,73 @@
+// Choosing the next token from one row of logits, as a pure function of (logits, params, history,
+// random state). The result for a request never depends on its batch mates: each request owns its
+// random generator.
+//
+// Order (that of transformers' LogitsProcessor list and vLLM's sampler):
+//   1. logit_bias is added;
+//   2. repetition_penalty over tokens in prompt and output (CTRL: a positive logit is divided by the
+//      penalty, a negative one multiplied); frequency and presence penalties over output tokens
+//      (OpenAI: l -= frequency * count + presence * [count > 0]);
+//   3. temperature 0: greedy, the first maximum of the penalised logits; otherwise l / temperature;
+//   4. softmax; top_k keeps the k most probable; top_p keeps the smallest most-probable set whose
+//      probability reaches top_p (a token is kept when the mass strictly before it is < top_p);
+//      min_p keeps tokens with p >= min_p * max p (all three: transformers' order); ties in
+//      probability are broken by the smaller token id;
+//   5. one draw u in [0, 1) from the request's generator picks the token by the cumulative
+//      renormalised probabilities of the kept tokens in descending order.
+// Log-probabilities are those of the model (log_softmax of the raw logits, before 1-5), as vLLM
+// reports by default; top_logprobs lists the most likely tokens under that distribution.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/sampling_params.h"
+
+namespace qwen3::engine {
+
+// SplitMix64-seeded xoshiro256**: fast, fully specified (the same stream on every platform and
+// standard library, unlike std::uniform_real_distribution).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0);
+  uint64_t next();
+  double uniform();  // [0, 1), 53 random bits
+ private:
+  uint64_t s_[4];
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+};
+
+struct SampleResult {
+  int32_t token = 0;
+  float logprob = 0;                // of `token` under the model; set when params.logprobs
+  std::vector<TokenLogprob> top;    // params.top_logprobs entries, most likely first
+};
+
+// Reused buffers (one per engine, the sampler runs on the engine thread): no allocation per token
+// after the first.
+struct SamplerScratch {
+  std::vector<float> logits;
+  std::vector<int32_t> order;
+  std::vector<float> probs;
+  std::vector<int32_t> counts;  // [vocab], zero between calls
+};
+
+// Steps 1 and 2 of the header on a copy of `logits` (in scratch.logits, which is returned).
+std::span<const float> process_logits(std::span<const float> logits, const SamplingParams& params,
+                                      std::span<const int32_t> prompt, std::span<const int32_t> output,
+                                      SamplerScratch& scratch);
+
+// `prompt` and `output` are the request's tokens so far (for the penalties).
+SampleResult sample(std::span<const float> logits, const SamplingParams& params, std::span<const int32_t> prompt,
+                    std::span<const int32_t> output, Rng& rng, SamplerScratch& scratch);
+
+// The k most likely tokens of log_softmax(logits), most likely first (ties: smaller id first), and
+// the log-probability of `token`.
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int32_t token, float* token_logprob);
+
+}  // namespace qwen3::engine

@@ -1,0 +1,37 @@
+// What a request asks of generation: sampling, stopping, and what to report. One struct per
+// choice; the server fills it from OpenAI JSON, with defaults from generation_config.json.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qwen3::engine {
+
+struct SamplingParams {
+  // --- the distribution (see sampler.h for the order in which these apply) ---
+  double temperature = 1.0;          // 0: greedy (argmax after logit_bias and penalties)
+  int64_t top_k = 0;                 // <= 0: off
+  double top_p = 1.0;                // 1: off
+  double min_p = 0.0;                // 0: off
+  double presence_penalty = 0.0;     // OpenAI: minus this for each token already generated
+  double frequency_penalty = 0.0;    // OpenAI: minus this times the count in the generated tokens
+  double repetition_penalty = 1.0;   // CTRL / transformers: over prompt and generated tokens
+  std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logits first
+  std::optional<uint64_t> seed;      // none: a random seed per request
+
+  // --- stopping ---
+  int64_t max_tokens = 16;           // generated tokens per choice
+  std::vector<std::string> stop;     // strings; matched across token boundaries, not returned
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;           // do not stop at the model's end-of-sequence ids
+
+  // --- reporting ---
+  int n = 1;                         // choices; the prompt's KV pages are forked, not recomputed
+  bool logprobs = false;             // report the chosen token's log-probability
+  int top_logprobs = 0;              // and this many most likely alternatives (0..20)
+};
+
+}  // namespace qwen3::engine

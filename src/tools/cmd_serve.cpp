@@ -1,0 +1,125 @@
+// qwen3 serve: the OpenAI-compatible HTTP server (src/server) over the continuous-batching engine
+// (src/engine). Ctrl-C or SIGTERM stops it; open requests end as cancelled.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "chat/chat_renderer.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine/generation_defaults.h"
+#include "server/http_server.h"
+#include "tokenizer/tokenizer.h"
+#include "tools/command.h"
+#include "tools/model_flags.h"
+
+namespace qwen3::tools {
+namespace {
+
+struct Opts {
+  ModelFlags m;
+  std::string host = "127.0.0.1", api_key, served_name;
+  int port = 8080, max_batch = 16, max_queue = 256, http_threads = 256;
+  int64_t max_batch_tokens = 512;
+  double kv_memory_gib = 4.0;
+  bool quiet = false;
+};
+
+int run(const Opts& o) {
+  if (o.port < 0 || o.port > 65535) fail("--port: {} is not a port", o.port);
+  if (o.max_batch < 1 || o.max_batch > 1024) fail("--max-batch: must be 1..1024, got {}", o.max_batch);
+  if (o.max_queue < 0) fail("--max-queue: must be >= 0, got {}", o.max_queue);
+  if (o.max_batch_tokens < 1) fail("--max-batch-tokens: must be >= 1, got {}", o.max_batch_tokens);
+  if (!(o.kv_memory_gib > 0) || !std::isfinite(o.kv_memory_gib)) fail("--kv-memory: must be > 0 GiB");
+  if (o.http_threads < 1) fail("--http-threads: must be >= 1");
+
+  // The signal thread (below) takes SIGINT and SIGTERM; every other thread, created after this,
+  // blocks them. A closed connection must not kill the process.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::filesystem::path dir = o.m.model;
+  auto model = load_model(o.m);
+  const Tokenizer tok = Tokenizer::load(dir / "tokenizer.json");
+  const ChatTemplateRenderer renderer(dir);
+  const Qwen3Config& c = model->config();
+
+  engine::EngineOptions eo;
+  eo.max_batch = o.max_batch;
+  eo.max_batch_tokens = o.max_batch_tokens;
+  eo.max_queue = o.max_queue;
+  eo.kv_dtype = kv_dtype(o.m);
+  eo.page_size = 16;
+  // --kv-memory bounds the cache; no more pages than max_batch full-length sequences can use.
+  const double page_bytes = 2.0 * double(c.num_hidden_layers) * double(c.num_key_value_heads) * double(c.head_dim) *
+                            eo.page_size * double(dtype_size(eo.kv_dtype));
+  const int64_t pages_per_seq = (c.max_position_embeddings + eo.page_size - 1) / eo.page_size;
+  eo.kv_pages = std::min<int64_t>(int64_t(o.kv_memory_gib * double(1ull << 30) / page_bytes),
+                                  int64_t(o.max_batch) * pages_per_seq);
+  if (eo.kv_pages < 1) fail("--kv-memory: {} GiB holds no KV page ({} bytes each)", o.kv_memory_gib, page_bytes);
+  for (int64_t id : end_of_sequence_ids(dir, c)) eo.eos_token_ids.push_back(int32_t(id));
+  eo.log = [](const std::string& line) { std::fprintf(stderr, "qwen3 serve: %s\n", line.c_str()); };
+  engine::Engine engine(*model, tok, eo);
+
+  server::ApiDefaults defaults;
+  defaults.sampling = engine::default_sampling(GenerationConfig::load(dir / "generation_config.json"));
+  defaults.model_name = o.served_name;
+  if (defaults.model_name.empty()) {
+    auto p = dir;
+    if (p.filename().empty()) p = p.parent_path();
+    defaults.model_name = p.filename().string();
+  }
+  server::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.api_key = o.api_key;
+  so.http_threads = o.http_threads;
+  so.log_requests = !o.quiet;
+  server::HttpServer http(engine, tok, renderer, defaults, so);
+  const int port = http.bind();
+  std::fprintf(stderr, "qwen3 serve: listening on http://%s:%d (model %s, %lld KV pages = %lld tokens, max batch %d)\n",
+               o.host.c_str(), port, defaults.model_name.c_str(), (long long)eo.kv_pages,
+               (long long)(eo.kv_pages * eo.page_size), o.max_batch);
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig != 0) http.stop();
+  });
+  http.run();
+  // Wake the signal thread if the server stopped for another reason.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  std::fprintf(stderr, "qwen3 serve: stopped\n");
+  return 0;
+}
+
+const bool registered = register_command(
+    "serve", "OpenAI-compatible HTTP server with continuous batching", [](CLI::App& app) {
+      auto o = std::make_shared<Opts>();
+      add_model_flags(app, o->m);
+      app.add_option("--host", o->host, "address to listen on")->capture_default_str();
+      app.add_option("--port", o->port, "port (0: any free port, printed on stderr)")->capture_default_str();
+      app.add_option("--max-batch", o->max_batch, "sequences in one batch")->capture_default_str();
+      app.add_option("--max-batch-tokens", o->max_batch_tokens, "tokens in one step (prefill chunks + decodes)")
+          ->capture_default_str();
+      app.add_option("--kv-memory", o->kv_memory_gib, "KV cache size in GiB")->capture_default_str();
+      app.add_option("--max-queue", o->max_queue, "sequences waiting beyond --max-batch before 503")
+          ->capture_default_str();
+      app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY (all endpoints but /health)");
+      app.add_option("--served-model-name", o->served_name, "model name in the API (default: the folder name)");
+      app.add_option("--http-threads", o->http_threads, "HTTP worker threads (each open request holds one)")
+          ->capture_default_str();
+      app.add_flag("--quiet", o->quiet, "no line per request on stderr");
+      return [o] { return run(*o); };
+    });
+
+}  // namespace
+}  // namespace qwen3::tools

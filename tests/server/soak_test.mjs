@@ -1,0 +1,80 @@
+// Soak: clients that keep sending chats and often go away mid-request (aborted streams and
+// aborted plain requests). Afterwards no KV page is in use, nothing runs or waits, the server
+// still answers, and its resident memory is flat (not checked under the sanitizers, whose
+// allocators hold freed memory on purpose). QWEN3_SOAK_SECONDS sets the duration (default 20, 10 under
+// the sanitizers; try 300 for a long soak). QWEN3_BIN points at the binary.
+import OpenAI from 'openai';
+import path from 'node:path';
+import fs from 'node:fs';
+import { SANITIZED, check, finish, makeTinyModel, metrics, startServer, tmpdir, waitIdle } from './server_util.mjs';
+
+const SECONDS = Number(process.env.QWEN3_SOAK_SECONDS || (SANITIZED ? 10 : 20)), CLIENTS = 16;
+const dir = tmpdir('qwen3_soak_');
+let srv;
+// A small deterministic generator, so a failing run can be repeated.
+let state = 12345;
+const rand = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+try {
+  const tiny = makeTinyModel(path.join(dir, 'tiny'), 6);
+  srv = await startServer(tiny, ['--kv-memory', '0.05', '--max-batch', '8', '--max-queue', '64', '--quiet']);
+  const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'none', maxRetries: 0, timeout: 600000 });
+  const counts = { done: 0, aborted: 0, errors: 0 };
+  const rss = [];
+  const end = Date.now() + SECONDS * 1000;
+  const worker = async (w) => {
+    while (Date.now() < end) {
+      const params = {
+        model: 'tiny', max_tokens: 8 + Math.floor(rand() * 120), temperature: rand() < 0.5 ? 0 : 0.8, ignore_eos: true,
+        n: rand() < 0.1 ? 2 : 1, messages: [{ role: 'user', content: `soak ${w} ${'word '.repeat(Math.floor(rand() * 40))}` }],
+      };
+      const ac = new AbortController();
+      const abortAfter = rand() < 0.5 ? Math.floor(rand() * 20) : -1;
+      try {
+        if (rand() < 0.8) {
+          const stream = await client.chat.completions.create({ ...params, stream: true }, { signal: ac.signal });
+          let chunks = 0;
+          for await (const _ of stream) {
+            if (++chunks === abortAfter) ac.abort();
+          }
+        } else {
+          if (abortAfter >= 0) setTimeout(() => ac.abort(), abortAfter * 5);
+          await client.chat.completions.create(params, { signal: ac.signal });
+        }
+        counts.done++;
+      } catch (e) {
+        if (e instanceof OpenAI.APIUserAbortError || e.name === 'AbortError') counts.aborted++;
+        else { counts.errors++; if (counts.errors < 5) console.log(`error: ${e}`); }
+      }
+    }
+  };
+  const sampler = (async () => {
+    while (Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 1000));
+      rss.push((await metrics(srv.url)).get('process_resident_memory_bytes'));
+    }
+  })();
+  await Promise.all([...Array.from({ length: CLIENTS }, (_, w) => worker(w)), sampler]);
+  const m = await waitIdle(srv.url, 10000);
+  check('no KV page in use', m.get('qwen3_kv_pages_used') === 0, m.text.slice(0, 3000));
+  check('nothing running or waiting', m.get('qwen3_requests_running') === 0 && m.get('qwen3_requests_waiting') === 0, m.text.slice(0, 3000));
+  check('no request failed', counts.errors === 0, counts);
+  check('clients did go away', counts.aborted > 0 && counts.done > 0, counts);
+  const cancelled = Number((m.text.match(/qwen3_sequences_finished_total\{reason="cancelled"\} (\d+)/) || [])[1]);
+  check('the server saw the disconnects', cancelled > 0, m.text.slice(0, 1500));
+  const after = await client.chat.completions.create({ model: 'tiny', max_tokens: 4, messages: [{ role: 'user', content: 'still there?' }] });
+  check('still answers', after.usage.completion_tokens === 4, after);
+  const final = (await metrics(srv.url)).get('process_resident_memory_bytes');
+  // Flat: after the first quarter (warm-up: allocator pools, thread stacks) the resident size
+  // grows by less than 10% + 16 MB.
+  const warm = rss[Math.floor(rss.length / 4)] ?? rss[0];
+  if (!SANITIZED) check('resident memory is flat', final <= warm * 1.1 + 16e6, { warm, final, rss });
+  console.log(`soak ${SECONDS} s, ${CLIENTS} clients: ${counts.done} completed, ${counts.aborted} aborted, ` +
+              `${cancelled} sequences cancelled by the server; RSS ${(warm / 1e6).toFixed(1)} MB after warm-up, ` +
+              `${(final / 1e6).toFixed(1)} MB at the end`);
+} catch (e) {
+  check('no exception', false, `${e.stack}`);
+} finally {
+  if (srv) check('server exits cleanly', (await srv.stop()) === 0, srv.log().slice(-2000));
+  fs.rmSync(dir, { recursive: true, force: true });
+  finish();
+}

@@ -1,0 +1,258 @@
+// The engine loop on the tiny test model with the real tokenizer: results equal those of the model
+// driven directly, whatever the batch, the chunking, the preemptions and the threads submitting.
+// (Named EngineLoop* so the ThreadSanitizer run of scripts/test.sh picks them up.)
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "engine/engine.h"
+#include "engine/generation_defaults.h"
+#include "model/test_model.h"
+
+namespace qwen3::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct World {
+  fs::path dir;
+  std::unique_ptr<Qwen3Model> model;
+  std::optional<Tokenizer> tok;
+  std::vector<int32_t> eos;
+};
+
+World& world() {
+  static World w = [] {
+    World w;
+    w.dir = fs::temp_directory_path() / ("qwen3_engine_test_" + std::to_string(::getpid()));
+    TestModelOptions o;
+    o.preset = "tiny";
+    o.seed = 3;
+    o.out = w.dir;
+    if (make_test_model(o).empty()) return w;
+    w.model = Qwen3Model::load(w.dir);
+    w.tok.emplace(Tokenizer::load(w.dir / "tokenizer.json"));
+    for (int64_t e : end_of_sequence_ids(w.dir, w.model->config())) w.eos.push_back(int32_t(e));
+    std::atexit([] { fs::remove_all(fs::temp_directory_path() / ("qwen3_engine_test_" + std::to_string(::getpid()))); });
+    return w;
+  }();
+  return w;
+}
+
+// Greedy tokens straight from the model, one sequence alone, no engine.
+std::vector<int32_t> direct_greedy(const std::vector<int32_t>& prompt, int max_tokens) {
+  Qwen3Model& m = *world().model;
+  KvCache kv(m.kv_options(64));
+  kv.add_sequence(0);
+  Logits l = m.prefill(0, prompt, kv);
+  std::vector<int32_t> out;
+  for (int i = 0; i < max_tokens; ++i) {
+    auto row = l.row(0);
+    const int32_t t = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+    out.push_back(t);
+    const SeqId s = 0;
+    l = m.decode({&s, 1}, {&t, 1}, kv);
+  }
+  return out;
+}
+
+struct Result {
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<std::string> text;
+  std::vector<FinishReason> finish;
+  std::vector<std::vector<TokenInfo>> infos;
+};
+
+Result collect(RequestStream& s) {
+  Result r;
+  r.tokens.resize(size_t(s.n()));
+  r.text.resize(size_t(s.n()));
+  r.finish.resize(size_t(s.n()), FinishReason::Error);
+  r.infos.resize(size_t(s.n()));
+  std::vector<ChoiceDelta> ds;
+  while (s.wait(ds, 1000ms) != RequestStream::Poll::Done) {
+    for (auto& d : ds) {
+      for (auto& t : d.tokens) r.tokens[size_t(d.index)].push_back(t.token), r.infos[size_t(d.index)].push_back(t);
+      r.text[size_t(d.index)] += d.text;
+      if (d.finish) r.finish[size_t(d.index)] = *d.finish;
+    }
+    ds.clear();
+  }
+  return r;
+}
+
+std::vector<int32_t> prompt_ids(int k) {
+  return world().tok->encode("Request number " + std::to_string(k) + (k % 3 ? " with some more words in it" : ""));
+}
+
+SamplingParams greedy(int max_tokens) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
+}
+
+EngineOptions opts(int max_batch, int64_t budget, int64_t pages) {
+  EngineOptions o;
+  o.max_batch = max_batch;
+  o.max_batch_tokens = budget;
+  o.kv_pages = pages;
+  o.eos_token_ids = world().eos;
+  return o;
+}
+
+TEST(EngineLoop, GreedyEqualsTheModelAlone) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  const auto p = prompt_ids(1);
+  const auto expect = direct_greedy(p, 12);
+  Engine e(*w.model, *w.tok, opts(4, 512, 64));
+  Result r = collect(*e.submit(p, greedy(12)));
+  EXPECT_EQ(r.tokens[0], expect);
+  EXPECT_EQ(r.finish[0], FinishReason::Length);
+  std::vector<int32_t> known;
+  for (int32_t t : r.tokens[0]) if (w.tok->contains(t)) known.push_back(t);
+  EXPECT_EQ(r.text[0], w.tok->decode(known, true));
+}
+
+// Many threads submit at once into a small batch with a small token budget (chunked prefill mixed
+// with decodes) and a KV cache small enough to preempt: every output equals the solo run.
+TEST(EngineLoop, ConcurrentRequestsMatchSoloRuns) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  constexpr int kRequests = 12;
+  std::vector<std::vector<int32_t>> expect(kRequests);
+  for (int k = 0; k < kRequests; ++k) expect[size_t(k)] = direct_greedy(prompt_ids(k), 10 + k % 5);
+  Engine e(*w.model, *w.tok, opts(4, 7, 6));  // 6 pages of 16 tokens for 4 sequences of up to 2 pages
+  std::vector<Result> got(kRequests);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kRequests; ++k)
+    threads.emplace_back([&, k] { got[size_t(k)] = collect(*e.submit(prompt_ids(k), greedy(10 + k % 5))); });
+  for (auto& t : threads) t.join();
+  for (int k = 0; k < kRequests; ++k) EXPECT_EQ(got[size_t(k)].tokens[0], expect[size_t(k)]) << "request " << k;
+  EXPECT_EQ(e.metrics().finished[int(FinishReason::Length)], uint64_t(kRequests));
+}
+
+// The same requests submitted at once (submit() does not block, so all are queued within the
+// engine's first step): four run together in six pages, which cannot hold them, so requests are
+// preempted and recomputed, and still every output equals the solo run.
+TEST(EngineLoop, PreemptedRequestsKeepTheirOutput) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  constexpr int kRequests = 8;
+  // (The model runs one forward pass at a time: the solo runs come first, not while the engine runs.)
+  std::vector<std::vector<int32_t>> expect;
+  for (int k = 0; k < kRequests; ++k) expect.push_back(direct_greedy(prompt_ids(k), 14 + k % 3));
+  Engine e(*w.model, *w.tok, opts(4, 64, 6));
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int k = 0; k < kRequests; ++k) streams.push_back(e.submit(prompt_ids(k), greedy(14 + k % 3)));
+  for (int k = 0; k < kRequests; ++k) EXPECT_EQ(collect(*streams[size_t(k)]).tokens[0], expect[size_t(k)]) << "request " << k;
+  EXPECT_GT(e.metrics().preemptions, 0u) << "the cache was meant to be too small for all at once";
+}
+
+TEST(EngineLoop, SeededSamplingIgnoresBatchMates) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  SamplingParams p;
+  p.temperature = 1.0;
+  p.top_k = 50;
+  p.seed = 1234;
+  p.max_tokens = 16;
+  p.ignore_eos = true;
+  p.logprobs = true;
+  p.top_logprobs = 3;
+  Result alone, crowded;
+  {
+    Engine e(*w.model, *w.tok, opts(8, 512, 64));
+    alone = collect(*e.submit(prompt_ids(4), p));
+  }
+  {
+    Engine e(*w.model, *w.tok, opts(8, 512, 64));
+    std::vector<std::shared_ptr<RequestStream>> others;
+    SamplingParams q = p;
+    q.seed.reset();
+    for (int k = 0; k < 5; ++k) others.push_back(e.submit(prompt_ids(10 + k), q));
+    crowded = collect(*e.submit(prompt_ids(4), p));
+    for (auto& o : others) collect(*o);
+  }
+  EXPECT_EQ(alone.tokens, crowded.tokens);
+  ASSERT_EQ(alone.infos[0].size(), 16u);
+  for (size_t i = 0; i < 16; ++i) {
+    EXPECT_EQ(alone.infos[0][i].logprob, crowded.infos[0][i].logprob);
+    EXPECT_EQ(alone.infos[0][i].top.size(), 3u);
+    EXPECT_LE(alone.infos[0][i].logprob, 0.0f);
+  }
+}
+
+TEST(EngineLoop, ChoicesForkThePrompt) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  const auto expect = direct_greedy(prompt_ids(2), 8);
+  Engine e(*w.model, *w.tok, opts(8, 512, 64));
+  SamplingParams g = greedy(8);
+  g.n = 3;
+  Result r = collect(*e.submit(prompt_ids(2), g));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(r.tokens[size_t(i)], expect) << "greedy choice " << i;
+  SamplingParams s = g;
+  s.temperature = 1.0;
+  s.seed = 9;
+  r = collect(*e.submit(prompt_ids(2), s));
+  EXPECT_NE(r.tokens[0], r.tokens[1]);
+  EXPECT_NE(r.tokens[1], r.tokens[2]);
+}
+
+TEST(EngineLoop, StopStringsEndTheText) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  Engine e(*w.model, *w.tok, opts(4, 512, 64));
+  Result full = collect(*e.submit(prompt_ids(5), greedy(24)));
+  const std::string& text = full.text[0];
+  ASSERT_GT(text.size(), 12u);
+  const std::string stop = text.substr(text.size() / 2, 3);
+  SamplingParams p = greedy(24);
+  p.stop = {stop};
+  Result r = collect(*e.submit(prompt_ids(5), p));
+  EXPECT_EQ(r.text[0], text.substr(0, text.find(stop)));
+  EXPECT_EQ(r.finish[0], FinishReason::Stop);
+  // A stop id ends generation and is not part of the text.
+  p = greedy(24);
+  p.stop_token_ids = {full.tokens[0][3]};
+  r = collect(*e.submit(prompt_ids(5), p));
+  EXPECT_EQ(r.tokens[0], std::vector<int32_t>(full.tokens[0].begin(), full.tokens[0].begin() + 4));
+  EXPECT_EQ(r.finish[0], FinishReason::Stop);
+}
+
+TEST(EngineLoop, CancelFreesPagesAndQueueLimits) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  EngineOptions o = opts(1, 512, 64);
+  o.max_queue = 1;
+  Engine e(*w.model, *w.tok, o);
+  auto a = e.submit(prompt_ids(1), greedy(900));
+  auto b = e.submit(prompt_ids(2), greedy(900));
+  EXPECT_THROW(e.submit(prompt_ids(3), greedy(4)), QueueFull);
+  std::vector<ChoiceDelta> ds;
+  while (ds.empty()) a->wait(ds, 1000ms);  // a is generating
+  e.cancel(a->id());
+  e.cancel(b->id());
+  Result ra = collect(*a), rb = collect(*b);
+  EXPECT_EQ(ra.finish[0], FinishReason::Cancelled);
+  EXPECT_EQ(rb.finish[0], FinishReason::Cancelled);
+  for (int i = 0; i < 100 && e.metrics().kv_pages_used != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(e.metrics().kv_pages_used, 0);
+  EXPECT_NO_THROW(collect(*e.submit(prompt_ids(3), greedy(2))));
+  // Bad requests are refused before they are queued.
+  EXPECT_THROW(e.submit({}, greedy(2)), Error);
+  EXPECT_THROW(e.submit({1, 2, 999999}, greedy(2)), Error);
+  EXPECT_THROW(e.submit(prompt_ids(1), greedy(int(e.max_context()))), Error);
+  SamplingParams bad = greedy(2);
+  bad.top_p = 0;
+  EXPECT_THROW(e.submit(prompt_ids(1), bad), Error);
+}
+
+}  // namespace
+}  // namespace qwen3::engine

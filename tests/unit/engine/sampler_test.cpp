@@ -1,0 +1,176 @@
+// The sampler against its definitions (sampler.h). Distribution checks draw N = 200000 samples:
+// the standard error of a frequency is sqrt(p(1-p)/N) <= 0.0012, and the tolerance is 0.006 (5
+// standard errors: a false failure has probability < 1e-6 per check, and the seeds are fixed).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "engine/sampler.h"
+
+namespace qwen3::engine {
+namespace {
+
+constexpr int kDraws = 200000;
+constexpr double kTol = 0.006;
+
+std::vector<double> softmax(const std::vector<float>& l, double t = 1.0) {
+  double m = -1e300, z = 0;
+  for (float x : l) m = std::max(m, double(x) / t);
+  std::vector<double> p;
+  for (float x : l) p.push_back(std::exp(double(x) / t - m)), z += p.back();
+  for (auto& x : p) x /= z;
+  return p;
+}
+
+std::vector<double> frequencies(const std::vector<float>& logits, const SamplingParams& p, uint64_t seed = 1) {
+  Rng rng(seed);
+  SamplerScratch s;
+  std::vector<double> f(logits.size(), 0);
+  for (int i = 0; i < kDraws; ++i) f[size_t(sample(logits, p, {}, {}, rng, s).token)] += 1.0 / kDraws;
+  return f;
+}
+
+// Expected: `probs` restricted to `kept` and renormalised.
+void expect_distribution(const std::vector<double>& f, const std::vector<double>& probs, const std::vector<int>& kept) {
+  double z = 0;
+  for (int k : kept) z += probs[size_t(k)];
+  for (size_t i = 0; i < probs.size(); ++i) {
+    const bool in = std::find(kept.begin(), kept.end(), int(i)) != kept.end();
+    if (!in) EXPECT_EQ(f[i], 0.0) << "token " << i << " must never be drawn";
+    else EXPECT_NEAR(f[i], probs[i] / z, kTol) << "token " << i;
+  }
+}
+
+const std::vector<float> kLogits = {2.0f, 1.5f, 0.5f, -0.5f, -1.0f, 1.0f};
+
+TEST(Sampler, GreedyIsFirstArgmax) {
+  Rng rng(0);
+  SamplerScratch s;
+  SamplingParams p;
+  p.temperature = 0;
+  EXPECT_EQ(sample(kLogits, p, {}, {}, rng, s).token, 0);
+  const std::vector<float> tie = {1.0f, 3.0f, 3.0f, 0.0f};
+  EXPECT_EQ(sample(tie, p, {}, {}, rng, s).token, 1);
+  p.logit_bias = {{4, 5.0f}};
+  EXPECT_EQ(sample(kLogits, p, {}, {}, rng, s).token, 4);
+}
+
+TEST(Sampler, TemperatureFollowsSoftmax) {
+  for (double t : {1.0, 0.5, 2.0}) {
+    SamplingParams p;
+    p.temperature = t;
+    std::vector<int> all = {0, 1, 2, 3, 4, 5};
+    expect_distribution(frequencies(kLogits, p), softmax(kLogits, t), all);
+  }
+}
+
+TEST(Sampler, TopKKeepsTheKMostLikely) {
+  SamplingParams p;
+  p.temperature = 1;
+  p.top_k = 3;
+  expect_distribution(frequencies(kLogits, p), softmax(kLogits), {0, 1, 5});
+}
+
+TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
+  // probs 0.5, 0.3, 0.15, 0.05: mass before each 0, 0.5, 0.8, 0.95.
+  const std::vector<float> l = {float(std::log(0.5)), float(std::log(0.3)), float(std::log(0.15)), float(std::log(0.05))};
+  SamplingParams p;
+  p.temperature = 1;
+  p.top_p = 0.75;
+  expect_distribution(frequencies(l, p), softmax(l), {0, 1});
+  p.top_p = 0.85;
+  expect_distribution(frequencies(l, p), softmax(l), {0, 1, 2});
+  p.top_p = 0.4;  // the most likely token is always kept
+  expect_distribution(frequencies(l, p), softmax(l), {0});
+}
+
+TEST(Sampler, MinPIsRelativeToTheMostLikely) {
+  const std::vector<float> l = {float(std::log(0.5)), float(std::log(0.3)), float(std::log(0.15)), float(std::log(0.05))};
+  SamplingParams p;
+  p.temperature = 1;
+  p.min_p = 0.2;  // keep p >= 0.1
+  expect_distribution(frequencies(l, p), softmax(l), {0, 1, 2});
+  p.min_p = 0.7;  // keep p >= 0.35
+  expect_distribution(frequencies(l, p), softmax(l), {0});
+}
+
+TEST(Sampler, TopKThenTopPThenMinP) {
+  // top_k 3 renormalises to 0.5/0.95, 0.3/0.95, 0.15/0.95 = 0.526, 0.316, 0.158; top_p 0.8 then
+  // keeps two (mass before the third is 0.842); min_p 0.7 would keep only the first.
+  const std::vector<float> l = {float(std::log(0.5)), float(std::log(0.3)), float(std::log(0.15)), float(std::log(0.05))};
+  SamplingParams p;
+  p.temperature = 1;
+  p.top_k = 3;
+  p.top_p = 0.8;
+  expect_distribution(frequencies(l, p), softmax(l), {0, 1});
+}
+
+TEST(Sampler, PenaltiesAndBiasAsDefined) {
+  const std::vector<float> l = {3.0f, -3.0f, 1.0f, 2.0f, 0.5f};
+  SamplerScratch s;
+  SamplingParams p;
+  p.repetition_penalty = 1.5;  // tokens 0 (prompt) and 1 (output): 3 / 1.5, -3 * 1.5
+  auto r = process_logits(l, p, std::vector<int32_t>{0, 0}, std::vector<int32_t>{1}, s);
+  EXPECT_EQ(std::vector<float>(r.begin(), r.end()), (std::vector<float>{2.0f, -4.5f, 1.0f, 2.0f, 0.5f}));
+  SamplingParams q;
+  q.frequency_penalty = 0.5;
+  q.presence_penalty = 0.25;  // output: token 2 three times, token 3 once; the prompt does not count
+  q.logit_bias = {{4, -0.5f}};
+  r = process_logits(l, q, std::vector<int32_t>{0}, std::vector<int32_t>{2, 3, 2, 2}, s);
+  EXPECT_EQ(std::vector<float>(r.begin(), r.end()), (std::vector<float>{3.0f, -3.0f, 1.0f - 1.75f, 2.0f - 0.75f, 0.0f}));
+  // The scratch counts are left clean: the same call again gives the same result.
+  r = process_logits(l, q, std::vector<int32_t>{0}, std::vector<int32_t>{2, 3, 2, 2}, s);
+  EXPECT_EQ(r[2], 1.0f - 1.75f);
+  // Penalties feed greedy choice too.
+  Rng rng(0);
+  q.temperature = 0;
+  EXPECT_EQ(sample(l, q, std::vector<int32_t>{}, std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0}, rng, s).token, 3);
+}
+
+TEST(Sampler, SeedsReproduceAndDiffer) {
+  SamplingParams p;
+  p.temperature = 1;
+  SamplerScratch s;
+  auto draw = [&](uint64_t seed) {
+    Rng rng(seed);
+    std::vector<int32_t> v;
+    for (int i = 0; i < 64; ++i) v.push_back(sample(kLogits, p, {}, {}, rng, s).token);
+    return v;
+  };
+  EXPECT_EQ(draw(42), draw(42));
+  EXPECT_NE(draw(42), draw(43));
+  // The generator's stream is fixed by its definition (xoshiro256** seeded by SplitMix64).
+  Rng a(0);
+  EXPECT_EQ(a.next(), 0x99ec5f36cb75f2b4ULL);
+}
+
+TEST(Sampler, LogprobsAreTheModelsLogSoftmax) {
+  std::vector<float> l(1000);
+  for (size_t i = 0; i < l.size(); ++i) l[i] = float(std::sin(double(i) * 0.37) * 6);
+  const std::vector<double> p = softmax(l);
+  SamplingParams sp;
+  sp.temperature = 0.7;
+  sp.top_k = 5;  // sampling settings do not change the reported log-probabilities
+  sp.logprobs = true;
+  sp.top_logprobs = 5;
+  Rng rng(3);
+  SamplerScratch s;
+  const SampleResult r = sample(l, sp, {}, {}, rng, s);
+  // float32 logits, log-sum-exp in double: |error| < 1e-5 for values of this size.
+  EXPECT_NEAR(r.logprob, std::log(p[size_t(r.token)]), 1e-5);
+  ASSERT_EQ(r.top.size(), 5u);
+  std::vector<int32_t> idx(l.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = int32_t(i);
+  std::sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return p[size_t(a)] > p[size_t(b)]; });
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(r.top[size_t(i)].token, idx[size_t(i)]);
+    EXPECT_NEAR(r.top[size_t(i)].logprob, std::log(p[size_t(idx[size_t(i)])]), 1e-5);
+  }
+  // The chosen token is among the top 5 (top_k = 5).
+  EXPECT_TRUE(std::any_of(r.top.begin(), r.top.end(), [&](const TokenLogprob& t) { return t.token == r.token; }));
+}
+
+}  // namespace
+}  // namespace qwen3::engine

@@ -1,0 +1,258 @@
+// The scheduler with a fake model: a KV cache of one layer, one head and head_dim 1 (page
+// bookkeeping is real, the memory tiny), a fake forward pass that writes each token's id as its
+// "K" (so the cache's content can be checked against the request's tokens after forks and
+// preemptions), and fake outputs that depend only on what the sequence holds (as a real model's
+// do), so a recomputed request must continue exactly where it was.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "engine/scheduler.h"
+
+namespace qwen3::engine {
+namespace {
+
+KvCacheOptions tiny_kv(int64_t pages, int page_size = 4) {
+  KvCacheOptions o;
+  o.num_layers = 1;
+  o.num_kv_heads = 1;
+  o.head_dim = 1;
+  o.page_size = page_size;
+  o.num_pages = pages;
+  return o;
+}
+
+// The fake model's choice for a sampler: a hash of the sequence's tokens and the sampler's id
+// (siblings sample differently, like separately seeded generators).
+int32_t fake_token(std::span<const int32_t> tokens, RequestId sampler) {
+  uint64_t h = 1469598103934665603ULL ^ uint64_t(sampler);
+  for (int32_t t : tokens) h = (h ^ uint64_t(t)) * 1099511628211ULL;
+  return int32_t(h % 1000) + 1;
+}
+
+struct Harness {
+  KvCache kv;
+  Scheduler s;
+  std::map<RequestId, std::vector<int32_t>> outputs;
+  std::map<RequestId, FinishReason> finished;
+  std::vector<SchedulePlan> plans;
+
+  Harness(int64_t pages, SchedulerOptions o, int page_size = 4) : kv(tiny_kv(pages, page_size)), s(kv, o) {}
+
+  // One step: the plan, the fake forward (reserve is a no-op after the scheduler's; commit), fake
+  // samples, update; then the invariants.
+  std::vector<RequestUpdate> step() {
+    SchedulePlan plan = s.schedule();
+    int64_t tokens = 0;
+    std::vector<Sampled> sampled;
+    for (auto& c : plan.chunks) {
+      const int64_t free_before = kv.num_free_pages();
+      kv.reserve(c.id, c.count);
+      EXPECT_EQ(kv.num_free_pages(), free_before) << "the scheduler reserved the chunk's pages";
+      auto toks = s.tokens(c.id);
+      EXPECT_EQ(kv.num_tokens(c.id), c.begin);
+      for (int64_t i = 0; i < c.count; ++i) *kv.key(0, c.id, c.begin + i) = float(toks[size_t(c.begin + i)]);
+      kv.commit(c.id, c.count);
+      tokens += c.count;
+      for (RequestId r : c.samplers) sampled.push_back({r, fake_token(s.tokens(c.id), r)});
+    }
+    EXPECT_EQ(tokens, plan.num_tokens);
+    EXPECT_LE(plan.num_tokens, s.options().max_batch_tokens);
+    EXPECT_LE(int(plan.chunks.size()), s.options().max_running);
+    auto updates = s.update_from_output(plan, sampled);
+    for (auto& u : updates) {
+      outputs[u.id].push_back(u.token);
+      if (u.finished) finished[u.id] = *u.finished;
+    }
+    kv.check_invariants();
+    check_cache_content();
+    plans.push_back(std::move(plan));
+    return updates;
+  }
+  void check_cache_content() {
+    for (SeqId id : kv.sequences()) {
+      ASSERT_TRUE(s.contains(id));
+      auto toks = s.tokens(id);
+      ASSERT_EQ(kv.num_tokens(id), s.num_computed(id));
+      for (int64_t p = 0; p < kv.num_tokens(id); ++p)
+        ASSERT_EQ(*kv.key(0, id, p), float(toks[size_t(p)])) << "request " << id << " position " << p;
+    }
+  }
+  void run(int max_steps = 10000) {
+    for (int i = 0; i < max_steps && s.has_work(); ++i) step();
+    ASSERT_FALSE(s.has_work());
+  }
+};
+
+std::vector<int32_t> prompt(int n, int salt) {
+  std::vector<int32_t> v;
+  for (int i = 0; i < n; ++i) v.push_back(1000 + salt * 100 + i);
+  return v;
+}
+
+// What a request generates with the fake model, alone in a cache big enough.
+std::vector<int32_t> solo(const std::vector<int32_t>& p, int64_t max_tokens, RequestId id) {
+  Harness h(1000, {.max_running = 1, .max_batch_tokens = 100000, .max_context = 4096});
+  h.s.add({.id = id, .prompt = p, .max_tokens = max_tokens, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  return h.outputs[id];
+}
+
+TEST(Scheduler, AdmitsWhileKvPagesLast) {
+  // 10 pages of 4 tokens; each prompt of 12 tokens takes 3 pages: three fit, the fourth waits.
+  Harness h(10, {.max_running = 8, .max_batch_tokens = 1000, .max_context = 64});
+  for (int i = 0; i < 5; ++i) h.s.add({.id = i + 1, .prompt = prompt(12, i), .max_tokens = 4, .stop_token_ids = {}, .siblings = {}});
+  h.step();
+  EXPECT_EQ(h.s.num_running(), 3u);
+  EXPECT_EQ(h.s.num_waiting(), 2u);
+  EXPECT_EQ(h.kv.num_free_pages(), 1);
+  h.run();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(h.outputs[i + 1], solo(prompt(12, i), 4, i + 1)) << "request " << i + 1;
+    EXPECT_EQ(h.finished[i + 1], FinishReason::Length);
+  }
+  EXPECT_EQ(h.kv.num_free_pages(), 10);
+  EXPECT_EQ(h.s.num_requests(), 0u);
+}
+
+TEST(Scheduler, BatchSizeLimit) {
+  Harness h(100, {.max_running = 2, .max_batch_tokens = 1000, .max_context = 64});
+  for (int i = 0; i < 4; ++i) h.s.add({.id = i + 1, .prompt = prompt(3, i), .max_tokens = 3, .stop_token_ids = {}, .siblings = {}});
+  h.step();
+  EXPECT_EQ(h.s.num_running(), 2u);
+  h.run();
+  EXPECT_EQ(h.outputs.size(), 4u);
+}
+
+TEST(Scheduler, ChunkedPrefillMixesWithDecodes) {
+  // Budget 8 tokens per step: request 1 decodes (1 token a step) while request 2's 20-token prompt
+  // goes through in chunks of 7, 7, 6.
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 8, .max_context = 64});
+  h.s.add({.id = 1, .prompt = prompt(5, 1), .max_tokens = 10, .stop_token_ids = {}, .siblings = {}});
+  h.step();  // request 1's prompt
+  h.s.add({.id = 2, .prompt = prompt(20, 2), .max_tokens = 3, .stop_token_ids = {}, .siblings = {}});
+  const int64_t expect_chunks[3][2] = {{0, 7}, {7, 7}, {14, 6}};
+  for (int k = 0; k < 3; ++k) {
+    auto updates = h.step();
+    const SchedulePlan& p = h.plans.back();
+    ASSERT_EQ(p.chunks.size(), 2u);
+    EXPECT_EQ(p.chunks[0].id, 1);
+    EXPECT_EQ(p.chunks[0].count, 1);
+    EXPECT_EQ(p.chunks[1].id, 2);
+    EXPECT_EQ(p.chunks[1].begin, expect_chunks[k][0]);
+    EXPECT_EQ(p.chunks[1].count, expect_chunks[k][1]);
+    // Only the last chunk of the prompt produces a sample.
+    EXPECT_EQ(p.chunks[1].samplers.empty(), k < 2);
+    EXPECT_EQ(updates.size(), k < 2 ? 1u : 2u);
+  }
+  h.run();
+  EXPECT_EQ(h.outputs[1], solo(prompt(5, 1), 10, 1));
+  EXPECT_EQ(h.outputs[2], solo(prompt(20, 2), 3, 2));
+}
+
+TEST(Scheduler, PreemptsTheNewestAndRecomputesWithTheSameOutput) {
+  // 8 pages of 4 tokens, four requests of 6 + 20 tokens (7 pages each at the end): decodes run out
+  // of pages and the newest running request is preempted, again and again.
+  Harness h(8, {.max_running = 4, .max_batch_tokens = 64, .max_context = 64});
+  for (int i = 0; i < 4; ++i) h.s.add({.id = i + 1, .prompt = prompt(6, i), .max_tokens = 20, .stop_token_ids = {}, .siblings = {}});
+  std::map<RequestId, bool> was_running;
+  for (int step = 0; step < 10000 && h.s.has_work(); ++step) {
+    std::vector<RequestId> running;
+    for (RequestId id = 1; id <= 4; ++id)
+      if (h.s.contains(id) && h.s.is_running(id)) running.push_back(id);
+    h.step();
+    // Victims, newest first, are the newest requests that were running (ids follow arrival).
+    const auto& pre = h.plans.back().preempted;
+    for (size_t k = 0; k < pre.size(); ++k) {
+      ASSERT_LT(k, running.size());
+      EXPECT_EQ(pre[k], running[running.size() - 1 - k]);
+    }
+  }
+  EXPECT_GT(h.s.num_preemptions(), 0);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(h.outputs[i + 1], solo(prompt(6, i), 20, i + 1)) << "request " << i + 1;
+  EXPECT_EQ(h.kv.num_free_pages(), 8);
+}
+
+TEST(Scheduler, CancellationFreesPages) {
+  Harness h(20, {.max_running = 1, .max_batch_tokens = 64, .max_context = 64});
+  h.s.add({.id = 1, .prompt = prompt(9, 1), .max_tokens = 30, .stop_token_ids = {}, .siblings = {}});
+  h.s.add({.id = 2, .prompt = prompt(9, 2), .max_tokens = 30, .stop_token_ids = {}, .siblings = {}});
+  h.step();
+  h.step();
+  EXPECT_TRUE(h.s.is_running(1));
+  EXPECT_FALSE(h.s.is_running(2));
+  h.s.finish(2);  // waiting
+  h.s.finish(1);  // running
+  h.s.finish(7);  // unknown: ignored
+  EXPECT_FALSE(h.s.has_work());
+  EXPECT_EQ(h.kv.num_free_pages(), 20);
+  EXPECT_TRUE(h.s.schedule().empty());
+}
+
+TEST(Scheduler, StopTokensAndContextLimit) {
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 64, .max_context = 12});
+  const auto out = solo(prompt(4, 3), 8, 1);
+  h.s.add({.id = 1, .prompt = prompt(4, 3), .max_tokens = 8, .stop_token_ids = {out[2]}, .siblings = {}});
+  h.s.add({.id = 2, .prompt = prompt(4, 4), .max_tokens = 8, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  EXPECT_EQ(h.outputs[1], std::vector<int32_t>(out.begin(), out.begin() + 3));
+  EXPECT_EQ(h.finished[1], FinishReason::Stop);
+  EXPECT_EQ(h.outputs[2].size(), 8u);
+  EXPECT_EQ(h.finished[2], FinishReason::Length);
+  // prompt + max_tokens past the context, empty prompts, ids in use: refused.
+  EXPECT_THROW(h.s.add({.id = 3, .prompt = prompt(5, 1), .max_tokens = 8, .stop_token_ids = {}, .siblings = {}}), Error);
+  EXPECT_THROW(h.s.add({.id = 3, .prompt = {}, .max_tokens = 8, .stop_token_ids = {}, .siblings = {}}), Error);
+  h.s.add({.id = 3, .prompt = prompt(2, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}});
+  EXPECT_THROW(h.s.add({.id = 3, .prompt = prompt(2, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}}), Error);
+  EXPECT_THROW(h.s.add({.id = 4, .prompt = prompt(2, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {3}}), Error);
+}
+
+TEST(Scheduler, SiblingsShareThePromptLogitsAndForkItsPages) {
+  // n = 3 over a 10-token prompt (pages of 4: two full pages and a partial one).
+  Harness h(100, {.max_running = 8, .max_batch_tokens = 64, .max_context = 64});
+  h.s.add({.id = 10, .prompt = prompt(10, 5), .max_tokens = 6, .stop_token_ids = {}, .siblings = {11, 12}});
+  h.step();
+  ASSERT_EQ(h.plans[0].chunks.size(), 1u);  // one prefill for the three
+  EXPECT_EQ(h.plans[0].chunks[0].samplers, (std::vector<RequestId>{10, 11, 12}));
+  EXPECT_EQ(h.kv.num_free_pages(), 100 - 3);
+  h.step();
+  // The siblings were admitted by forking: their chunk starts after the prompt (one token each),
+  // and they share the two full pages (a private copy of the partial page each, plus growth).
+  ASSERT_EQ(h.plans[1].chunks.size(), 3u);
+  for (auto& c : h.plans[1].chunks) {
+    EXPECT_EQ(c.begin, 10);
+    EXPECT_EQ(c.count, 1);
+  }
+  EXPECT_EQ(h.kv.pool().refcount(h.kv.block_table(10)[0]), 3);
+  EXPECT_EQ(h.kv.num_free_pages(), 100 - 3 - 2);
+  h.run();
+  // Each choice continues from its own first token exactly as the fake model dictates.
+  for (RequestId id : {10, 11, 12}) {
+    ASSERT_EQ(h.outputs[id].size(), 6u);
+    std::vector<int32_t> seq = prompt(10, 5);
+    EXPECT_EQ(h.outputs[id][0], fake_token(seq, id));
+    for (size_t k = 0; k + 1 < h.outputs[id].size(); ++k) {
+      seq.push_back(h.outputs[id][k]);
+      EXPECT_EQ(h.outputs[id][k + 1], fake_token(seq, id));
+    }
+  }
+  EXPECT_NE(h.outputs[10], h.outputs[11]);
+  EXPECT_EQ(h.kv.num_free_pages(), 100);
+}
+
+TEST(Scheduler, SiblingsRecomputeWhenTheParentIsGone) {
+  Harness h(100, {.max_running = 8, .max_batch_tokens = 64, .max_context = 64});
+  h.s.add({.id = 1, .prompt = prompt(6, 1), .max_tokens = 1, .stop_token_ids = {}, .siblings = {2}});
+  h.step();  // both sample their only token; the parent is done before the sibling is forked
+  EXPECT_EQ(h.finished.size(), 2u);
+  h.s.add({.id = 3, .prompt = prompt(6, 1), .max_tokens = 3, .stop_token_ids = {}, .siblings = {4}});
+  h.s.finish(3);  // cancelled before its prompt ran: the sibling prefills the prompt itself
+  h.run();
+  EXPECT_EQ(h.outputs[4], solo(prompt(6, 1), 3, 4));
+  EXPECT_EQ(h.plans.back().chunks.size(), 1u);
+  EXPECT_EQ(h.kv.num_free_pages(), 100);
+}
+
+}  // namespace
+}  // namespace qwen3::engine
