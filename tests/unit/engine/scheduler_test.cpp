@@ -52,7 +52,7 @@ struct Harness {
       EXPECT_EQ(kv.num_free_pages(), free_before) << "the scheduler reserved the chunk's pages";
       auto toks = s.tokens(c.id);
       EXPECT_EQ(kv.num_tokens(c.id), c.begin);
-      for (int64_t i = 0; i < c.count; ++i) *kv.key(0, c.id, c.begin + i) = float(toks[size_t(c.begin + i)]);
+      for (int64_t i = 0; i < c.count; ++i) *reinterpret_cast<float*>(kv.key(0, c.id, c.begin + i)) = float(toks[size_t(c.begin + i)]);
       kv.commit(c.id, c.count);
       tokens += c.count;
       for (RequestId r : c.samplers) sampled.push_back({r, fake_token(s.tokens(c.id), r)});
@@ -76,7 +76,7 @@ struct Harness {
       auto toks = s.tokens(id);
       ASSERT_EQ(kv.num_tokens(id), s.num_computed(id));
       for (int64_t p = 0; p < kv.num_tokens(id); ++p)
-        ASSERT_EQ(*kv.key(0, id, p), float(toks[size_t(p)])) << "request " << id << " position " << p;
+        ASSERT_EQ(*reinterpret_cast<const float*>(kv.key(0, id, p)), float(toks[size_t(p)])) << "request " << id << " position " << p;
     }
   }
   void run(int max_steps = 10000) {
