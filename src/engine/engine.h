@@ -46,7 +46,7 @@ struct EngineOptions {
   int64_t max_batch_tokens = 512;    // tokens per step (prefill chunks + decodes)
   int64_t kv_pages = 4096;           // KV cache size in pages
   int page_size = 16;
-  DType kv_dtype = DType::F32;
+  DType kv_dtype = DType::BF16;
   int max_queue = 256;               // choices waiting beyond max_batch before submit() refuses
   std::vector<int32_t> eos_token_ids;
   // Where the engine reports what went wrong inside it (a failed forward pass); may be empty.
