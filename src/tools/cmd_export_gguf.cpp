@@ -74,7 +74,10 @@ void add_tokenizer(gguf::Writer& w, const fs::path& dir, const Qwen3Config& c) {
   std::map<std::string, int64_t> added;
   for (const json& a : tj.value("added_tokens", json::array())) {
     const std::string s = a.at("content");
-    put(a.at("id").get<int64_t>(), s, a.value("special", false) ? kControl : kUserDefined);
+    // Added tokens spelled <|...|> are control tokens to llama.cpp even when the tokenizer does not
+    // mark them special (Qwen3's <|fim_pad|>, <|repo_name|>, ...); it warns and overrides otherwise.
+    const bool looks_special = s.size() >= 4 && s.starts_with("<|") && s.ends_with("|>");
+    put(a.at("id").get<int64_t>(), s, a.value("special", false) || looks_special ? kControl : kUserDefined);
     added[s] = a.at("id");
   }
   for (int64_t i = 0; i < c.vocab_size; ++i)
