@@ -166,6 +166,52 @@ void validate(const Opts& o, const Qwen3Config& c) {
          c.max_position_embeddings);
 }
 
+// Everything one bench run reports.
+struct Results {
+  Stat prefill, decode;
+  std::optional<Stat> batch, depth;
+  double wbytes = 0, kv_pos = 0, decode_gb = 0, load_s = 0, rss_mib = 0;
+  std::optional<double> depth_gb, bandwidth, frac, depth_frac;
+  std::string isa;
+};
+
+void print_json(const Opts& o, const Results& r) {
+  nlohmann::json j = {{"model", o.m.model}, {"quant", o.m.quant}, {"kv_dtype", o.m.kv_dtype},
+                      {"numerics", o.m.numerics}, {"threads", num_threads()}, {"isa", r.isa},
+                      {"seed", o.seed}, {"repeat", o.repeat},
+                      {"prompt_tokens", o.prompt}, {"gen_tokens", o.gen}, {"batch", o.batch}, {"depth", o.depth},
+                      {"prefill_tok_s", stat_json(r.prefill)}, {"decode_tok_s", stat_json(r.decode)},
+                      {"batch_decode_tok_s", stat_json(r.batch)}, {"depth_decode_tok_s", stat_json(r.depth)},
+                      {"weight_bytes_per_token", r.wbytes}, {"kv_bytes_per_position", r.kv_pos},
+                      {"decode_gb_s", r.decode_gb}, {"depth_decode_gb_s", opt_json(r.depth_gb)},
+                      {"bandwidth_gb_s", opt_json(r.bandwidth)}, {"bandwidth_fraction", opt_json(r.frac)},
+                      {"depth_bandwidth_fraction", opt_json(r.depth_frac)},
+                      {"load_s", r.load_s}, {"peak_rss_mib", r.rss_mib}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
+void print_text(const Opts& o, const Results& r) {
+  std::printf("model %s | quant %s | kv %s | numerics %s | %d threads | isa %s\n", o.m.model.c_str(),
+              o.m.quant.c_str(), o.m.kv_dtype.c_str(), o.m.numerics.c_str(), num_threads(), r.isa.c_str());
+  auto line = [&](const std::string& what, const Stat& s) {
+    std::printf("%-26s %10.2f tok/s  (min %.2f, max %.2f, %d repeats)\n", what.c_str(), s.median, s.min, s.max,
+                o.repeat);
+  };
+  line(fmt::format("prefill {}", o.prompt), r.prefill);
+  line(fmt::format("decode {} (batch 1)", o.gen), r.decode);
+  if (r.batch) line(fmt::format("decode {} (batch {})", o.gen, o.batch), *r.batch);
+  if (r.depth) line(fmt::format("decode {} at depth {}", o.gen, o.depth), *r.depth);
+  std::printf("weights read per token     %.1f MiB; K/V per position %.1f KiB\n", r.wbytes / (1 << 20),
+              r.kv_pos / 1024);
+  auto bw_line = [&](const std::string& what, double gb, const std::optional<double>& f) {
+    if (f) std::printf("%-26s %10.2f GB/s = %.0f%% of the measured %.1f GB/s\n", what.c_str(), gb, 100 * *f, *r.bandwidth);
+    else std::printf("%-26s %10.2f GB/s\n", what.c_str(), gb);
+  };
+  bw_line("decode reads", r.decode_gb, r.frac);
+  if (r.depth_gb) bw_line(fmt::format("decode reads at depth {}", o.depth), *r.depth_gb, r.depth_frac);
+  std::printf("load %.2f s | peak RSS %.0f MiB\n", r.load_s, r.rss_mib);
+}
+
 int run(const Opts& o) {
   // Cheap checks first, before the probe and the load.
   load_options(o.m);
@@ -176,77 +222,44 @@ int run(const Opts& o) {
   const Qwen3Config config = Qwen3Config::load(std::filesystem::path(o.m.model) / "config.json");
   validate(o, config);
 
-  std::optional<double> bandwidth;
+  Results r;
   if (o.bandwidth_mib > 0) {
-    bandwidth = measure_read_bandwidth({.buffer_bytes = size_t(o.bandwidth_mib) << 20});
+    r.bandwidth = measure_read_bandwidth({.buffer_bytes = size_t(o.bandwidth_mib) << 20});
     reset_peak_rss();
   }
   const auto t_load = clock_type::now();
   auto model = load_model(o.m);
-  const double load_s = seconds_since(t_load);
+  r.load_s = seconds_since(t_load);
 
   Bench bench(*model, o);
   std::vector<double> pre, dec, bat, dep;
   bench.decode(1, 1);  // warm-up: workspaces grow, pages fault in
-  for (int r = 0; r < o.repeat; ++r) {
+  for (int i = 0; i < o.repeat; ++i) {
     pre.push_back(bench.prefill());
     dec.push_back(bench.decode(1, 1));
     if (o.batch >= 2) bat.push_back(bench.decode(o.batch, 16));
     if (o.depth > 0) dep.push_back(bench.decode(1, o.depth));
   }
-  const Stat prefill = stat_of(pre), decode = stat_of(dec);
-  std::optional<Stat> batch, depth;
-  if (!bat.empty()) batch = stat_of(bat);
-  if (!dep.empty()) depth = stat_of(dep);
+  r.prefill = stat_of(pre);
+  r.decode = stat_of(dec);
+  if (!bat.empty()) r.batch = stat_of(bat);
+  if (!dep.empty()) r.depth = stat_of(dep);
 
   const Qwen3Config& c = model->config();
-  const double wbytes = weight_bytes_per_token(model->weights());
-  const double kv_pos = 2.0 * double(c.num_hidden_layers * c.num_key_value_heads * c.head_dim) *
-                        double(dtype_size(kv_dtype(o.m)));
+  r.wbytes = weight_bytes_per_token(model->weights());
+  r.kv_pos = 2.0 * double(c.num_hidden_layers * c.num_key_value_heads * c.head_dim) * double(dtype_size(kv_dtype(o.m)));
   // Mean depth of the timed steps: context + (gen - 1) / 2 positions already in the cache, plus the new one.
-  auto gb_s = [&](double tok_s, double context) { return (wbytes + kv_pos * (context + 0.5 * (o.gen + 1))) * tok_s / 1e9; };
-  const double decode_gb = gb_s(decode.median, 1);
-  std::optional<double> depth_gb, frac, depth_frac;
-  if (depth) depth_gb = gb_s(depth->median, o.depth);
-  if (bandwidth && *bandwidth > 0) {
-    frac = decode_gb / *bandwidth;
-    if (depth_gb) depth_frac = *depth_gb / *bandwidth;
+  auto gb_s = [&](double tok_s, double context) { return (r.wbytes + r.kv_pos * (context + 0.5 * (o.gen + 1))) * tok_s / 1e9; };
+  r.decode_gb = gb_s(r.decode.median, 1);
+  if (r.depth) r.depth_gb = gb_s(r.depth->median, o.depth);
+  if (r.bandwidth && *r.bandwidth > 0) {
+    r.frac = r.decode_gb / *r.bandwidth;
+    if (r.depth_gb) r.depth_frac = *r.depth_gb / *r.bandwidth;
   }
-  const double rss_mib = double(peak_rss_bytes()) / (1 << 20);
-  const std::string isa(kernels::isa_name(kernels::active_isa()));
-
-  if (o.format == "json") {
-    nlohmann::json j = {{"model", o.m.model}, {"quant", o.m.quant}, {"kv_dtype", o.m.kv_dtype},
-                        {"numerics", o.m.numerics}, {"threads", num_threads()}, {"isa", isa},
-                        {"seed", o.seed}, {"repeat", o.repeat},
-                        {"prompt_tokens", o.prompt}, {"gen_tokens", o.gen}, {"batch", o.batch}, {"depth", o.depth},
-                        {"prefill_tok_s", stat_json(prefill)}, {"decode_tok_s", stat_json(decode)},
-                        {"batch_decode_tok_s", stat_json(batch)}, {"depth_decode_tok_s", stat_json(depth)},
-                        {"weight_bytes_per_token", wbytes}, {"kv_bytes_per_position", kv_pos},
-                        {"decode_gb_s", decode_gb}, {"depth_decode_gb_s", opt_json(depth_gb)},
-                        {"bandwidth_gb_s", opt_json(bandwidth)}, {"bandwidth_fraction", opt_json(frac)},
-                        {"depth_bandwidth_fraction", opt_json(depth_frac)},
-                        {"load_s", load_s}, {"peak_rss_mib", rss_mib}};
-    std::printf("%s\n", j.dump().c_str());
-    return 0;
-  }
-  std::printf("model %s | quant %s | kv %s | numerics %s | %d threads | isa %s\n", o.m.model.c_str(),
-              o.m.quant.c_str(), o.m.kv_dtype.c_str(), o.m.numerics.c_str(), num_threads(), isa.c_str());
-  auto line = [&](const char* what, const Stat& s) {
-    std::printf("%-26s %10.2f tok/s  (min %.2f, max %.2f, %d repeats)\n", what, s.median, s.min, s.max, o.repeat);
-  };
-  line(fmt::format("prefill {}", o.prompt).c_str(), prefill);
-  line(fmt::format("decode {} (batch 1)", o.gen).c_str(), decode);
-  if (batch) line(fmt::format("decode {} (batch {})", o.gen, o.batch).c_str(), *batch);
-  if (depth) line(fmt::format("decode {} at depth {}", o.gen, o.depth).c_str(), *depth);
-  std::printf("weights read per token     %.1f MiB; K/V per position %.1f KiB\n", wbytes / (1 << 20), kv_pos / 1024);
-  auto bw_line = [&](const char* what, double gb, const std::optional<double>& f) {
-    if (f) std::printf("%-26s %10.2f GB/s = %.0f%% of the measured %.1f GB/s\n", what, gb, 100 * *f, *bandwidth);
-    else std::printf("%-26s %10.2f GB/s\n", what, gb);
-  };
-  bw_line("decode reads", decode_gb, frac);
-  if (depth_gb) bw_line(fmt::format("decode reads at depth {}", o.depth).c_str(), *depth_gb, depth_frac);
-  std::printf("load %.2f s | peak RSS %.0f MiB\n", load_s, rss_mib);
+  r.rss_mib = double(peak_rss_bytes()) / (1 << 20);
+  r.isa = std::string(kernels::isa_name(kernels::active_isa()));
+  if (o.format == "json") print_json(o, r);
+  else print_text(o, r);
   return 0;
 }
 
