@@ -72,6 +72,35 @@ def safetensors_header(path):
     return json.loads(b[8:8 + n]), b, 8 + n
 
 
+def make_untied(src, dst):
+    """A copy of checkpoint `src` with tie_word_embeddings false and lm_head.weight = embed + 1 ulp pattern."""
+    os.makedirs(dst)
+    for f in os.listdir(src):
+        if f not in ("model.safetensors", "config.json"):
+            shutil.copy(os.path.join(src, f), dst)
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    cfg["tie_word_embeddings"] = False
+    json.dump(cfg, open(os.path.join(dst, "config.json"), "w"))
+    hdr, b, start = safetensors_header(os.path.join(src, "model.safetensors"))
+    meta = hdr.pop("__metadata__", None)
+    e = hdr["model.embed_tokens.weight"]
+    blobs, out_hdr, off = [], {}, 0
+    for name, info in hdr.items():
+        blob = b[start + info["data_offsets"][0]:start + info["data_offsets"][1]]
+        out_hdr[name] = dict(info, data_offsets=[off, off + len(blob)])
+        blobs.append(blob)
+        off += len(blob)
+    head = bytes(reversed(b[start + e["data_offsets"][0]:start + e["data_offsets"][1]]))  # different bytes, same size
+    out_hdr["lm_head.weight"] = dict(e, data_offsets=[off, off + len(head)])
+    blobs.append(head)
+    if meta:
+        out_hdr["__metadata__"] = meta
+    h = json.dumps(out_hdr).encode()
+    h += b" " * (-len(h) % 8)
+    with open(os.path.join(dst, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
 tmp = tempfile.mkdtemp(prefix="qwen3_bench_")
 try:
     m = os.path.join(tmp, "m")
@@ -220,6 +249,28 @@ try:
     if rc == 0:
         expect_error("export-gguf quantized", ["export-gguf", "--model", os.path.join(tmp, "q8"), "--out", g],
                      "quantized")
+
+    # --- untied checkpoint: output.weight in the GGUF; bench counts one embedding row per token ---
+    u = os.path.join(tmp, "untied")
+    make_untied(m, u)
+    gu = os.path.join(tmp, "u.gguf")
+    rc, _, err = run("export-gguf", "--model", u, "--out", gu)
+    if rc == 0:
+        kv, tensors, data_start, raw = read_gguf(gu)
+        names = {t[0]: t for t in tensors}
+        hdr, st, st_data = safetensors_header(os.path.join(u, "model.safetensors"))
+        lh = hdr["lm_head.weight"]
+        t = names.get("output.weight")
+        check("gguf untied output.weight", t is not None and t[1] == [H, V] and len(tensors) == 1 + 11 * L + 2
+              and raw[data_start + t[3]:data_start + t[3] + V * H * 2] == st[st_data + lh["data_offsets"][0]:st_data + lh["data_offsets"][1]],
+              len(tensors))
+    else:
+        check("export-gguf untied", False, err)
+    rc, out, err = run("bench", "--model", u, "--prompt", "4", "--gen", "2", "--batch", "0", "--repeat", "1",
+                       "--bandwidth-mib", "0", "--format", "json")
+    j = json.loads(out) if rc == 0 else {}
+    check("untied weight bytes: head once, one embedding row", j and j["weight_bytes_per_token"] == 2 * mats + 4 * norms + 2 * H,
+          (err, j.get("weight_bytes_per_token"), 2 * mats + 4 * norms + 2 * H))
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 finish()
