@@ -73,7 +73,7 @@ def safetensors_header(path):
 
 
 def make_untied(src, dst):
-    """A copy of checkpoint `src` with tie_word_embeddings false and lm_head.weight = embed + 1 ulp pattern."""
+    """A copy of checkpoint `src` with tie_word_embeddings false and lm_head.weight = the embedding rows reversed."""
     os.makedirs(dst)
     for f in os.listdir(src):
         if f not in ("model.safetensors", "config.json"):
@@ -90,7 +90,9 @@ def make_untied(src, dst):
         out_hdr[name] = dict(info, data_offsets=[off, off + len(blob)])
         blobs.append(blob)
         off += len(blob)
-    head = bytes(reversed(b[start + e["data_offsets"][0]:start + e["data_offsets"][1]]))  # different bytes, same size
+    emb = b[start + e["data_offsets"][0]:start + e["data_offsets"][1]]
+    row = len(emb) // e["shape"][0]
+    head = b"".join(emb[i:i + row] for i in range(len(emb) - row, -1, -row))  # the rows in reverse order
     out_hdr["lm_head.weight"] = dict(e, data_offsets=[off, off + len(head)])
     blobs.append(head)
     if meta:
