@@ -137,7 +137,7 @@ try:
         norms = L * (2 * H + 2 * D) + H
         check("weight bytes per token", j["weight_bytes_per_token"] == 2 * mats + 4 * norms,
               (j["weight_bytes_per_token"], 2 * mats + 4 * norms))
-        check("kv bytes per position (f32)", j["kv_bytes_per_position"] == 2 * L * Hkv * D * 4, j["kv_bytes_per_position"])
+        check("kv bytes per position (default bf16)", j["kv_bytes_per_position"] == 2 * L * Hkv * D * 2, j["kv_bytes_per_position"])
         check("bandwidth measured", j["bandwidth_gb_s"] and 0.1 < j["bandwidth_gb_s"] < 10000, j["bandwidth_gb_s"])
         check("fraction is GB/s over bandwidth",
               abs(j["bandwidth_fraction"] - j["decode_gb_s"] / j["bandwidth_gb_s"]) < 1e-9, j)
