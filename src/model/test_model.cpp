@@ -69,6 +69,27 @@ Buffer random_tensor(int64_t numel, float mean, float std, DType dt, uint64_t se
   return b;
 }
 
+// An FP8 linear layer as Hugging Face stores it: e4m3 codes [rows, cols] and weight_scale_inv
+// [ceil(rows / 128), ceil(cols / 128)] in `scale_dt` (rounded from the quantizer's float32).
+struct Fp8Tensor {
+  Buffer codes, scales;
+  std::vector<int64_t> scale_shape;
+};
+Fp8Tensor quantize_fp8(const Buffer& w, int64_t rows, int64_t cols, DType scale_dt) {
+  Fp8Tensor f;
+  f.codes = Buffer(static_cast<size_t>(rows * cols));
+  f.scale_shape = {(rows + kernels::kFp8Block - 1) / kernels::kFp8Block, (cols + kernels::kFp8Block - 1) / kernels::kFp8Block};
+  std::vector<float> s(kernels::fp8_scale_count(rows, cols));
+  kernels::quantize_fp8(w.as<float>(), rows, cols, f.codes.as<uint8_t>(), s.data());
+  f.scales = Buffer(s.size() * dtype_size(scale_dt));
+  for (size_t i = 0; i < s.size(); ++i) switch (scale_dt) {
+      case DType::F32: f.scales.as<float>()[i] = s[i]; break;
+      case DType::BF16: f.scales.as<uint16_t>()[i] = f32_to_bf16(s[i]); break;
+      case DType::F16: f.scales.as<uint16_t>()[i] = f32_to_f16(s[i]); break;
+    }
+  return f;
+}
+
 ordered_json base_config() {
   return ordered_json::parse(R"({
     "architectures": ["Qwen3ForCausalLM"],
@@ -245,20 +266,10 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
         add(s.name, dt, s.shape, random_tensor(n, s.mean, s.std, o.dtype, seed));
         continue;
       }
-      const Buffer w = random_tensor(n, s.mean, s.std, DType::F32, seed);
-      Buffer q(static_cast<size_t>(n));
-      const int64_t nrb = (s.shape[0] + kernels::kFp8Block - 1) / kernels::kFp8Block,
-                    ncb = (s.shape[1] + kernels::kFp8Block - 1) / kernels::kFp8Block;
-      std::vector<float> scales(size_t(nrb * ncb));
-      kernels::quantize_fp8(w.as<float>(), s.shape[0], s.shape[1], q.as<uint8_t>(), scales.data());
-      Buffer sb(scales.size() * dtype_size(o.fp8_scale_dtype));
-      for (size_t i = 0; i < scales.size(); ++i) switch (o.fp8_scale_dtype) {
-          case DType::F32: sb.as<float>()[i] = scales[i]; break;
-          case DType::BF16: sb.as<uint16_t>()[i] = f32_to_bf16(scales[i]); break;
-          case DType::F16: sb.as<uint16_t>()[i] = f32_to_f16(scales[i]); break;
-        }
-      add(s.name, "F8_E4M3", s.shape, std::move(q));
-      add(s.name + "_scale_inv", std::string(dtype_name(o.fp8_scale_dtype)), {nrb, ncb}, std::move(sb));
+      Fp8Tensor f = quantize_fp8(random_tensor(n, s.mean, s.std, DType::F32, seed), s.shape[0], s.shape[1],
+                                 o.fp8_scale_dtype);
+      add(s.name, "F8_E4M3", s.shape, std::move(f.codes));
+      add(s.name + "_scale_inv", std::string(dtype_name(o.fp8_scale_dtype)), f.scale_shape, std::move(f.scales));
     }
     write_safetensors(o.out / fname, tw);
   }
