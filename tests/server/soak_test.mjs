@@ -10,6 +10,14 @@ import { SANITIZED, check, finish, makeTinyModel, metrics, startServer, tmpdir, 
 
 const SECONDS = Number(process.env.QWEN3_SOAK_SECONDS || (SANITIZED ? 10 : 20)), CLIENTS = 16;
 const dir = tmpdir('qwen3_soak_');
+// A hang (a client or the server stuck) fails the test with a message instead of waiting for the
+// CTest timeout.
+const watchdog = setTimeout(() => {
+  console.log(`FAIL watchdog: the soak did not finish within ${SECONDS + 240} s`);
+  if (srv) srv.proc.kill('SIGKILL');
+  process.exit(1);
+}, (SECONDS + 240) * 1000);
+watchdog.unref();
 let srv;
 // A small deterministic generator, so a failing run can be repeated.
 let state = 12345;
@@ -32,10 +40,14 @@ try {
       try {
         if (rand() < 0.8) {
           const stream = await client.chat.completions.create({ ...params, stream: true }, { signal: ac.signal });
-          let chunks = 0;
+          // Going away mid-stream the way the openai package documents it: leaving the loop
+          // cancels the response body and closes the connection. (Calling ac.abort() and staying in
+          // the loop can leave the iterator pending forever in openai 5.x with Node's fetch.)
+          let chunks = 0, left = false;
           for await (const _ of stream) {
-            if (++chunks === abortAfter) ac.abort();
+            if (++chunks === abortAfter) { left = true; break; }
           }
+          if (left) { counts.aborted++; continue; }
         } else {
           if (abortAfter >= 0) setTimeout(() => ac.abort(), abortAfter * 5);
           await client.chat.completions.create(params, { signal: ac.signal });
