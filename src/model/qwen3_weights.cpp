@@ -378,6 +378,13 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     else quantize_linear(l, f);
     return l;
   };
+  // The embedding table / head (see HeadFormat); a table stored quantized stays as it is.
+  const bool head_q8 = opts.head == HeadFormat::Q8 ||
+                       (opts.head == HeadFormat::Auto && (opts.quant == Quant::Q8 || opts.quant == Quant::Q4));
+  auto head = [&](Linear l) {
+    if (head_q8 && !kernels::is_quantized(l.format) && l.format != kernels::WFormat::FP8) quantize_linear(l, kernels::WFormat::Q8);
+    return l;
+  };
   std::optional<Progress> progress;
   if (opts.quant != Quant::None)
     progress.emplace(opts.show_progress, fmt::format("quantizing to {}", kernels::format_name(layer_fmt)),
@@ -385,7 +392,7 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
 
   Loader ld(dir, c, plan);
   Qwen3Weights w;
-  w.embed_tokens = quant(ld.linear({rep("model.embed_tokens.weight", {c.vocab_size, H})}), kernels::WFormat::Q8);
+  w.embed_tokens = head(ld.linear({rep("model.embed_tokens.weight", {c.vocab_size, H})}));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i);
     Qwen3Layer L;
@@ -412,7 +419,7 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     if (progress) progress->step(i + 1);
   }
   w.norm = ld.vec(rep("model.norm.weight", {H}));
-  if (!c.tie_word_embeddings) w.lm_head = quant(ld.linear({rep("lm_head.weight", {c.vocab_size, H})}), kernels::WFormat::Q8);
+  if (!c.tie_word_embeddings) w.lm_head = head(ld.linear({rep("lm_head.weight", {c.vocab_size, H})}));
   if (progress) progress->step(c.num_hidden_layers + 1);
   ld.check_unexpected();
   return w;

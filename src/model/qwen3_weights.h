@@ -63,12 +63,17 @@ enum class Quant : uint8_t { None, Q8, Q4, Fp8 };
 // reference). Fast: bf16 activations in the matmuls of bf16 weights, where the CPU has bf16 dot
 // products (AVX512_BF16); other formats are unaffected.
 enum class Numerics : uint8_t { Exact, Fast };
+// The embedding table and lm_head: Auto = q8 under --quant q8 / q4, else as stored (also for fp8,
+// as in Qwen's FP8 checkpoints); Stored = never quantized on load; Q8 = q8 whatever the layers are
+// (a float or fp8 checkpoint's head read at 1 byte per weight instead of 2).
+enum class HeadFormat : uint8_t { Auto, Stored, Q8 };
 
 struct LoadOptions {
   int rank = 0;
   int world_size = 1;
   Quant quant = Quant::None;
   Numerics numerics = Numerics::Exact;
+  HeadFormat head = HeadFormat::Auto;
   bool show_progress = false;  // a progress bar on stderr while quantizing (when it is a terminal)
 };
 

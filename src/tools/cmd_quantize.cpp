@@ -20,6 +20,8 @@ struct Opts {
 int run(const Opts& o) {
   const LoadOptions lo = load_options(o.m);
   if (lo.quant == Quant::None) fail("--quant: give q8, q4 or fp8");
+  // The written layouts fix the table's format (docs/quantization.md).
+  if (lo.head != HeadFormat::Auto) fail("--head: quantize writes the embedding table and head in the layout's own format; leave --head at auto");
   const auto t0 = std::chrono::steady_clock::now();
   auto model = load_model(o.m);
   write_quantized_checkpoint(o.m.model, model->config(), model->weights(), lo.quant, o.out);

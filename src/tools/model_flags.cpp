@@ -14,6 +14,9 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("--numerics", f.numerics,
                  "exact (float32 activations) or fast (bf16 activations in bf16 matmuls)")
       ->capture_default_str();
+  app.add_option("--head", f.head,
+                 "embedding table and lm_head: auto (q8 under --quant q8/q4, else as stored), stored or q8")
+      ->capture_default_str();
   app.add_option("--threads", f.threads, "worker threads (0: one per core)");
 }
 
@@ -27,6 +30,10 @@ LoadOptions load_options(const ModelFlags& f) {
   if (f.numerics == "exact") o.numerics = Numerics::Exact;
   else if (f.numerics == "fast") o.numerics = Numerics::Fast;
   else fail("--numerics: '{}' is not exact or fast", f.numerics);
+  if (f.head == "auto") o.head = HeadFormat::Auto;
+  else if (f.head == "stored") o.head = HeadFormat::Stored;
+  else if (f.head == "q8") o.head = HeadFormat::Q8;
+  else fail("--head: '{}' is not auto, stored or q8", f.head);
   o.show_progress = isatty(STDERR_FILENO) != 0;
   return o;
 }

@@ -18,6 +18,7 @@ struct ModelFlags {
   std::string quant = "none";     // none | q8 | q4 | fp8
   std::string kv_dtype = "bf16";  // f32 | bf16 | f16
   std::string numerics = "exact"; // exact | fast
+  std::string head = "auto";      // auto | stored | q8
   int threads = 0;                // 0: one per core
 };
 

@@ -124,6 +124,32 @@ TEST(Fp8, WrittenCheckpointLoadsToTheSameBytes) {
   }
 }
 
+// --head: an fp8 checkpoint's bf16 tables (and an untied head) can be read as q8; --quant q8 can
+// keep them as stored; a q8 table of a pre-quantized checkpoint is never requantized.
+TEST(Fp8, HeadFormatOption) {
+  const auto dir = tiny_model("fp8head_untied", DType::BF16, R"({"tie_word_embeddings": false})");
+  LoadOptions o;
+  o.quant = Quant::Fp8;
+  auto m = Qwen3Model::load(dir, o);
+  const auto out = scratch_dir() / "fp8head_untied_fp8";
+  write_quantized_checkpoint(dir, m->config(), m->weights(), Quant::Fp8, out);
+  LoadOptions h;
+  h.head = HeadFormat::Q8;
+  auto q = Qwen3Model::load(out, h);
+  EXPECT_EQ(q->weights().embed_tokens.format, WFormat::Q8);
+  ASSERT_TRUE(q->weights().lm_head.has_value());
+  EXPECT_EQ(q->weights().lm_head->format, WFormat::Q8);
+  EXPECT_EQ(q->weights().layers.at(0).gate_up.format, WFormat::FP8);
+  EXPECT_LT(q->weights().bytes(), Qwen3Model::load(out)->weights().bytes());
+  LoadOptions s;
+  s.quant = Quant::Q8;
+  s.head = HeadFormat::Stored;
+  auto k = Qwen3Model::load(dir, s);
+  EXPECT_EQ(k->weights().embed_tokens.format, WFormat::BF16);
+  EXPECT_EQ(k->weights().lm_head->format, WFormat::BF16);
+  EXPECT_EQ(k->weights().layers.at(0).down.format, WFormat::Q8);
+}
+
 TEST(Fp8, AllScaleDtypesLoad) {
   for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
     const auto dir = fp8_model(std::string("fp8s_") + std::string(dtype_name(dt)), dt);
