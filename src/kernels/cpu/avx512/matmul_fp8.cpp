@@ -241,6 +241,7 @@ void prefill_rows(const MatmulJob& job, const float* const* s, int64_t o, int64_
 // per block, kPRows weight rows decoded kChunk columns at a time into L1 and read by tiles of
 // kTok tokens x kPRows rows.
 constexpr int kDecodeRows = 8;
+constexpr int64_t kPrefillMin = 8;  // fewer tokens (batched decode): 4-token tiles, in-register decode
 
 void matmul_fp8(const MatmulJob& job, int64_t r0, int64_t r1) {
   const uint8_t* w = static_cast<const uint8_t*>(job.w);
@@ -264,6 +265,16 @@ void matmul_fp8(const MatmulJob& job, int64_t r0, int64_t r1) {
     for (; o < r1; ++o) {
       const float* s[1] = {scales(o)};
       one[n](job.x, cols, w + o * cols, cols, s, cols, job.y + o, rows, nullptr);
+    }
+    return;
+  }
+  if (n < kPrefillMin) {  // few tokens: decoding into L1 would not pay; direct 4-token tiles
+    static constexpr Fn one[kTok] = {nullptr, tile_fn<1, 1>, tile_fn<2, 1>, tile_fn<3, 1>};
+    for (int64_t o = r0; o < r1; ++o) {
+      const float* s[1] = {scales(o)};
+      int64_t t = 0;
+      for (; t + kTok <= n; t += kTok) tile<kTok, 1>(job.x + t * cols, cols, w + o * cols, cols, s, cols, job.y + t * rows + o, rows, nullptr);
+      if (t < n) one[n - t](job.x + t * cols, cols, w + o * cols, cols, s, cols, job.y + t * rows + o, rows, nullptr);
     }
     return;
   }
