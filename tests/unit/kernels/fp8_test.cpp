@@ -108,7 +108,7 @@ void expect_close(const Fp8Mat& w, const std::vector<float>& x, int64_t n, const
 using Shape = std::tuple<int64_t, int64_t, int64_t>;  // n, rows, cols
 const std::vector<Shape> kShapes = {{1, 1, 1},     {1, 7, 15},     {3, 33, 16},   {4, 17, 17},   {5, 130, 100},
                                     {9, 40, 257},  {2, 129, 128},  {6, 200, 300}, {1, 256, 1024}, {7, 3, 383},
-                                    {8, 128, 160}, {1, 64, 129}};
+                                    {8, 128, 160}, {1, 64, 129}, {5, 40, 1100}, {4, 19, 640}, {1, 21, 1100}};
 
 TEST(Fp8Matmul, EveryIsaMatchesScalarTwinAndExactSum) {
   std::mt19937 rng(11);
@@ -128,7 +128,7 @@ TEST(Fp8Matmul, EveryIsaMatchesScalarTwinAndExactSum) {
 TEST(Fp8Matmul, BatchAndSplitInvariantBitForBit) {
   std::mt19937 rng(12);
   for (const Kernel& k : kernels_here())
-    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{50, 77}, {130, 300}, {17, 128}}) {
+    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{50, 77}, {130, 300}, {17, 128}, {21, 1100}}) {
       const int64_t n = 11;
       const Fp8Mat w = random_fp8(rows, cols, rng);
       const auto x = random_x(n, cols, rng);
