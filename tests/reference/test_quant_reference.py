@@ -120,6 +120,10 @@ def main() -> int:
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="qwen3-qref-") as tmp:
         for name, quant, dtype, seed, override, length in CONFIGS:
+            # Under the sanitizers (scripts/test.sh) one q8 and one q4 model drive the code paths;
+            # the optimised build checks all of them.
+            if os.environ.get("QWEN3_SANITIZED") and name not in ("q8-f32-untied-bias", "q4-padded"):
+                continue
             try:
                 ok, msg = check(binary, tmp, name, quant, dtype, seed, override, length)
             except Exception as e:  # noqa: BLE001
