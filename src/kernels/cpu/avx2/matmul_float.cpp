@@ -131,6 +131,7 @@ void run_tokens(Tile<typename W::T> a, int64_t t0, int64_t t1) {
   for (; t + kTok <= t1; t += kTok) {
     a.x = x0 + t * a.ldx, a.y = y0 + t * a.ldy;
     tile<kTok, O, W>(a);
+    a.next = nullptr;  // only the first tile streams the rows from memory; it prefetches the next ones
   }
   if (t < t1) {
     a.x = x0 + t * a.ldx, a.y = y0 + t * a.ldy;
@@ -164,7 +165,12 @@ void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
   for (int64_t b0 = 0; b0 < n; b0 += tb) {
     const int64_t b1 = b0 + tb < n ? b0 + tb : n;
     int64_t o = r0;
-    for (; o + kRows <= r1; o += kRows) run_tokens<kRows, W>(at(o), b0, b1);
+    for (; o + kRows <= r1; o += kRows) {
+      // As in the AVX-512 kernel: the first token tile prefetches the next kRows rows.
+      Tile<E> a = at(o);
+      if (o + 2 * kRows <= r1) a.next = reinterpret_cast<const char*>(w + (o + kRows) * cols);
+      run_tokens<kRows, W>(a, b0, b1);
+    }
     for (; o < r1; ++o) run_tokens<1, W>(at(o), b0, b1);
   }
 }
