@@ -103,7 +103,7 @@ TEST(MatmulQuant, MatchesScalarTwinOnEveryIsa) {
     for (WFormat f : {WFormat::Q8, WFormat::Q4})
       for (auto [n, rows, cols] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
                {1, 1, 1}, {1, 7, 31}, {2, 33, 32}, {3, 17, 100}, {5, 64, 256}, {17, 9, 3001}, {64, 40, 1024}, {130, 5, 96},
-               {2, 11, 8300}, {6, 9, 8300}}) {  // 8300: more blocks than the kernels keep on the stack
+               {2, 11, 33000}, {6, 9, 33000}}) {  // 33000: more blocks than the kernels keep on the stack
         QMat w = quantized(f, rows, cols, rng);
         std::vector<float> x(size_t(n * cols)), y(size_t(n * rows)), yr(size_t(n * rows)), wrow(static_cast<size_t>(cols));
         for (auto& v : x) v = nd(rng);
