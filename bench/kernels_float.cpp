@@ -23,6 +23,7 @@
 #include "core/dtype.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
+#include "kernels_bench_util.h"
 
 namespace {
 
@@ -50,15 +51,7 @@ const char* fmt_name(Fmt f) {
   return "?";
 }
 
-// Restores the ISA and thread count a benchmark changed.
-struct Restore {
-  Isa isa = active_isa();
-  int threads = num_threads();
-  ~Restore() {
-    set_active_isa(isa);
-    set_num_threads(threads);
-  }
-};
+using Restore = qwen3::bench::RestoreIsaAndThreads;
 
 void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int threads) {
   Restore restore;

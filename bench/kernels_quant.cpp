@@ -19,6 +19,7 @@
 #include "core/dtype.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
+#include "kernels_bench_util.h"
 
 namespace {
 
@@ -31,14 +32,7 @@ struct Shape {
 };
 constexpr Shape kShapes[] = {{"qkv", 4096, 1024}, {"gate_up", 6144, 1024}, {"down", 1024, 3072}};
 
-struct Restore {
-  Isa isa = active_isa();
-  int threads = num_threads();
-  ~Restore() {
-    set_active_isa(isa);
-    set_num_threads(threads);
-  }
-};
+using Restore = qwen3::bench::RestoreIsaAndThreads;
 
 void BM_quant(benchmark::State& state, Shape s, WFormat wf, Isa isa, int64_t n, int threads) {
   Restore restore;
