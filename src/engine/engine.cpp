@@ -6,6 +6,8 @@
 #include <cmath>
 #include <random>
 
+#include "core/parallel_for.h"
+
 namespace qwen3::engine {
 
 using clock = std::chrono::steady_clock;
@@ -51,7 +53,9 @@ Engine::Engine(Qwen3Model& model, const Tokenizer& tokenizer, EngineOptions opti
       kv_(model.kv_options(options_.kv_pages, options_.page_size, options_.kv_dtype)),
       scheduler_(kv_, SchedulerOptions{.max_running = options_.max_batch,
                                        .max_batch_tokens = options_.max_batch_tokens,
-                                       .max_context = max_context_}) {
+                                       .max_context = max_context_,
+                                       .decode_prefill_tokens = options_.decode_prefill_tokens,
+                                       .prefill_waiting_ratio = options_.prefill_waiting_ratio}) {
   if (options_.max_queue < 0) fail("engine: max_queue must be >= 0, got {}", options_.max_queue);
   metrics_.kv_pages_total = options_.kv_pages;
   thread_ = std::thread([this] { loop(); });
@@ -217,9 +221,8 @@ void Engine::step() {
   for (auto& c : plan.chunks)
     chunks.push_back({c.id, scheduler_.tokens(c.id).subspan(size_t(c.begin), size_t(c.count)),
                       c.samplers.empty() ? LogitsWanted::None : LogitsWanted::Last});
-  Logits logits;
   try {
-    logits = model_.forward(chunks, kv_);
+    model_.forward(chunks, kv_, logits_);
   } catch (const std::exception& e) {
     if (options_.log) options_.log(fmt::format("forward failed: {}", e.what()));
     for (auto& c : plan.chunks)
@@ -230,18 +233,42 @@ void Engine::step() {
       }
     return;
   }
-  std::vector<Sampled> sampled;
-  std::vector<SampleResult> results;
+  // Sampling jobs: (logits row, choice). Each choice has its own Rng, so the rows are sampled in
+  // parallel (each thread with its own scratch) and the result does not depend on the split.
+  struct Job {
+    size_t row;
+    RequestId id;
+    Choice* choice;
+  };
+  std::vector<Job> jobs;
   size_t row = 0;
   for (auto& c : plan.chunks) {
     if (c.samplers.empty()) continue;
-    for (RequestId id : c.samplers) {
-      Choice& ch = choices_.at(id);
-      results.push_back(sample(logits.row(row), *ch.params, scheduler_.prompt(id), scheduler_.output(id), ch.rng, scratch_));
-      sampled.push_back({id, results.back().token});
-    }
+    for (RequestId id : c.samplers) jobs.push_back({row, id, &choices_.at(id)});
     ++row;
   }
+  std::vector<SampleResult> results(jobs.size());
+  const int threads = int(std::min<size_t>(size_t(num_threads()), jobs.size()));
+  if (scratch_.size() < size_t(threads)) scratch_.resize(size_t(threads));
+  struct Ctx {
+    Engine* self;
+    const std::vector<Job>* jobs;
+    std::vector<SampleResult>* results;
+    int threads;
+  } ctx{this, &jobs, &results, threads};
+  auto job = [](void* p, int t) {
+    auto& c = *static_cast<Ctx*>(p);
+    for (size_t j = size_t(t); j < c.jobs->size(); j += size_t(c.threads)) {
+      const Job& b = (*c.jobs)[j];
+      (*c.results)[j] = sample(c.self->logits_.row(b.row), *b.choice->params, c.self->scheduler_.prompt(b.id),
+                               c.self->scheduler_.output(b.id), b.choice->rng, c.self->scratch_[size_t(t)]);
+    }
+  };
+  if (threads > 1) run_on_threads(threads, job, &ctx);
+  else if (threads == 1) job(&ctx, 0);
+  std::vector<Sampled> sampled;
+  sampled.reserve(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) sampled.push_back({jobs[j].id, results[j].token});
   const std::vector<RequestUpdate> updates = scheduler_.update_from_output(plan, sampled);
   // updates follow `sampled` (skipping none: every sampler is a live request).
   for (size_t i = 0, j = 0; i < updates.size(); ++i) {

@@ -44,6 +44,10 @@ class QueueFull : public Error {
 struct EngineOptions {
   int max_batch = 16;                // sequences per step
   int64_t max_batch_tokens = 512;    // tokens per step (prefill chunks + decodes)
+  // While requests decode: prompt tokens per step, unless waiting prompts >= ratio x decoding
+  // (SchedulerOptions); 0: no cap.
+  int64_t decode_prefill_tokens = 0;
+  double prefill_waiting_ratio = 2.0;
   int64_t kv_pages = 4096;           // KV cache size in pages
   int page_size = 16;
   DType kv_dtype = DType::BF16;
@@ -138,7 +142,8 @@ class Engine {
   int64_t max_context_ = 0;
   KvCache kv_;
   Scheduler scheduler_;
-  SamplerScratch scratch_;
+  Logits logits_;                          // the step's logits, buffer reused
+  std::vector<SamplerScratch> scratch_;     // one per sampling thread
   std::unordered_map<RequestId, Choice> choices_;                  // engine thread only
   std::unordered_map<RequestId, std::vector<RequestId>> groups_;   // request -> its choices
 

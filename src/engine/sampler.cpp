@@ -92,8 +92,9 @@ double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
 
 std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int32_t token, float* token_logprob) {
   const float m = *std::max_element(logits.begin(), logits.end());
+  // exp in float (x - m <= 0, so no overflow; glibc's expf is within 1 ulp), summed in double.
   double z = 0;
-  for (float x : logits) z += std::exp(double(x) - double(m));
+  for (float x : logits) z += std::exp(x - m);
   const double lse = double(m) + std::log(z);
   if (token_logprob) *token_logprob = float(double(logits[size_t(token)]) - lse);
   std::vector<TokenLogprob> out;
@@ -141,7 +142,7 @@ SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::sp
     auto& pr = s.probs;
     pr.resize(order.size());
     double z = 0;
-    for (size_t i = 0; i < order.size(); ++i) z += pr[i] = float(std::exp(double(l[order[i]]) - double(m)));
+    for (size_t i = 0; i < order.size(); ++i) z += pr[i] = std::exp(l[order[i]] - m);
     size_t kept = order.size();
     if (p.top_p < 1.0) {
       double before = 0;

@@ -19,6 +19,10 @@ const char* finish_reason_name(FinishReason r) {
 Scheduler::Scheduler(KvCache& kv, SchedulerOptions options) : kv_(kv), options_(options) {
   if (options_.max_running < 1) fail("scheduler: max_running must be >= 1, got {}", options_.max_running);
   if (options_.max_batch_tokens < 1) fail("scheduler: max_batch_tokens must be >= 1, got {}", options_.max_batch_tokens);
+  if (options_.decode_prefill_tokens < 0)
+    fail("scheduler: decode_prefill_tokens must be >= 0, got {}", options_.decode_prefill_tokens);
+  if (!(options_.prefill_waiting_ratio >= 0))
+    fail("scheduler: prefill_waiting_ratio must be >= 0, got {}", options_.prefill_waiting_ratio);
 }
 
 const Scheduler::Request& Scheduler::get(RequestId id) const {
@@ -139,11 +143,26 @@ bool Scheduler::admit(Request& r, int64_t budget, SchedulePlan& plan) {
 SchedulePlan Scheduler::schedule() {
   SchedulePlan plan;
   int64_t budget = options_.max_batch_tokens;
+  // Prompt tokens this step may compute (see SchedulerOptions::decode_prefill_tokens).
+  int64_t prefill_budget = budget;
+  if (options_.decode_prefill_tokens > 0) {
+    // Prompts that could run now: running ones not yet prefilled, and waiting ones up to max_running.
+    int64_t decoding = 0, prefilling = std::min<int64_t>(int64_t(waiting_.size()),
+                                                        std::max<int64_t>(0, options_.max_running - int64_t(running_.size())));
+    for (const Request* r : running_) (r->num_computed >= r->prompt_len ? decoding : prefilling) += 1;
+    if (decoding > 0 && double(prefilling) < options_.prefill_waiting_ratio * double(decoding))
+      prefill_budget = options_.decode_prefill_tokens;
+  }
   // 1. Running requests, oldest first. Running is sorted by arrival, so the preemption victim (the
   // newest) is never one already scheduled in this step.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Request& r = *running_[i];
-    const int64_t n = std::min(int64_t(r.tokens.size()) - r.num_computed, budget);
+    const bool decoding = r.num_computed >= r.prompt_len;
+    const int64_t n = std::min({int64_t(r.tokens.size()) - r.num_computed, budget, decoding ? budget : prefill_budget});
+    if (n == 0) {  // a prompt chunk over this step's prefill budget: later requests may decode
+      ++i;
+      continue;
+    }
     bool self_preempted = false;
     for (;;) {
       try {
@@ -163,17 +182,19 @@ SchedulePlan Scheduler::schedule() {
     plan.chunks.push_back(chunk(r, n));
     plan.num_tokens += n;
     budget -= n;
+    if (!decoding) prefill_budget -= n;
     ++i;
   }
   // 2. Admit waiting requests, oldest first (no skipping ahead: a long prompt at the head is not
   // starved by short ones behind it). Not in a step that had to preempt.
   if (plan.preempted.empty()) {
-    while (!waiting_.empty() && budget > 0 && int(running_.size()) < options_.max_running) {
+    while (!waiting_.empty() && std::min(budget, prefill_budget) > 0 && int(running_.size()) < options_.max_running) {
       Request& r = *waiting_.front();
-      if (!admit(r, budget, plan)) break;
+      if (!admit(r, std::min(budget, prefill_budget), plan)) break;
       waiting_.erase(waiting_.begin());
       insert_by_arrival(running_, &r);
       budget -= plan.chunks.back().count;
+      prefill_budget -= plan.chunks.back().count;
     }
   }
   return plan;

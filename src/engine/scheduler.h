@@ -39,6 +39,14 @@ struct SchedulerOptions {
   int max_running = 16;             // sequences in one batch (--max-batch)
   int64_t max_batch_tokens = 512;   // tokens in one step: decodes (1 each) and prefill chunks
   int64_t max_context = 4096;       // prompt + output tokens of one sequence
+  // Decode-first chunking. In a step where some running requests are decoding, prompt tokens
+  // (chunks of prompts being prefilled, new admissions) are capped at decode_prefill_tokens, so
+  // that a long prompt arriving does not stall every decode for a whole prefill (the inter-token
+  // latency tail), unless the requests waiting for their prompt are at least
+  // prefill_waiting_ratio x the decoding ones (a burst of arrivals is then admitted at once, as
+  // TGI's waiting_served_ratio does). 0: no cap.
+  int64_t decode_prefill_tokens = 0;
+  double prefill_waiting_ratio = 2.0;
 };
 
 struct NewRequest {

@@ -44,6 +44,12 @@ void add_bias(float* y, int64_t n, const std::vector<float>& b) {
 }  // namespace
 
 Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
+  Logits out;
+  forward(batch, kv, out);
+  return out;
+}
+
+void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& out) {
   const Qwen3Config& c = config_;
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = q_heads_, Hkv = kv_heads_, I = inter_;
   const int64_t qkv_dim = (Hq + 2 * Hkv) * D;
@@ -154,8 +160,8 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
   for (size_t b = 0; b < batch.size(); ++b) kv.commit(batch[b].seq, int64_t(batch[b].tokens.size()));
 
   // --- logits, only for the rows asked for ---
-  Logits out;
   out.vocab_size = c.vocab_size;
+  out.rows.clear();
   for (size_t b = 0; b < batch.size(); ++b) {
     const int64_t n = tp.chunk_begin[b + 1] - tp.chunk_begin[b];
     if (batch[b].want == LogitsWanted::All)
@@ -173,7 +179,6 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
   kernels::rms_norm(sel.data(), R, H, weights_.norm.data(), c.rms_norm_eps, sel.data());
   out.data.resize(size_t(R * c.vocab_size));
   matmul(sel.data(), R, weights_.head().view(), out.data.data(), mo);
-  return out;
 }
 
 }  // namespace qwen3

@@ -52,6 +52,9 @@ class Qwen3Model {
   // token ids in range, positions below max_position_embeddings, enough KV pages: KvCacheFull), so
   // that on error nothing has changed. Appends K/V of every token and returns the logits asked for.
   Logits forward(std::span<const SeqChunk> batch, KvCache& kv);
+  // The same, into `out`, whose buffer is reused (a server step does not allocate and fault in a
+  // fresh [rows, vocab] block every time).
+  void forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& out);
 
   // --- MLC-LLM entry points ---
   std::vector<float> embed(std::span<const int32_t> ids) const;  // [ids.size(), hidden_size]

@@ -24,7 +24,8 @@ struct Opts {
   ModelFlags m;
   std::string host = "127.0.0.1", api_key, served_name;
   int port = 8080, max_batch = 16, max_queue = 256, http_threads = 256;
-  int64_t max_batch_tokens = 512;
+  int64_t max_batch_tokens = 2048, decode_prefill_tokens = 16;
+  double prefill_waiting_ratio = 2.0;
   double kv_memory_gib = 4.0;
   bool quiet = false;
 };
@@ -34,6 +35,9 @@ int run(const Opts& o) {
   if (o.max_batch < 1 || o.max_batch > 1024) fail("--max-batch: must be 1..1024, got {}", o.max_batch);
   if (o.max_queue < 0) fail("--max-queue: must be >= 0, got {}", o.max_queue);
   if (o.max_batch_tokens < 1) fail("--max-batch-tokens: must be >= 1, got {}", o.max_batch_tokens);
+  if (o.decode_prefill_tokens < 0) fail("--decode-prefill-tokens: must be >= 0, got {}", o.decode_prefill_tokens);
+  if (!(o.prefill_waiting_ratio >= 0) || !std::isfinite(o.prefill_waiting_ratio))
+    fail("--prefill-waiting-ratio: must be >= 0, got {}", o.prefill_waiting_ratio);
   if (!(o.kv_memory_gib > 0) || !std::isfinite(o.kv_memory_gib)) fail("--kv-memory: must be > 0 GiB");
   if (o.http_threads < 1) fail("--http-threads: must be >= 1");
 
@@ -55,6 +59,8 @@ int run(const Opts& o) {
   engine::EngineOptions eo;
   eo.max_batch = o.max_batch;
   eo.max_batch_tokens = o.max_batch_tokens;
+  eo.decode_prefill_tokens = o.decode_prefill_tokens;
+  eo.prefill_waiting_ratio = o.prefill_waiting_ratio;
   eo.max_queue = o.max_queue;
   eo.kv_dtype = kv_dtype(o.m);
   eo.page_size = 16;
@@ -109,6 +115,13 @@ const bool registered = register_command(
       app.add_option("--port", o->port, "port (0: any free port, printed on stderr)")->capture_default_str();
       app.add_option("--max-batch", o->max_batch, "sequences in one batch")->capture_default_str();
       app.add_option("--max-batch-tokens", o->max_batch_tokens, "tokens in one step (prefill chunks + decodes)")
+          ->capture_default_str();
+      app.add_option("--decode-prefill-tokens", o->decode_prefill_tokens,
+                     "while requests decode, prompt tokens per step (0: no cap), so a new prompt does not "
+                     "stall every stream for a whole prefill")
+          ->capture_default_str();
+      app.add_option("--prefill-waiting-ratio", o->prefill_waiting_ratio,
+                     "lift that cap when requests waiting for their prompt >= this x the decoding ones")
           ->capture_default_str();
       app.add_option("--kv-memory", o->kv_memory_gib, "KV cache size in GiB")->capture_default_str();
       app.add_option("--max-queue", o->max_queue, "sequences waiting beyond --max-batch before 503")

@@ -137,6 +137,28 @@ TEST(EngineLoop, ConcurrentRequestsMatchSoloRuns) {
   EXPECT_EQ(e.metrics().finished[int(FinishReason::Length)], uint64_t(kRequests));
 }
 
+// The server's decode-first chunking (prompt tokens capped at 3 per step while others decode, a
+// burst lifting the cap) with a large budget and a cache small enough to preempt: every output
+// still equals the solo run.
+TEST(EngineLoop, DecodeFirstChunkingKeepsOutputs) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  constexpr int kRequests = 8;
+  std::vector<std::vector<int32_t>> expect(kRequests);
+  for (int k = 0; k < kRequests; ++k) expect[size_t(k)] = direct_greedy(prompt_ids(k), 9 + k % 3);
+  EngineOptions o = opts(4, 2048, 6);
+  o.decode_prefill_tokens = 3;
+  o.prefill_waiting_ratio = 2.0;
+  Engine e(*w.model, *w.tok, o);
+  std::vector<Result> got(kRequests);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kRequests; ++k)
+    threads.emplace_back([&, k] { got[size_t(k)] = collect(*e.submit(prompt_ids(k), greedy(9 + k % 3))); });
+  for (auto& t : threads) t.join();
+  for (int k = 0; k < kRequests; ++k) EXPECT_EQ(got[size_t(k)].tokens[0], expect[size_t(k)]) << "request " << k;
+  EXPECT_EQ(e.metrics().finished[int(FinishReason::Length)], uint64_t(kRequests));
+}
+
 // The same requests submitted at once (submit() does not block, so all are queued within the
 // engine's first step): four run together in six pages, which cannot hold them, so requests are
 // preempted and recomputed, and still every output equals the solo run.

@@ -254,5 +254,56 @@ TEST(Scheduler, SiblingsRecomputeWhenTheParentIsGone) {
   EXPECT_EQ(h.kv.num_free_pages(), 100);
 }
 
+// Decode-first chunking: while request 1 decodes, request 2's long prompt runs 8 tokens a step
+// beside it (1 decodes in every step), and both outputs are what they are alone.
+TEST(Scheduler, PromptTokensAreCappedWhileOthersDecode) {
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 512, .max_context = 128, .decode_prefill_tokens = 8});
+  h.s.add({.id = 1, .prompt = prompt(5, 1), .max_tokens = 20, .stop_token_ids = {}, .siblings = {}});
+  h.step();  // nothing decodes yet: the whole prompt
+  ASSERT_EQ(h.plans[0].num_tokens, 5);
+  h.s.add({.id = 2, .prompt = prompt(30, 2), .max_tokens = 4, .stop_token_ids = {}, .siblings = {}});
+  for (int i = 0; i < 4; ++i) {
+    h.step();
+    const SchedulePlan& p = h.plans.back();
+    ASSERT_EQ(p.chunks.size(), 2u) << "step " << i;
+    EXPECT_EQ(p.chunks[0].id, 1);
+    EXPECT_EQ(p.chunks[0].count, 1);
+    EXPECT_EQ(p.chunks[1].id, 2);
+    EXPECT_EQ(p.chunks[1].begin, 8 * i);
+    EXPECT_EQ(p.chunks[1].count, i < 3 ? 8 : 6);
+    EXPECT_EQ(p.chunks[1].samplers.empty(), i < 3);
+  }
+  h.run();
+  EXPECT_EQ(h.outputs[1], solo(prompt(5, 1), 20, 1));
+  EXPECT_EQ(h.outputs[2], solo(prompt(30, 2), 4, 2));
+  EXPECT_EQ(h.kv.num_free_pages(), 100);
+}
+
+// A burst: when the prompts that could start are at least prefill_waiting_ratio x the decoding
+// requests, they are admitted at once, uncapped.
+TEST(Scheduler, BurstOfArrivalsLiftsThePromptCap) {
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 512, .max_context = 128, .decode_prefill_tokens = 8,
+                  .prefill_waiting_ratio = 2.0});
+  h.s.add({.id = 1, .prompt = prompt(5, 1), .max_tokens = 20, .stop_token_ids = {}, .siblings = {}});
+  h.step();
+  h.s.add({.id = 2, .prompt = prompt(20, 2), .max_tokens = 3, .stop_token_ids = {}, .siblings = {}});
+  h.step();  // 1 waiting < 2 x 1 decoding: capped
+  EXPECT_EQ(h.plans.back().num_tokens, 1 + 8);
+  h.s.add({.id = 3, .prompt = prompt(20, 3), .max_tokens = 3, .stop_token_ids = {}, .siblings = {}});
+  h.step();  // 2 and 3 (2 prompts) >= 2 x 1: the rest of 2's prompt and all of 3's
+  EXPECT_EQ(h.plans.back().num_tokens, 1 + 12 + 20);
+  h.run();
+  EXPECT_EQ(h.outputs[1], solo(prompt(5, 1), 20, 1));
+  EXPECT_EQ(h.outputs[2], solo(prompt(20, 2), 3, 2));
+  EXPECT_EQ(h.outputs[3], solo(prompt(20, 3), 3, 3));
+  EXPECT_EQ(h.kv.num_free_pages(), 100);
+}
+
+TEST(Scheduler, RejectsABadPromptCap) {
+  KvCache kv(tiny_kv(10));
+  EXPECT_THROW(Scheduler(kv, {.decode_prefill_tokens = -1}), Error);
+  EXPECT_THROW(Scheduler(kv, {.prefill_waiting_ratio = -0.5}), Error);
+}
+
 }  // namespace
 }  // namespace qwen3::engine
