@@ -34,11 +34,17 @@ void expect_close_to(const Linear& q, const Linear& f, const char* what) {
   ASSERT_FALSE(kernels::is_quantized(f.format));
   std::vector<float> rq(size_t(q.in)), rf(size_t(f.in));
   const int64_t nb = (q.in + kernels::kQBlock - 1) / kernels::kQBlock;
+  std::vector<uint16_t> scales(q.scales.size() / 2);  // row-major, whatever q's layout
+  std::memcpy(scales.data(), q.scales.data(), q.scales.size());
+  if (q.row_group) {
+    std::vector<uint8_t> data(q.weight.size());
+    kernels::from_row_groups(q.format, q.out, q.in, q.weight.data(), q.scales.as<uint16_t>(), data.data(), scales.data());
+  }
   for (int64_t r = 0; r < q.out; r += 7) {
     kernels::load_row(q.view(), r, rq.data());
     kernels::load_row(f.view(), r, rf.data());
     for (int64_t i = 0; i < q.in; ++i) {
-      const float step = f16_to_f32(q.scales.as<uint16_t>()[r * nb + i / kernels::kQBlock]);
+      const float step = f16_to_f32(scales[size_t(r * nb + i / kernels::kQBlock)]);
       // Half a step, plus the f16 rounding of the scale (2^-11 relative) at the block maximum.
       ASSERT_LE(std::fabs(rq[size_t(i)] - rf[size_t(i)]), 0.5f * step + std::fabs(rf[size_t(i)]) * 1e-3f + 1e-30f)
           << what << " row " << r << " col " << i;
