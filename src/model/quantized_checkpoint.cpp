@@ -1,6 +1,5 @@
 #include "model/quantized_checkpoint.h"
 
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -55,12 +54,11 @@ class TensorList {
     auto it = plain_.find(&l);
     if (it != plain_.end()) return it->second;
     Linear& c = plain_[&l];
-    c.format = l.format, c.out = l.out, c.in = l.in, c.row_group = l.row_group;
+    c.format = l.format, c.out = l.out, c.in = l.in;
     c.weight = Buffer(l.weight.size());
     c.scales = Buffer(l.scales.size());
-    std::memcpy(c.weight.data(), l.weight.data(), l.weight.size());
-    std::memcpy(c.scales.data(), l.scales.data(), l.scales.size());
-    set_row_groups(c, false);
+    kernels::from_row_groups(l.format, l.out, l.in, l.weight.data(), l.scales.as<uint16_t>(), c.weight.data(),
+                             c.scales.as<uint16_t>());
     return c;
   }
   // A layer left as stored (the embedding table and lm_head of an fp8 checkpoint).

@@ -139,6 +139,38 @@ TEST(Quantize, ShardsOfAQuantizedCheckpointMatchTheWhole) {
   }
 }
 
+// Under AVX-512 a q8 / q4 model is kept in row groups (kernels.h, WeightView::row_group): the same
+// bytes as LoadOptions::kernel_layout = false gives, rearranged, and the same rows.
+TEST(Quantize, RowGroupsAreTheRowMajorBytesRearranged) {
+  const auto dir = tiny_model("q_rows8", DType::F32);
+  for (Quant q : {Quant::Q8, Quant::Q4}) {
+    LoadOptions o;
+    o.quant = q;
+    auto grouped = Qwen3Model::load(dir, o);
+    o.kernel_layout = false;
+    auto plain = Qwen3Model::load(dir, o);
+    for (const auto& [g, p] : {std::pair{&grouped->weights().layers[0].gate_up, &plain->weights().layers[0].gate_up},
+                               {&grouped->weights().embed_tokens, &plain->weights().embed_tokens}}) {
+      EXPECT_EQ(p->row_group, 0);
+      EXPECT_EQ(g->row_group, kernels::prefers_row_groups() ? kernels::kRowGroup : 0);
+      std::vector<uint8_t> data(g->weight.size());
+      std::vector<uint16_t> scales(g->scales.size() / 2);
+      if (g->row_group)
+        kernels::from_row_groups(g->format, g->out, g->in, g->weight.data(), g->scales.as<uint16_t>(), data.data(), scales.data());
+      else
+        std::memcpy(data.data(), g->weight.data(), data.size()), std::memcpy(scales.data(), g->scales.data(), g->scales.size());
+      EXPECT_EQ(std::memcmp(data.data(), p->weight.data(), data.size()), 0);
+      EXPECT_EQ(std::memcmp(scales.data(), p->scales.data(), p->scales.size()), 0);
+      std::vector<float> a(size_t(g->in)), b(size_t(g->in));
+      for (int64_t r = 0; r < g->out; r += 5) {
+        kernels::load_row(g->view(), r, a.data());
+        kernels::load_row(p->view(), r, b.data());
+        ASSERT_EQ(a, b) << "row " << r;
+      }
+    }
+  }
+}
+
 TEST(Quantize, BadQuantizedCheckpointsAreRefused) {
   const auto dir = tiny_model("qbad", DType::F32);
   LoadOptions o;
