@@ -26,7 +26,7 @@ namespace qwen3::kernels::cpu {
 namespace {
 
 constexpr int64_t kB = 32, kG = 8;            // block columns, rows per group
-constexpr int kTok = 4, kGroups = 2;          // prefill register tile: tokens x groups
+constexpr int kTok = 4, kGroups = 3;          // prefill register tile: tokens x groups
 constexpr int kDecodeGroups = 2;              // decode (n < kTok): groups read side by side
 constexpr int64_t kStackBlocks = 1024;        // companions on the stack up to 32768 columns
 constexpr int64_t kWBlockBytes = 256 << 10;   // prefill: weight bytes per pass (L2)
