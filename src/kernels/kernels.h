@@ -95,7 +95,8 @@ struct MatmulOptions {
 
 // y[n, w.rows] = x[n, w.cols] · Wᵀ. Multi-threaded over the rows of W. For Q8 / Q4, x is
 // quantized per kQBlock block to int8 (scale = max|x| / 127, round to nearest even) first.
-// Batch invariance: a token row's result is the same bits whatever n (for a fixed ISA).
+// Batch invariance: a token row's result is the same bits whatever n (for a fixed ISA; for row-grouped
+// Q8 / Q4, the same bits on every ISA).
 void matmul(const float* x, int64_t n, const WeightView& w, float* y, const MatmulOptions& opts = {});
 
 // Row `row` of W converted to float32: out[w.cols].
