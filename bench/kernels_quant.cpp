@@ -8,7 +8,9 @@
 //
 // Decode cases rotate through copies of the weights totalling >= 256 MiB, so that every call reads
 // them from memory and not from the 32 MiB L3, as a model's forward pass does. The time includes
-// the activation quantization (part of every q8 / q4 matmul call).
+// the activation quantization (part of every q8 / q4 matmul call). Under AVX-512, q8 / q4 run in both
+// layouts: row-major (`q8`, `q4`) and the row-grouped one a loaded model uses (`q8-rows8`,
+// `q4-rows8`; kernels.h, WeightView::row_group).
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -34,7 +36,7 @@ constexpr Shape kShapes[] = {{"qkv", 4096, 1024}, {"gate_up", 6144, 1024}, {"dow
 
 using Restore = qwen3::bench::RestoreIsaAndThreads;
 
-void BM_quant(benchmark::State& state, Shape s, WFormat wf, Isa isa, int64_t n, int threads) {
+void BM_quant(benchmark::State& state, Shape s, WFormat wf, bool rows8, Isa isa, int64_t n, int threads) {
   Restore restore;
   set_active_isa(isa);
   set_num_threads(threads);
@@ -54,6 +56,11 @@ void BM_quant(benchmark::State& state, Shape s, WFormat wf, Isa isa, int64_t n, 
     }
   } else {
     quantize_weights(wf, src.data(), s.rows, s.cols, w.data(), sc.data());
+    if (rows8) {
+      const std::vector<uint8_t> d(w.begin(), w.begin() + ptrdiff_t(data_bytes));
+      const std::vector<uint16_t> ds(sc.begin(), sc.begin() + ptrdiff_t(nscales));
+      to_row_groups(wf, s.rows, s.cols, d.data(), ds.data(), w.data(), sc.data());
+    }
   }
   for (size_t c = 1; c < copies; ++c) {
     std::memcpy(&w[c * data_bytes], w.data(), data_bytes);
@@ -64,7 +71,8 @@ void BM_quant(benchmark::State& state, Shape s, WFormat wf, Isa isa, int64_t n, 
   for (float& v : x) v = xd(rng);
   size_t c = 0;
   for (auto _ : state) {
-    const WeightView v{wf, &w[c * data_bytes], s.rows, s.cols, nscales ? &sc[c * nscales] : nullptr};
+    WeightView v{wf, &w[c * data_bytes], s.rows, s.cols, nscales ? &sc[c * nscales] : nullptr};
+    v.row_group = rows8 ? kRowGroup : 0;
     matmul(x.data(), n, v, y.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -79,13 +87,16 @@ const bool registered = [] {
   for (Isa isa : {Isa::Avx512, Isa::Avx2}) {
     if (!isa_supported(isa)) continue;
     for (const Shape& s : kShapes)
-      for (WFormat f : {WFormat::Q8, WFormat::Q4, WFormat::BF16})
-        for (int64_t n : {1, 16, 512}) {
+      for (auto [f, rows8] : {std::pair{WFormat::Q8, false}, {WFormat::Q8, true}, {WFormat::Q4, false},
+                              {WFormat::Q4, true}, {WFormat::BF16, false}})
+        for (int64_t n : {1, 4, 16, 512}) {
+          if (rows8 && isa != Isa::Avx512) continue;  // the layout of the AVX-512 kernels
           const int threads = 2;
-          const std::string name = std::string("quant/") + s.name + "/" + std::string(format_name(f)) + "/" +
+          const std::string name = std::string("quant/") + s.name + "/" + std::string(format_name(f)) +
+                                   (rows8 ? "-rows8/" : "/") +
                                    std::string(isa_name(isa)) + "/n:" + std::to_string(n) +
                                    "/threads:" + std::to_string(threads);
-          benchmark::RegisterBenchmark(name.c_str(), BM_quant, s, f, isa, n, threads)
+          benchmark::RegisterBenchmark(name.c_str(), BM_quant, s, f, rows8, isa, n, threads)
               ->UseRealTime()
               ->Unit(benchmark::kMicrosecond);
         }

@@ -34,6 +34,17 @@ void set_active_isa(Isa isa);
 // Q4: `data` is uint8 [rows, kpad / 2]: block b of row o is 16 bytes, byte j holds element
 //     kQBlock * b + j in its low nibble and kQBlock * b + 16 + j in its high nibble;
 //     w[o, i] = (nibble - 8) * scale[o, i / kQBlock]; padding is nibble 8 (zero).
+// Q8 / Q4 with row_group = kRowGroup (8), the layout the AVX-512 kernels read (in memory only; see
+//     to_row_groups): with nb blocks per row and B bytes per row-block (32 q8, 16 q4), rows
+//     [0, rows - rows % 8) form groups of 8 rows. Group g's block b is 8 B bytes at
+//     (g * nb + b) * 8 B, interleaved in 4-byte units: unit k (k < B / 4) of row 8 g + r at
+//     (8 k + r) * 4. One 32-byte load at unit k thus holds bytes 4k..4k+3 of the block of all 8
+//     rows (q4: low nibbles elements 4k..4k+3, high nibbles 16 + 4k..16 + 4k + 3). Scales are
+//     [g][b][8 rows] at (g * nb + b) * 8 + r. The rows % 8 tail rows stay row-major after the
+//     groups, at the same offsets as without groups (o * nb * B bytes, o * nb scales).
+//     Numerics of this layout, on every ISA: acc = +0; for blocks b in order, acc =
+//     fmaf(float(dot_b), float(x_scale_b * w_scale_b), acc), dot_b the exact int32 block dot
+//     product; y = acc. Each step is one IEEE operation, so every ISA gives the same bits.
 // FP8: `data` is e4m3 bytes [rows, cols] (core/dtype.h); `block_scales` is float32
 //     [ceil(rows / kFp8Block), ceil(cols / kFp8Block)] (Hugging Face's weight_scale_inv, one per
 //     128 x 128 block, partial at the edges); w[o, i] = e4m3(data[o, i]) * S[o / 128, i / 128].
@@ -45,6 +56,7 @@ void set_active_isa(Isa isa);
 enum class WFormat : uint8_t { F32, BF16, F16, Q8, Q4, FP8 };
 constexpr int64_t kQBlock = 32;
 constexpr int64_t kFp8Block = 128;
+constexpr int32_t kRowGroup = 8;
 std::string_view format_name(WFormat f);  // "f32", "bf16", "f16", "q8", "q4", "fp8"
 WFormat format_of(DType t);               // the unquantized format of a stored dtype
 bool is_quantized(WFormat f);             // Q8 / Q4 (int8 blocks, f16 scales); not FP8
@@ -61,7 +73,19 @@ struct WeightView {
   const uint16_t* scales = nullptr;   // f16 block scales of Q8 / Q4
   const float* block_scales = nullptr;        // FP8 float32 128 x 128 block scales
   const int32_t* block_scale_rows = nullptr;  // FP8, optional: [rows], row of block_scales per row
+  int32_t row_group = 0;              // Q8 / Q4: 0 (row-major) or kRowGroup (grouped rows, above)
 };
+
+// Whether the active ISA's q8 / q4 kernels are faster on the row-grouped layout (AVX-512). Every
+// ISA computes on both layouts.
+bool prefers_row_groups();
+// Q8 / Q4 `data` / `scales` of a [rows, cols] weight, row-major, rewritten into the row-grouped
+// layout (`out`, `out_scales`: the same sizes), and back. The layout is for inference only:
+// checkpoints are written row-major.
+void to_row_groups(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,
+                   uint16_t* out_scales);
+void from_row_groups(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,
+                     uint16_t* out_scales);
 
 struct MatmulOptions {
   // BF16 weights only, and only where the CPU has bf16 dot products (AVX512_BF16): activations are
@@ -71,7 +95,8 @@ struct MatmulOptions {
 
 // y[n, w.rows] = x[n, w.cols] · Wᵀ. Multi-threaded over the rows of W. For Q8 / Q4, x is
 // quantized per kQBlock block to int8 (scale = max|x| / 127, round to nearest even) first.
-// Batch invariance: a token row's result is the same bits whatever n (for a fixed ISA).
+// Batch invariance: a token row's result is the same bits whatever n (for a fixed ISA; for row-grouped
+// Q8 / Q4, the same bits on every ISA).
 void matmul(const float* x, int64_t n, const WeightView& w, float* y, const MatmulOptions& opts = {});
 
 // Row `row` of W converted to float32: out[w.cols].

@@ -1,6 +1,7 @@
 #include "model/quantized_checkpoint.h"
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -18,7 +19,8 @@ class TensorList {
   explicit TensorList(Quant quant) : quant_(quant) {}
 
   // Rows [r0, r0 + n) of a fused layer, under the Hugging Face name of that part.
-  void linear(const std::string& name, const Linear& l, int64_t r0, int64_t n) {
+  void linear(const std::string& name, const Linear& layer, int64_t r0, int64_t n) {
+    const Linear& l = row_major(layer);
     if (l.format == WFormat::FP8) return fp8(name, l, r0, n);
     if (quant_ == Quant::Fp8 && !kernels::is_quantized(l.format)) return plain(name, l);
     if (!kernels::is_quantized(l.format)) fail("write_quantized_checkpoint: '{}' is not quantized", name);
@@ -45,6 +47,20 @@ class TensorList {
     out_.push_back({name, "F8_E4M3", {n, l.in}, l.weight.as<uint8_t>() + r0 * l.in, size_t(n * l.in)});
     out_.push_back({name + "_scale_inv", "F32", {nrb, ncb}, l.scales.as<float>() + s0 * ncb, size_t(nrb * ncb) * 4});
   }
+  // The layer itself, or a row-major copy of one in the row-grouped layout (checkpoints are
+  // written row-major, docs/quantization.md), made once and kept until the write is done.
+  const Linear& row_major(const Linear& l) {
+    if (!l.row_group) return l;
+    auto it = plain_.find(&l);
+    if (it != plain_.end()) return it->second;
+    Linear& c = plain_[&l];
+    c.format = l.format, c.out = l.out, c.in = l.in;
+    c.weight = Buffer(l.weight.size());
+    c.scales = Buffer(l.scales.size());
+    kernels::from_row_groups(l.format, l.out, l.in, l.weight.data(), l.scales.as<uint16_t>(), c.weight.data(),
+                             c.scales.as<uint16_t>());
+    return c;
+  }
   // A layer left as stored (the embedding table and lm_head of an fp8 checkpoint).
   void plain(const std::string& name, const Linear& l) {
     const char* dt = l.format == WFormat::F32 ? "F32" : l.format == WFormat::BF16 ? "BF16" : "F16";
@@ -53,6 +69,7 @@ class TensorList {
 
   Quant quant_;
   std::vector<TensorToWrite> out_;
+  std::map<const Linear*, Linear> plain_;
 };
 
 }  // namespace

@@ -341,6 +341,16 @@ void quantize_linear(Linear& l, kernels::WFormat f) {
   l.format = f;
 }
 
+void set_row_groups(Linear& l, bool to_rows) {
+  if (!kernels::is_quantized(l.format) || (l.row_group != 0) == to_rows) return;
+  Buffer data(l.weight.size()), scales(l.scales.size());
+  (to_rows ? kernels::to_row_groups : kernels::from_row_groups)(l.format, l.out, l.in, l.weight.data(),
+                                                               l.scales.as<uint16_t>(), data.data(), scales.as<uint16_t>());
+  l.weight = std::move(data);
+  l.scales = std::move(scales);
+  l.row_group = to_rows ? kernels::kRowGroup : 0;
+}
+
 size_t Qwen3Weights::bytes() const {
   size_t b = embed_tokens.weight.size() + (lm_head ? lm_head->weight.size() : 0);
   for (auto& l : layers)
@@ -422,6 +432,12 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
   if (!c.tie_word_embeddings) w.lm_head = head(ld.linear({rep("lm_head.weight", {c.vocab_size, H})}));
   if (progress) progress->step(c.num_hidden_layers + 1);
   ld.check_unexpected();
+  if (opts.kernel_layout && kernels::prefers_row_groups()) {  // this rank's tensors, after slicing
+    set_row_groups(w.embed_tokens, true);
+    if (w.lm_head) set_row_groups(*w.lm_head, true);
+    for (auto& L : w.layers)
+      for (Linear* m : {&L.qkv, &L.o_proj, &L.gate_up, &L.down}) set_row_groups(*m, true);
+  }
   return w;
 }
 

@@ -25,9 +25,14 @@ struct Linear {
   // row, its row of `scales`; otherwise it is empty (kernels.h: WeightView::block_scale_rows).
   std::vector<int32_t> scale_rows;
   std::vector<float> bias;   // [out], empty when the layer has none
+  int32_t row_group = 0;     // q8 / q4: 0, or kernels::kRowGroup once in the row-grouped layout (kernels.h)
 
   kernels::WeightView view() const {
-    if (format != kernels::WFormat::FP8) return {format, weight.data(), out, in, scales.as<uint16_t>()};
+    if (format != kernels::WFormat::FP8) {
+      kernels::WeightView v{format, weight.data(), out, in, scales.as<uint16_t>()};
+      v.row_group = row_group;
+      return v;
+    }
     kernels::WeightView v{format, weight.data(), out, in};
     v.block_scales = scales.as<float>();
     v.block_scale_rows = scale_rows.empty() ? nullptr : scale_rows.data();
@@ -75,6 +80,9 @@ struct LoadOptions {
   Numerics numerics = Numerics::Exact;
   HeadFormat head = HeadFormat::Auto;
   bool show_progress = false;  // a progress bar on stderr while quantizing (when it is a terminal)
+  // q8 / q4 layers and tables in the layout the active ISA's kernels prefer (row groups under
+  // AVX-512: kernels::prefers_row_groups); false keeps them row-major as stored.
+  bool kernel_layout = true;
 };
 
 // Replaces a float layer's weight by its q8 / q4 quantization (kernels::quantize_weights), or its
@@ -83,6 +91,9 @@ void quantize_linear(Linear& l, kernels::WFormat f);
 // fp8 of a fused layer whose rows are parts of `part_rows` rows each (summing to l.out): each part
 // is quantized on its own 128 x 128 grid, as it would be unfused (see Linear::scale_rows).
 void quantize_linear_fp8(Linear& l, const std::vector<int64_t>& part_rows);
+// A q8 / q4 layer rewritten into the row-grouped layout (to_rows) or back to row-major; a no-op
+// when it is already in that layout or not q8 / q4.
+void set_row_groups(Linear& l, bool to_rows);
 
 // Reads the checkpoint in `dir` (validated against `config`) and keeps this rank's slices.
 // Errors name the file and the tensor.

@@ -45,8 +45,11 @@ GREEDY_TOKENS = 16
 # different integers; random q4 models then amplify that one step to ~2e-2 of the logits. That is
 # a property of the comparison, not of the engine (measured: the same bf16 model differs from
 # the emulation from the first such tie on, identically on every ISA).
+# q8-f32-tied: seed 31 (used before the row-grouped q8 / q4 kernels) has a near-tie (2. above) at
+# position 7 that the AVX2 row-major order and the row-grouped order both round the other way from
+# the emulation, moving every later position by ~1e-2; seed 41 has none on any ISA.
 CONFIGS = [
-    ("q8-f32-tied", "q8", "f32", 31, None, 29),
+    ("q8-f32-tied", "q8", "f32", 41, None, 29),
     ("q4-f32-tied", "q4", "f32", 32, None, 29),
     ("q8-f32-untied-bias", "q8", "f32", 33, {"tie_word_embeddings": False, "attention_bias": True}, 23),
     ("q4-f32-untied", "q4", "f32", 34, {"tie_word_embeddings": False}, 23),

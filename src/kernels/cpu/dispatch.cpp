@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/parallel_for.h"
 #include "kernels/cpu/isa_table.h"
+#include "kernels/cpu/row_groups.h"
 #include "kernels/kernels.h"
 
 namespace qwen3::kernels {
@@ -40,6 +41,7 @@ cpu::IsaTable make_table(Isa isa) {
   if (isa == Isa::Avx2) return t;
   cpu::fill_avx512_float(t);
   cpu::fill_avx512_quant(t);
+  cpu::fill_avx512_quant_rows8(t);
   cpu::fill_avx512_attention(t);
   cpu::fill_avx512_fp8(t);
   return t;
@@ -88,6 +90,7 @@ std::string_view isa_name(Isa isa) {
 
 bool isa_supported(Isa isa) { return cpu_runs(isa); }
 Isa active_isa() { return active().isa; }
+bool prefers_row_groups() { return active().isa == Isa::Avx512; }
 
 void set_active_isa(Isa isa) {
   if (!cpu_runs(isa)) fail("instruction set {} is not supported on this CPU", isa_name(isa));
@@ -141,7 +144,9 @@ size_t weight_scale_count(WFormat f, int64_t rows, int64_t cols) {
 void matmul(const float* x, int64_t n, const WeightView& w, float* y, const MatmulOptions& opts) {
   if (n == 0 || w.rows == 0) return;
   const cpu::IsaTable& t = active().table;
-  const cpu::MatmulFn fn = t.matmul[size_t(w.format)];
+  const bool grouped = w.row_group == kRowGroup && is_quantized(w.format);
+  if (w.row_group != 0 && !grouped) fail("matmul: row_group {} of {} weights", w.row_group, format_name(w.format));
+  const cpu::MatmulFn fn = grouped ? t.matmul_rows8[w.format == WFormat::Q4] : t.matmul[size_t(w.format)];
   if (!fn) fail("matmul: no {} kernel for {} weights", isa_name(active().isa), format_name(w.format));
   cpu::MatmulJob job;
   job.x = x, job.n = n, job.w = w.data, job.w_scales = w.scales, job.rows = w.rows, job.cols = w.cols, job.y = y;
@@ -169,11 +174,22 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y, const Matm
     });
     job.xq = out;
   }
-  // Tasks of 16 output rows keep each thread's weight rows contiguous.
+  // Tasks of 16 output rows keep each thread's weight rows contiguous (and start on row groups).
   parallel_for(w.rows, 16, [&](int64_t r0, int64_t r1) { fn(job, r0, r1); });
 }
 
 namespace {
+void load_row_grouped(const WeightView& w, int64_t row, float* out) {
+  const int64_t nb = (w.cols + kQBlock - 1) / kQBlock, bb = w.format == WFormat::Q8 ? kQBlock : kQBlock / 2;
+  const uint8_t* q = static_cast<const uint8_t*>(w.data);
+  for (int64_t i = 0; i < w.cols; ++i) {
+    const int64_t b = i / kQBlock, j = i % kQBlock;
+    const uint8_t byte = q[cpu::row_group_byte(row, b, j % bb, w.rows, nb, bb)];
+    const int v = w.format == WFormat::Q8 ? int(int8_t(byte)) : (j < 16 ? (byte & 15) : (byte >> 4)) - 8;
+    out[i] = float(v) * f16_to_f32(w.scales[cpu::row_group_scale(row, b, w.rows, nb)]);
+  }
+}
+
 void load_row16(const WeightView& w, int64_t row, float* out, float (*convert)(uint16_t)) {
   const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row * w.cols) * 2;
   for (int64_t i = 0; i < w.cols; ++i) {
@@ -185,6 +201,7 @@ void load_row16(const WeightView& w, int64_t row, float* out, float (*convert)(u
 }  // namespace
 
 void load_row(const WeightView& w, int64_t row, float* out) {
+  if (w.row_group && is_quantized(w.format)) return load_row_grouped(w, row, out);
   const int64_t nb = (w.cols + kQBlock - 1) / kQBlock;
   switch (w.format) {
     case WFormat::F32:

@@ -60,6 +60,9 @@ using AttentionPartFn = void (*)(const AttentionPart& job, float* state);
 struct IsaTable {
   // Indexed by WFormat: F32, BF16, F16, Q8, Q4, FP8.
   MatmulFn matmul[6] = {};
+  // Q8, Q4 in the row-grouped layout (kernels.h, WeightView::row_group): r0 is a multiple of 8,
+  // and so is r1 unless it is the last row.
+  MatmulFn matmul_rows8[2] = {};
   // Q8 / Q4 activations: bytes needed for n rows of cols, and the quantizer (rows [t0, t1) of x
   // into `out`, which quantized_bytes(n, cols) sizes; called concurrently on disjoint rows).
   size_t (*quantized_bytes)(int64_t n, int64_t cols) = nullptr;
@@ -74,11 +77,12 @@ struct IsaTable {
 
 // Each ISA folder has one fill function per kernel family (its own file).
 void fill_portable_float(IsaTable& t);   // matmul F32 / BF16 / F16
-void fill_portable_quant(IsaTable& t);   // matmul Q8 / Q4 and the activation quantizer
+void fill_portable_quant(IsaTable& t);   // matmul Q8 / Q4 (both layouts) and the activation quantizer
 void fill_avx2_float(IsaTable& t);
 void fill_avx2_quant(IsaTable& t);
 void fill_avx512_float(IsaTable& t);
 void fill_avx512_quant(IsaTable& t);
+void fill_avx512_quant_rows8(IsaTable& t);  // matmul_rows8
 void fill_portable_fp8(IsaTable& t);     // matmul FP8 (e4m3 weights, float32 block scales)
 void fill_avx2_fp8(IsaTable& t);
 void fill_avx512_fp8(IsaTable& t);

@@ -10,9 +10,17 @@ namespace {
 
 // q8 / q4 as documented in kernels.h and docs/quantization.md, written independently of the
 // cpu/ kernels: activations quantized per block (float32 scale max|x| / 127, round half to even),
-// exact integer block dots, float32 sum over blocks in block order.
-void matmul_quant(const float* x, int64_t n, const WeightView& w, float* y) {
-  const int64_t nb = (w.cols + kQBlock - 1) / kQBlock;
+// exact integer block dots, float32 sum over blocks in block order; for the row-grouped layout,
+// read back to row-major first, one fmaf per block (that layout's contract).
+void matmul_quant(const float* x, int64_t n, const WeightView& wv, float* y) {
+  const int64_t nb = (wv.cols + kQBlock - 1) / kQBlock;
+  WeightView w = wv;
+  std::vector<uint8_t> plain(wv.row_group ? weight_data_bytes(wv.format, wv.rows, wv.cols) : 0);
+  std::vector<uint16_t> plain_scales(wv.row_group ? weight_scale_count(wv.format, wv.rows, wv.cols) : 0);
+  if (wv.row_group) {
+    from_row_groups(wv.format, wv.rows, wv.cols, wv.data, wv.scales, plain.data(), plain_scales.data());
+    w.data = plain.data(), w.scales = plain_scales.data(), w.row_group = 0;
+  }
   std::vector<float> wrow(static_cast<size_t>(nb * kQBlock));
   std::vector<int> xq(static_cast<size_t>(nb * kQBlock));
   std::vector<float> xs(static_cast<size_t>(nb));
@@ -41,7 +49,8 @@ void matmul_quant(const float* x, int64_t n, const WeightView& w, float* y) {
           }
           dot += xq[size_t(i)] * q;
         }
-        acc += float(dot) * (xs[size_t(b)] * sw);
+        if (wv.row_group) acc = std::fma(float(dot), xs[size_t(b)] * sw, acc);
+        else acc += float(dot) * (xs[size_t(b)] * sw);
       }
       y[t * w.rows + o] = acc;
     }

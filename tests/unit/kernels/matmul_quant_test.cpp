@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -177,6 +178,77 @@ TEST(MatmulQuant, BatchAndThreadInvariantOnEveryIsa) {
             ASSERT_EQ(one[size_t(o)], all[size_t(t * rows + o)]) << isa_name(isa) << " " << format_name(f) << " threads " << threads;
         }
     }
+  }
+}
+
+// The row-grouped layout (kernels.h, WeightView::row_group): a copy of a row-major weight.
+struct Grouped {
+  std::vector<uint8_t> data;
+  std::vector<uint16_t> scales;
+  WeightView view;
+};
+Grouped grouped(const QMat& m) {
+  Grouped g{std::vector<uint8_t>(m.data.size()), std::vector<uint16_t>(m.scales.size()), {}};
+  to_row_groups(m.f, m.rows, m.cols, m.data.data(), m.scales.data(), g.data.data(), g.scales.data());
+  g.view = {m.f, g.data.data(), m.rows, m.cols, g.scales.data()};
+  g.view.row_group = kRowGroup;
+  return g;
+}
+
+TEST(RowGroups, RoundTripAndRows) {
+  std::mt19937 rng(15);
+  for (WFormat f : {WFormat::Q8, WFormat::Q4})
+    for (int64_t rows : {1, 7, 8, 9, 16, 23})
+      for (int64_t cols : {1, 32, 33, 100}) {
+        const QMat m = quantized(f, rows, cols, rng);
+        const Grouped g = grouped(m);
+        if (rows >= 8) {
+          EXPECT_NE(g.data, m.data);
+        }
+        std::vector<uint8_t> back(m.data.size());
+        std::vector<uint16_t> back_scales(m.scales.size());
+        from_row_groups(f, rows, cols, g.data.data(), g.scales.data(), back.data(), back_scales.data());
+        EXPECT_EQ(back, m.data);
+        EXPECT_EQ(back_scales, m.scales);
+        std::vector<float> a(static_cast<size_t>(cols)), b(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows; ++r) {
+          load_row(m.view(), r, a.data());
+          load_row(g.view, r, b.data());
+          EXPECT_EQ(a, b) << format_name(f) << " " << rows << "x" << cols << " row " << r;
+        }
+      }
+}
+
+// The layout's contract is a sequence of single IEEE operations, so every ISA gives the scalar
+// twin's bits, for any batch, thread count and row split (which makes it batch invariant too).
+TEST(RowGroups, MatmulIsBitwiseTheScalarTwinOnEveryIsa) {
+  RestoreIsa restore;
+  std::mt19937 rng(16);
+  std::normal_distribution<float> nd(0, 1);
+  for (Isa isa : isas()) {
+    set_active_isa(isa);
+    for (WFormat f : {WFormat::Q8, WFormat::Q4})
+      for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
+               {1, 33}, {8, 32}, {9, 100}, {23, 31}, {40, 256}, {70, 300}, {64, 1000}, {16, 33000}}) {
+        const QMat m = quantized(f, rows, cols, rng);
+        const Grouped g = grouped(m);
+        for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 37}) {
+          if (cols > 10000 && n > 5) continue;
+          std::vector<float> x(size_t(n * cols)), y(size_t(n * rows)), yr(size_t(n * rows)), one(static_cast<size_t>(rows));
+          for (auto& v : x) v = nd(rng);
+          ref::matmul(x.data(), n, g.view, yr.data());
+          for (int threads : {1, 2, 3}) {
+            set_num_threads(threads);
+            std::fill(y.begin(), y.end(), -1.0f);
+            matmul(x.data(), n, g.view, y.data());
+            ASSERT_EQ(std::memcmp(y.data(), yr.data(), y.size() * 4), 0)
+                << isa_name(isa) << " " << format_name(f) << " n " << n << " " << rows << "x" << cols << " threads " << threads;
+          }
+          // batch invariance: the last token alone
+          matmul(x.data() + (n - 1) * cols, 1, g.view, one.data());
+          ASSERT_EQ(std::memcmp(one.data(), yr.data() + (n - 1) * rows, one.size() * 4), 0) << isa_name(isa);
+        }
+      }
   }
 }
 

@@ -34,11 +34,17 @@ void expect_close_to(const Linear& q, const Linear& f, const char* what) {
   ASSERT_FALSE(kernels::is_quantized(f.format));
   std::vector<float> rq(size_t(q.in)), rf(size_t(f.in));
   const int64_t nb = (q.in + kernels::kQBlock - 1) / kernels::kQBlock;
+  std::vector<uint16_t> scales(q.scales.size() / 2);  // row-major, whatever q's layout
+  std::memcpy(scales.data(), q.scales.data(), q.scales.size());
+  if (q.row_group) {
+    std::vector<uint8_t> data(q.weight.size());
+    kernels::from_row_groups(q.format, q.out, q.in, q.weight.data(), q.scales.as<uint16_t>(), data.data(), scales.data());
+  }
   for (int64_t r = 0; r < q.out; r += 7) {
     kernels::load_row(q.view(), r, rq.data());
     kernels::load_row(f.view(), r, rf.data());
     for (int64_t i = 0; i < q.in; ++i) {
-      const float step = f16_to_f32(q.scales.as<uint16_t>()[r * nb + i / kernels::kQBlock]);
+      const float step = f16_to_f32(scales[size_t(r * nb + i / kernels::kQBlock)]);
       // Half a step, plus the f16 rounding of the scale (2^-11 relative) at the block maximum.
       ASSERT_LE(std::fabs(rq[size_t(i)] - rf[size_t(i)]), 0.5f * step + std::fabs(rf[size_t(i)]) * 1e-3f + 1e-30f)
           << what << " row " << r << " col " << i;
@@ -130,6 +136,38 @@ TEST(Quantize, ShardsOfAQuantizedCheckpointMatchTheWhole) {
     kernels::load_row(whole.view(), r, rw.data());
     kernels::load_row(half.view(), r, rh.data());
     for (int64_t i = 0; i < half.in; ++i) ASSERT_EQ(rh[size_t(i)], rw[size_t(half.in + i)]);
+  }
+}
+
+// Under AVX-512 a q8 / q4 model is kept in row groups (kernels.h, WeightView::row_group): the same
+// bytes as LoadOptions::kernel_layout = false gives, rearranged, and the same rows.
+TEST(Quantize, RowGroupsAreTheRowMajorBytesRearranged) {
+  const auto dir = tiny_model("q_rows8", DType::F32);
+  for (Quant q : {Quant::Q8, Quant::Q4}) {
+    LoadOptions o;
+    o.quant = q;
+    auto grouped = Qwen3Model::load(dir, o);
+    o.kernel_layout = false;
+    auto plain = Qwen3Model::load(dir, o);
+    for (const auto& [g, p] : {std::pair{&grouped->weights().layers[0].gate_up, &plain->weights().layers[0].gate_up},
+                               {&grouped->weights().embed_tokens, &plain->weights().embed_tokens}}) {
+      EXPECT_EQ(p->row_group, 0);
+      EXPECT_EQ(g->row_group, kernels::prefers_row_groups() ? kernels::kRowGroup : 0);
+      std::vector<uint8_t> data(g->weight.size());
+      std::vector<uint16_t> scales(g->scales.size() / 2);
+      if (g->row_group)
+        kernels::from_row_groups(g->format, g->out, g->in, g->weight.data(), g->scales.as<uint16_t>(), data.data(), scales.data());
+      else
+        std::memcpy(data.data(), g->weight.data(), data.size()), std::memcpy(scales.data(), g->scales.data(), g->scales.size());
+      EXPECT_EQ(std::memcmp(data.data(), p->weight.data(), data.size()), 0);
+      EXPECT_EQ(std::memcmp(scales.data(), p->scales.data(), p->scales.size()), 0);
+      std::vector<float> a(size_t(g->in)), b(size_t(g->in));
+      for (int64_t r = 0; r < g->out; r += 5) {
+        kernels::load_row(g->view(), r, a.data());
+        kernels::load_row(p->view(), r, b.data());
+        ASSERT_EQ(a, b) << "row " << r;
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // q8 / q4 matmul for avx512: the shared 256-bit kernel of cpu/matmul_quant_simd.inc with VNNI
-// dot products (vpdpbusd).
+// dot products (vpdpbusd), on row-major weights. A loaded model's weights are in row groups
+// instead (kernels.h, WeightView::row_group), computed by matmul_quant_rows8.cpp.
 // The activation quantizer stays the portable one, so every ISA sees the same integers.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

@@ -12,9 +12,11 @@
 // n, thread count and row split.
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/dtype.h"
 #include "kernels/cpu/isa_table.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace qwen3::kernels::cpu {
 namespace {
@@ -93,6 +95,37 @@ void matmul_quant(const MatmulJob& job, int64_t r0, int64_t r1) {
   }
 }
 
+// The row-grouped layout (kernels.h, WeightView::row_group), in that layout's order: acc =
+// fmaf(float(dot), x_scale · w_scale, acc) per block. Plain and slow (each row is gathered into
+// row-major int8 first): the AVX-512 kernels are the fast ones, this serves the other ISAs.
+template <bool Q4>
+void matmul_quant_rows8(const MatmulJob& job, int64_t r0, int64_t r1) {
+  const int64_t nb = (job.cols + kB - 1) / kB, kpad = nb * kB, bb = Q4 ? kB / 2 : kB;
+  const int8_t* xq = static_cast<const int8_t*>(job.xq);
+  const float* xs = reinterpret_cast<const float*>(static_cast<const uint8_t*>(job.xq) + (job.n * kpad + 63) / 64 * 64);
+  const uint8_t* w = static_cast<const uint8_t*>(job.w);
+  thread_local std::vector<int8_t> row;  // [kpad] signed weight values of one row
+  thread_local std::vector<float> sw;    // [nb] its block scales
+  row.resize(size_t(kpad)), sw.resize(size_t(nb));
+  for (int64_t o = r0; o < r1; ++o) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t blk[kB];
+      for (int64_t j = 0; j < bb; ++j) blk[j] = w[row_group_byte(o, b, j, job.rows, nb, bb)];
+      for (int j = 0; j < kB; ++j) row[size_t(b * kB + j)] = int8_t(Q4 ? weight_q4(blk, j) : weight_q8(blk, j));
+      sw[size_t(b)] = f16_to_f32(job.w_scales[row_group_scale(o, b, job.rows, nb)]);
+    }
+    for (int64_t t = 0; t < job.n; ++t) {
+      float acc = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t dot = 0;
+        for (int64_t j = 0; j < kB; ++j) dot += int32_t(xq[t * kpad + b * kB + j]) * row[size_t(b * kB + j)];
+        acc = std::fma(float(dot), xs[t * nb + b] * sw[size_t(b)], acc);
+      }
+      job.y[t * job.rows + o] = acc;
+    }
+  }
+}
+
 }  // namespace
 
 void fill_portable_quant(IsaTable& t) {
@@ -100,6 +133,8 @@ void fill_portable_quant(IsaTable& t) {
   t.quantize_activations = quantize_activations;
   t.matmul[3] = matmul_quant<false>;
   t.matmul[4] = matmul_quant<true>;
+  t.matmul_rows8[0] = matmul_quant_rows8<false>;
+  t.matmul_rows8[1] = matmul_quant_rows8<true>;
 }
 
 }  // namespace qwen3::kernels::cpu

@@ -1,0 +1,59 @@
+// The row-grouped q8 / q4 layout (kernels.h, WeightView::row_group): addressing, and the rewrite
+// from and to row-major made when a model loads (and undone before a checkpoint is written).
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/cpu/row_groups.h"
+#include "kernels/kernels.h"
+
+namespace qwen3::kernels {
+
+int64_t cpu::row_group_byte(int64_t o, int64_t b, int64_t j, int64_t rows, int64_t nb, int64_t bb) {
+  const int64_t grouped = rows - rows % kRowGroup;
+  if (o >= grouped) return (o * nb + b) * bb + j;  // the tail stays row-major
+  const int64_t g = o / kRowGroup, r = o % kRowGroup;
+  return (g * nb + b) * kRowGroup * bb + ((j / 4) * kRowGroup + r) * 4 + j % 4;
+}
+
+int64_t cpu::row_group_scale(int64_t o, int64_t b, int64_t rows, int64_t nb) {
+  const int64_t grouped = rows - rows % kRowGroup;
+  if (o >= grouped) return o * nb + b;
+  return ((o / kRowGroup) * nb + b) * kRowGroup + o % kRowGroup;
+}
+
+namespace {
+// Copies every byte and scale between the two layouts (grouped -> row-major when `back`).
+void rewrite(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,
+             uint16_t* out_scales, bool back) {
+  if (!is_quantized(f)) fail("row groups: {} is not q8 or q4", format_name(f));
+  const int64_t nb = (cols + kQBlock - 1) / kQBlock, bb = f == WFormat::Q8 ? kQBlock : kQBlock / 2;
+  const int64_t grouped = rows - rows % kRowGroup;
+  const auto* src = static_cast<const uint8_t*>(data);
+  auto* dst = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < grouped / kRowGroup; ++g)
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t r = 0; r < kRowGroup; ++r) {
+        const int64_t plain = (g * kRowGroup + r) * nb + b, grp = (g * nb + b) * kRowGroup + r;
+        out_scales[back ? plain : grp] = scales[back ? grp : plain];
+        for (int64_t k = 0; k < bb / 4; ++k) {  // 4-byte units
+          const int64_t p = plain * bb + 4 * k, q = (g * nb + b) * kRowGroup * bb + (k * kRowGroup + r) * 4;
+          std::memcpy(dst + (back ? p : q), src + (back ? q : p), 4);
+        }
+      }
+  // The tail rows: row-major in both.
+  std::memcpy(dst + grouped * nb * bb, src + grouped * nb * bb, size_t((rows - grouped) * nb * bb));
+  std::memcpy(out_scales + grouped * nb, scales + grouped * nb, size_t((rows - grouped) * nb) * 2);
+}
+}  // namespace
+
+void to_row_groups(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,
+                   uint16_t* out_scales) {
+  rewrite(f, rows, cols, data, scales, out, out_scales, false);
+}
+
+void from_row_groups(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,
+                     uint16_t* out_scales) {
+  rewrite(f, rows, cols, data, scales, out, out_scales, true);
+}
+
+}  // namespace qwen3::kernels
