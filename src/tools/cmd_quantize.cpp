@@ -23,7 +23,7 @@ int run(const Opts& o) {
   // The written layouts fix the table's format (docs/quantization.md).
   if (lo.head != HeadFormat::Auto) fail("--head: quantize writes the embedding table and head in the layout's own format; leave --head at auto");
   const auto t0 = std::chrono::steady_clock::now();
-  auto model = load_model(o.m);
+  auto model = load_model(o.m, /*kernel_layout=*/false);  // written row-major: no repacking
   write_quantized_checkpoint(o.m.model, model->config(), model->weights(), lo.quant, o.out);
   std::fprintf(stderr, "wrote %s (%.0f MiB of weights, %.1f s)\n", o.out.c_str(),
                double(model->weights().bytes()) / (1 << 20),

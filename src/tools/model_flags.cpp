@@ -44,9 +44,10 @@ DType kv_dtype(const ModelFlags& f) {
   return *d;
 }
 
-std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f) {
+std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout) {
   if (f.threads < 0) fail("--threads: must be >= 0, got {}", f.threads);
-  const LoadOptions opts = load_options(f);
+  LoadOptions opts = load_options(f);
+  opts.kernel_layout = kernel_layout;
   kv_dtype(f);  // validate before the (possibly long) load
   set_num_threads(f.threads);
   return Qwen3Model::load(f.model, opts);

@@ -29,6 +29,8 @@ LoadOptions load_options(const ModelFlags& f);
 DType kv_dtype(const ModelFlags& f);
 
 // Sets the thread count and loads the model (with a progress bar while quantizing on a terminal).
-std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f);
+// kernel_layout = false keeps quantized weights row-major (LoadOptions::kernel_layout), for tools
+// that write them out rather than run them.
+std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout = true);
 
 }  // namespace qwen3::tools
