@@ -161,6 +161,7 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y, const Matm
     void* out = xq.data();
     parallel_for(n, 4, [&](int64_t t0, int64_t t1) { t.quantize_activations(x, w.cols, t0, t1, n, out); });
     job.xq = out;
+    job.xs = reinterpret_cast<const float*>(static_cast<const uint8_t*>(out) + t.quantized_scales_offset(n, w.cols));
   }
   if (job.bf16_activations) {
     // x rounded to bf16 once per call (not once per thread), [n, cols]; grows once like xq.

@@ -20,6 +20,7 @@ struct MatmulJob {
   const float* x = nullptr;          // [n, cols] float32 activations
   const void* xq = nullptr;          // Q8 / Q4: x quantized by the table's quantize_activations;
                                      // BF16 with bf16_activations: x rounded to bf16, [n, cols]
+  const float* xs = nullptr;         // Q8 / Q4: the block scales of xq, [n, ceil(cols / 32)]
   int64_t n = 0;
   const void* w = nullptr;           // weight data
   const uint16_t* w_scales = nullptr;  // Q8 / Q4 block scales (f16)
@@ -66,6 +67,7 @@ struct IsaTable {
   // Q8 / Q4 activations: bytes needed for n rows of cols, and the quantizer (rows [t0, t1) of x
   // into `out`, which quantized_bytes(n, cols) sizes; called concurrently on disjoint rows).
   size_t (*quantized_bytes)(int64_t n, int64_t cols) = nullptr;
+  size_t (*quantized_scales_offset)(int64_t n, int64_t cols) = nullptr;  // where the float scales start
   void (*quantize_activations)(const float* x, int64_t cols, int64_t t0, int64_t t1, int64_t n, void* out) = nullptr;
   // Whether MatmulJob::bf16_activations is honoured for BF16 (else it is ignored).
   bool has_bf16_dot = false;

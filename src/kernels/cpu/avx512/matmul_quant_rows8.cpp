@@ -161,7 +161,7 @@ void matmul_rows8(const MatmulJob& job, int64_t r0, int64_t r1) {
   Args a;
   a.nb = (job.cols + kB - 1) / kB, a.kpad = a.nb * kB, a.ldy = job.rows;
   a.xq = static_cast<const int8_t*>(job.xq);
-  a.xs = reinterpret_cast<const float*>(static_cast<const uint8_t*>(job.xq) + (job.n * a.kpad + 63) / 64 * 64);
+  a.xs = job.xs;
   a.w = static_cast<const uint8_t*>(job.w), a.ws = job.w_scales, a.y = job.y;
   const int64_t n = job.n, grouped = job.rows - job.rows % kG;
   const int64_t g0 = r0 / kG, g1 = (r1 < grouped ? r1 : grouped) / kG;  // r0 % 8 == 0 (isa_table.h)

@@ -50,15 +50,20 @@ inline float round_even(float v) {
   return s;
 }
 
-size_t quantized_bytes(int64_t n, int64_t cols) {
+// Layout: int8 rows [n, nb * kB], then float scales [n, nb] from the next 64-byte boundary.
+size_t quantized_scales_offset(int64_t n, int64_t cols) {
   const int64_t nb = (cols + kB - 1) / kB;
-  return size_t((n * nb * kB + 63) / 64 * 64) + size_t(n * nb) * sizeof(float);
+  return size_t((n * nb * kB + 63) / 64 * 64);
+}
+
+size_t quantized_bytes(int64_t n, int64_t cols) {
+  return quantized_scales_offset(n, cols) + size_t(n * ((cols + kB - 1) / kB)) * sizeof(float);
 }
 
 void quantize_activations(const float* x, int64_t cols, int64_t t0, int64_t t1, int64_t n, void* out) {
   const int64_t nb = (cols + kB - 1) / kB;
   int8_t* q = static_cast<int8_t*>(out);
-  float* scales = reinterpret_cast<float*>(static_cast<uint8_t*>(out) + (n * nb * kB + 63) / 64 * 64);
+  float* scales = reinterpret_cast<float*>(static_cast<uint8_t*>(out) + quantized_scales_offset(n, cols));
   for (int64_t t = t0; t < t1; ++t) {
     const float* xr = x + t * cols;
     for (int64_t b = 0; b < nb; ++b) {
@@ -77,7 +82,7 @@ template <bool Q4>
 void matmul_quant(const MatmulJob& job, int64_t r0, int64_t r1) {
   const int64_t nb = (job.cols + kB - 1) / kB, kpad = nb * kB, block_bytes = Q4 ? kB / 2 : kB;
   const int8_t* xq = static_cast<const int8_t*>(job.xq);
-  const float* xs = reinterpret_cast<const float*>(static_cast<const uint8_t*>(job.xq) + (job.n * kpad + 63) / 64 * 64);
+  const float* xs = job.xs;
   const uint8_t* w = static_cast<const uint8_t*>(job.w);
   for (int64_t o = r0; o < r1; ++o) {
     const uint8_t* wr = w + o * nb * block_bytes;
@@ -102,7 +107,7 @@ template <bool Q4>
 void matmul_quant_rows8(const MatmulJob& job, int64_t r0, int64_t r1) {
   const int64_t nb = (job.cols + kB - 1) / kB, kpad = nb * kB, bb = Q4 ? kB / 2 : kB;
   const int8_t* xq = static_cast<const int8_t*>(job.xq);
-  const float* xs = reinterpret_cast<const float*>(static_cast<const uint8_t*>(job.xq) + (job.n * kpad + 63) / 64 * 64);
+  const float* xs = job.xs;
   const uint8_t* w = static_cast<const uint8_t*>(job.w);
   thread_local std::vector<int8_t> row;  // [kpad] signed weight values of one row
   thread_local std::vector<float> sw;    // [nb] its block scales
@@ -130,6 +135,7 @@ void matmul_quant_rows8(const MatmulJob& job, int64_t r0, int64_t r1) {
 
 void fill_portable_quant(IsaTable& t) {
   t.quantized_bytes = quantized_bytes;
+  t.quantized_scales_offset = quantized_scales_offset;
   t.quantize_activations = quantize_activations;
   t.matmul[3] = matmul_quant<false>;
   t.matmul[4] = matmul_quant<true>;
