@@ -1,20 +1,26 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <malloc.h>
+#include <netdb.h>
 #include <sys/socket.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unistd.h>
 
 #include "chat/chat_template.h"
+#include "server/connection_pool.h"
 #include "server/generation_writer.h"
 
 namespace qwen3::server {
@@ -36,6 +42,12 @@ void send_json(httplib::Response& res, int status, const Json& j) {
 }
 
 void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status(), e.to_json()); }
+
+// A value for an error message: never a megabyte of nested JSON.
+std::string brief(const Json& v) {
+  if (v.is_structured()) return v.is_array() ? "an array" : "an object";
+  return dump(v).substr(0, 60);
+}
 
 int64_t resident_bytes() {
   std::ifstream f("/proc/self/statm");
@@ -64,7 +76,14 @@ struct HttpServer::Impl {
   ApiDefaults defaults;
   ServerOptions options;
   Listener http;
+  ConnectionPool* pool = nullptr;  // owned by `http`
   std::atomic<bool> stopping{false};
+  std::atomic<size_t> inflight_body_bytes{0};
+  // Generations whose response is still being written; drain() waits for them.
+  std::mutex gen_mu;
+  std::condition_variable gen_cv;
+  std::set<engine::RequestId> generating;
+  bool draining = false;
   const int64_t started = int64_t(std::time(nullptr));
   std::mutex status_mu;
   std::map<int, uint64_t> status_counts;
@@ -74,6 +93,8 @@ struct HttpServer::Impl {
 
   void routes();
   void chat(const std::string& body, httplib::Response& res);
+  void check_messages(const Json& body) const;
+  void check_prompt_size(const std::string& prompt) const;
   void completion(const std::string& body, httplib::Response& res);
   void start_generation(httplib::Response& res, std::vector<int32_t> prompt, engine::SamplingParams params,
                         std::optional<int64_t> max_tokens, GenerationInfo info);
@@ -99,17 +120,22 @@ void HttpServer::Impl::start_generation(httplib::Response& res, std::vector<int3
   info.n = params.n;
   info.logprobs = params.logprobs;
   std::shared_ptr<engine::RequestStream> stream;
-  try {
-    stream = engine.submit(std::move(prompt), params);
-  } catch (const engine::QueueFull& e) {
-    throw ApiError(503, e.what());
-  } catch (const Error& e) {
-    throw ApiError(400, e.what());
+  {
+    std::lock_guard lk(gen_mu);
+    if (draining) throw ApiError(503, "the server is shutting down");
+    try {
+      stream = engine.submit(std::move(prompt), params);
+    } catch (const engine::QueueFull& e) {
+      throw ApiError(503, e.what());
+    } catch (const Error& e) {
+      throw ApiError(400, e.what());
+    }
+    generating.insert(stream->id());
   }
   struct State {
     std::shared_ptr<engine::RequestStream> stream;
     GenerationWriter writer;
-    clock::time_point submitted = clock::now(), first_token{};
+    clock::time_point submitted = clock::now(), first_token{}, last_write = clock::now();
     bool done = false, started = false;
   };
   auto st = std::make_shared<State>(State{stream, GenerationWriter(tok, info)});
@@ -119,29 +145,33 @@ void HttpServer::Impl::start_generation(httplib::Response& res, std::vector<int3
   res.set_chunked_content_provider(
       sse ? "text/event-stream" : "application/json",
       [this, st, sse](size_t, httplib::DataSink& sink) -> bool {
+        auto write = [&](const std::string& out) {
+          if (out.empty()) return true;
+          st->last_write = clock::now();
+          return sink.write(out.data(), out.size());
+        };
         if (!st->started) {
           st->started = true;
-          const std::string head = st->writer.begin();
-          if (!head.empty() && !sink.write(head.data(), head.size())) return false;
+          if (!write(st->writer.begin())) return false;
         }
         std::vector<engine::ChoiceDelta> deltas;
         for (;;) {
           if (stopping.load()) return false;
           deltas.clear();
           const auto poll = st->stream->wait(deltas, options.heartbeat);
-          if (poll == engine::RequestStream::Poll::Timeout) {
-            // A write to a closed connection fails (at the latest the second one): that is how a
-            // disconnect is noticed while nothing else is written.
-            const char* beat = sse ? ": keep-alive\n\n" : " ";
-            if (!sink.write(beat, std::strlen(beat))) return false;
-            continue;
-          }
           if (poll == engine::RequestStream::Poll::Data) {
             if (st->first_token == clock::time_point{})
               for (auto& d : deltas)
                 if (!d.tokens.empty()) st->first_token = clock::now();
-            const std::string out = st->writer.add(deltas);
-            if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+            if (!write(st->writer.add(deltas))) return false;
+          }
+          if (poll != engine::RequestStream::Poll::Done) {
+            // A write to a closed connection fails (at the latest the second one): that is how a
+            // disconnect is noticed. A non-streamed response (and a stream whose tokens produce no
+            // text yet, inside a tool call) writes nothing while tokens arrive, so a heartbeat goes
+            // out whenever nothing was written for that long, not only when no token came.
+            if (clock::now() - st->last_write >= options.heartbeat && !write(sse ? ": keep-alive\n\n" : " "))
+              return false;
             continue;
           }
           st->done = true;
@@ -153,6 +183,11 @@ void HttpServer::Impl::start_generation(httplib::Response& res, std::vector<int3
       },
       [this, st, info](bool) {
         if (!st->done) engine.cancel(st->stream->id());
+        {
+          std::lock_guard lk(gen_mu);
+          generating.erase(st->stream->id());
+        }
+        gen_cv.notify_all();
         const auto now = clock::now();
         const bool got = st->first_token != clock::time_point{};
         const double ttft = got ? std::chrono::duration<double>(st->first_token - st->submitted).count() : 0;
@@ -164,8 +199,24 @@ void HttpServer::Impl::start_generation(httplib::Response& res, std::vector<int3
       });
 }
 
+void HttpServer::Impl::check_messages(const Json& body) const {
+  const auto it = body.find("messages");
+  if (it != body.end() && it->is_array() && it->size() > size_t(options.max_messages))
+    throw ApiError(400, fmt::format("'messages' holds {} messages; this server takes at most {} (--max-messages)",
+                                    it->size(), options.max_messages),
+                   "messages");
+}
+
+void HttpServer::Impl::check_prompt_size(const std::string& prompt) const {
+  if (prompt.size() > options.max_prompt_bytes)
+    throw ApiError(400, fmt::format("the prompt is {} bytes; this server takes at most {} (--max-prompt-bytes)",
+                                    prompt.size(), options.max_prompt_bytes),
+                   "messages", "context_length_exceeded");
+}
+
 void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
   const Json body = parse_body(text);
+  check_messages(body);
   ChatRequest cr = parse_chat_request(body, defaults);
   std::string prompt_text;
   try {
@@ -174,6 +225,7 @@ void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
   } catch (const TemplateError& e) {
     throw ApiError(400, fmt::format("the chat template refused the messages: {}", e.what()), "messages");
   }
+  check_prompt_size(prompt_text);
   GenerationInfo info;
   info.endpoint = Endpoint::Chat;
   info.id = random_id("chatcmpl-");
@@ -189,6 +241,7 @@ void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
 void HttpServer::Impl::completion(const std::string& text, httplib::Response& res) {
   const Json body = parse_body(text);
   CompletionRequest cr = parse_completion_request(body, defaults);
+  if (cr.prompt_text) check_prompt_size(*cr.prompt_text);
   std::vector<int32_t> prompt = cr.prompt_text ? tok.encode(*cr.prompt_text) : cr.prompt_ids;
   if (prompt.empty()) throw ApiError(400, "the prompt is empty", "prompt");
   GenerationInfo info;
@@ -225,6 +278,15 @@ std::string HttpServer::Impl::metrics_text() {
   scalar("qwen3_kv_pages_total", "gauge", "KV cache pages.", double(m.kv_pages_total));
   histogram(out, "qwen3_time_to_first_token_seconds", "Time from submission to the first token.", m.time_to_first_token);
   histogram(out, "qwen3_inter_token_latency_seconds", "Time between consecutive tokens of a sequence.", m.inter_token_latency);
+  if (pool != nullptr) {
+    const ConnectionPool::Stats c = pool->stats();
+    scalar("qwen3_http_connections_open", "gauge", "HTTP connections being served or queued.", double(c.active));
+    scalar("qwen3_http_threads", "gauge", "HTTP worker threads started.", double(c.threads));
+    scalar("qwen3_http_connections_rejected_total", "counter", "Connections refused past --http-threads.",
+           double(c.rejected));
+    scalar("qwen3_http_connections_timed_out_total", "counter",
+           "Connections cut at the header or body deadline.", double(c.timed_out));
+  }
   scalar("process_resident_memory_bytes", "gauge", "Resident memory.", double(resident_bytes()));
   return out;
 }
@@ -243,21 +305,43 @@ void HttpServer::Impl::routes() {
   };
   // POST bodies are read here, whatever their Content-Type: cpp-httplib would parse a form-encoded
   // body itself (curl -d sends that type) and refuse one over 8 KiB. The size limit still holds.
+  // Bodies being read or parsed count against --max-inflight-body-bytes until the handler returns
+  // (a generation's handler returns once it is queued); a large one gives its memory back to the
+  // system afterwards, so that a burst of big requests does not leave the heap at its peak.
   auto post = [this, guarded](const char* path, auto fn) {
-    const size_t max_body = options.max_body_bytes;
-    http.Post(path, [guarded, fn, max_body](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    http.Post(path, [this, guarded, fn](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+      const size_t max_body = options.max_body_bytes, max_inflight = options.max_inflight_body_bytes;
       std::string body;
+      size_t counted = 0;
+      bool busy = false;
       const bool read = reader([&](const char* data, size_t n) {
+        if (inflight_body_bytes.fetch_add(n) + n > max_inflight) {
+          inflight_body_bytes -= n;
+          busy = true;
+          return false;
+        }
+        counted += n;
         body.append(data, n);
         return true;
       });
+      ConnectionPool::body_received();
       guarded([&](const httplib::Request& q, httplib::Response& r) {
+        if (busy) {
+          r.set_header("Connection", "close");
+          throw ApiError(503, fmt::format("request bodies being processed exceed {} bytes (--max-inflight-body-bytes); "
+                                          "retry later", max_inflight));
+        }
         if (!read)
           throw std::strtoull(q.get_header_value("Content-Length").c_str(), nullptr, 10) > max_body
               ? ApiError(413, fmt::format("the request body is larger than {} bytes", max_body))
               : ApiError(400, "the request body could not be read");
         fn(body, r);
       })(req, res);
+      inflight_body_bytes -= counted;
+      if (counted >= (size_t{1} << 20)) {
+        std::string().swap(body);
+        malloc_trim(0);
+      }
     });
   };
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, Json::object()); });
@@ -275,9 +359,14 @@ void HttpServer::Impl::routes() {
     const Json body = parse_body(raw);
     std::string text;
     if (body.contains("messages")) {
+      check_messages(body);
       const ChatRequest cr = parse_chat_request(body, defaults);
       const bool agp = body.value("add_generation_prompt", true);
-      text = renderer.render(cr.messages, agp, cr.enable_thinking, cr.tools, cr.template_kwargs);
+      try {
+        text = renderer.render(cr.messages, agp, cr.enable_thinking, cr.tools, cr.template_kwargs);
+      } catch (const TemplateError& e) {
+        throw ApiError(400, fmt::format("the chat template refused the messages: {}", e.what()), "messages");
+      }
     } else if (body.contains("prompt") && body["prompt"].is_string()) {
       text = body["prompt"].get<std::string>();
     } else {
@@ -292,7 +381,7 @@ void HttpServer::Impl::routes() {
     std::vector<int32_t> ids;
     for (auto& t : body["tokens"]) {
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= tok.vocab_size() || !tok.contains(int32_t(t.get<int64_t>())))
-        throw ApiError(400, fmt::format("'tokens' holds {}, which is not a token id", t.dump()), "tokens");
+        throw ApiError(400, fmt::format("'tokens' holds {}, which is not a token id", brief(t)), "tokens");
       ids.push_back(int32_t(t.get<int64_t>()));
     }
     send_json(res, 200, {{"prompt", tok.decode(ids)}});
@@ -300,6 +389,19 @@ void HttpServer::Impl::routes() {
 
   // Bearer authentication on everything but /health.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    ConnectionPool::headers_received();
+    // A body announced as larger than allowed (or a length that is not a number) is refused before
+    // cpp-httplib reads it: it would otherwise read and discard the whole announced length first.
+    if (req.has_header("Content-Length")) {
+      const std::string v = req.get_header_value("Content-Length");
+      const bool number = !v.empty() && v.size() <= 18 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!number || std::stoull(v) > options.max_body_bytes) {
+        res.set_header("Connection", "close");
+        send_error(res, number ? ApiError(413, fmt::format("the request body is larger than {} bytes", options.max_body_bytes))
+                               : ApiError(400, fmt::format("Content-Length '{}' is not a length", v.substr(0, 40))));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + options.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
@@ -318,18 +420,36 @@ void HttpServer::Impl::routes() {
     send_error(res, ApiError(500, "internal error"));
   });
   http.set_logger([this](const httplib::Request&, const httplib::Response& res) {
+    ConnectionPool::response_sent();
     std::lock_guard lk(status_mu);
     ++status_counts[res.status];
   });
   http.set_payload_max_length(options.max_body_bytes);
-  const int threads = options.http_threads;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  // Whole-request deadlines are the pool's; this is cpp-httplib's per-recv timeout.
+  http.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(
+      std::min(options.header_timeout, options.body_timeout) + std::chrono::seconds(1)));
+  // SO_REUSEADDR without cpp-httplib's SO_REUSEPORT: a second server on a taken port must fail to
+  // bind, not share the port with the first.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  http.new_task_queue = [this] {
+    pool = new ConnectionPool(ConnectionLimits{.max_connections = options.http_threads,
+                                               .header_timeout = options.header_timeout,
+                                               .body_timeout = options.body_timeout});
+    return pool;
+  };
 }
 
 HttpServer::HttpServer(engine::Engine& engine, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
                        ApiDefaults defaults, ServerOptions options)
     : impl_(std::make_unique<Impl>(engine, tokenizer, renderer, std::move(defaults), std::move(options))) {
-  if (impl_->options.http_threads < 1) fail("--http-threads must be >= 1");
+  const ServerOptions& o = impl_->options;
+  if (o.http_threads < 1 || o.http_threads > kMaxHttpThreads)
+    fail("--http-threads must be 1..{}, got {}", kMaxHttpThreads, o.http_threads);
+  if (o.header_timeout.count() <= 0 || o.body_timeout.count() <= 0) fail("HTTP timeouts must be > 0");
+  if (o.max_messages < 1) fail("--max-messages must be >= 1, got {}", o.max_messages);
   impl_->routes();
 }
 
@@ -337,6 +457,14 @@ HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::bind() {
   Impl& s = *impl_;
+  // cpp-httplib reports a name that does not resolve as a failed bind with errno unset.
+  addrinfo hints{}, *found = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  if (const int rc = ::getaddrinfo(s.options.host.c_str(), nullptr, &hints, &found); rc != 0)
+    fail("--host {}: {}", s.options.host, rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc));
+  ::freeaddrinfo(found);
   int port = s.options.port;
   if (port == 0) {
     port = s.http.bind_to_any_port(s.options.host);
@@ -349,6 +477,24 @@ int HttpServer::bind() {
 }
 
 void HttpServer::run() { impl_->http.listen_after_bind(); }
+
+int HttpServer::drain(std::chrono::milliseconds timeout) {
+  Impl& s = *impl_;
+  int cancelled = 0;
+  {
+    std::unique_lock lk(s.gen_mu);
+    s.draining = true;
+    if (!s.gen_cv.wait_for(lk, timeout, [&] { return s.generating.empty(); })) {
+      for (engine::RequestId id : s.generating) s.engine.cancel(id);
+      cancelled = int(s.generating.size());
+      // Each stream now ends with finish_reason "abort" and [DONE]; a client that does not read
+      // is cut by stop() below.
+      s.gen_cv.wait_for(lk, std::chrono::seconds(5), [&] { return s.generating.empty(); });
+    }
+  }
+  stop();
+  return cancelled;
+}
 
 void HttpServer::stop() {
   impl_->stopping.store(true);

@@ -27,12 +27,21 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                  // 0: any free port (bind() returns it)
   std::string api_key;              // empty: no authentication
-  int http_threads = 256;           // each open generation holds one (cpp-httplib's default is 8)
+  // Connections served at once, one thread each, started on demand (ConnectionPool); each open
+  // generation holds one. Past it a connection gets 503. At most kMaxHttpThreads.
+  int http_threads = 1024;
+  std::chrono::milliseconds header_timeout{10'000};  // request line + headers, from connect
+  std::chrono::milliseconds body_timeout{60'000};    // the body, from the end of the headers
   int backlog = 1024;               // listen() backlog (cpp-httplib hard-codes 5)
   size_t max_body_bytes = 8u << 20; // larger bodies get 413
+  // Bodies being read or parsed at once, in bytes: past it a request gets 503 (memory bound).
+  size_t max_inflight_body_bytes = 64u << 20;
+  int max_messages = 4096;          // messages of one chat request (400 past it)
+  size_t max_prompt_bytes = 8u << 20;  // the rendered prompt, before tokenizing (400 past it)
   std::chrono::milliseconds heartbeat{200};
   bool log_requests = true;         // one line per request on stderr
 };
+inline constexpr int kMaxHttpThreads = 4096;
 
 class HttpServer {
  public:
@@ -43,6 +52,10 @@ class HttpServer {
   int bind();
   // Serves until stop() (from another thread).
   void run();
+  // Graceful shutdown (SIGTERM): new generations get 503; running ones may finish for up to
+  // `timeout`, then are cancelled (each stream still ends with its finish_reason and [DONE]);
+  // then stop(). Returns how many were cancelled.
+  int drain(std::chrono::milliseconds timeout);
   void stop();
 
   struct Impl;

@@ -1,9 +1,14 @@
 // qwen3 serve: the OpenAI-compatible HTTP server (src/server) over the continuous-batching engine
-// (src/engine). Ctrl-C or SIGTERM stops it; open requests end as cancelled.
+// (src/engine). Ctrl-C or SIGTERM drains it: no new generations, running ones finish within
+// --shutdown-timeout or end as cancelled with their final event; a second signal stops at once.
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -23,7 +28,9 @@ namespace {
 struct Opts {
   ModelFlags m;
   std::string host = "127.0.0.1", api_key, served_name;
-  int port = 8080, max_batch = 16, max_queue = 256, http_threads = 256;
+  int port = 8080, max_batch = 16, max_queue = 256;
+  server::ServerOptions http;  // --http-threads, timeouts and request bounds
+  double header_timeout_s = 10, body_timeout_s = 60, shutdown_timeout_s = 30;
   int64_t max_batch_tokens = 2048, decode_prefill_tokens = 16;
   double prefill_waiting_ratio = 2.0;
   double kv_memory_gib = 4.0;
@@ -39,7 +46,9 @@ int run(const Opts& o) {
   if (!(o.prefill_waiting_ratio >= 0) || !std::isfinite(o.prefill_waiting_ratio))
     fail("--prefill-waiting-ratio: must be >= 0, got {}", o.prefill_waiting_ratio);
   if (!(o.kv_memory_gib > 0) || !std::isfinite(o.kv_memory_gib)) fail("--kv-memory: must be > 0 GiB");
-  if (o.http_threads < 1) fail("--http-threads: must be >= 1");
+  for (auto [flag, v] : {std::pair{"--http-header-timeout", o.header_timeout_s}, {"--http-body-timeout", o.body_timeout_s},
+                         {"--shutdown-timeout", o.shutdown_timeout_s}})
+    if (!(v > 0) || v > 1e6) fail("{}: must be > 0 seconds (at most 1e6), got {}", flag, v);
 
   // The signal thread (below) takes SIGINT and SIGTERM; every other thread, created after this,
   // blocks them. A closed connection must not kill the process.
@@ -83,26 +92,46 @@ int run(const Opts& o) {
     if (p.filename().empty()) p = p.parent_path();
     defaults.model_name = p.filename().string();
   }
-  server::ServerOptions so;
+  using ms = std::chrono::milliseconds;
+  server::ServerOptions so = o.http;
   so.host = o.host;
   so.port = o.port;
   so.api_key = o.api_key;
-  so.http_threads = o.http_threads;
+  so.header_timeout = ms(int64_t(o.header_timeout_s * 1e3));
+  so.body_timeout = ms(int64_t(o.body_timeout_s * 1e3));
   so.log_requests = !o.quiet;
   server::HttpServer http(engine, tok, renderer, defaults, so);
   const int port = http.bind();
   std::fprintf(stderr, "qwen3 serve: listening on http://%s:%d (model %s, %lld KV pages = %lld tokens, max batch %d)\n",
                o.host.c_str(), port, defaults.model_name.c_str(), (long long)eo.kv_pages,
                (long long)(eo.kv_pages * eo.page_size), o.max_batch);
+  // The first SIGINT / SIGTERM drains (no new generations; running ones finish, or are cancelled
+  // with a final event after --shutdown-timeout); a second one stops at once.
+  std::atomic<bool> over{false};
+  std::thread drainer;
   std::thread signals([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (sig != 0) http.stop();
+    for (int n = 0; !over.load(); ++n) {
+      int sig = 0;
+      sigwait(&sigs, &sig);
+      if (over.load()) return;
+      if (n == 0) {
+        std::fprintf(stderr, "qwen3 serve: %s: draining (at most %g s; again to stop now)\n", strsignal(sig),
+                     o.shutdown_timeout_s);
+        drainer = std::thread([&] {
+          const int cancelled = http.drain(ms(int64_t(o.shutdown_timeout_s * 1e3)));
+          if (cancelled > 0) std::fprintf(stderr, "qwen3 serve: cancelled %d running requests\n", cancelled);
+        });
+      } else {
+        http.stop();
+      }
+    }
   });
   http.run();
+  over.store(true);
   // Wake the signal thread if the server stopped for another reason.
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
+  if (drainer.joinable()) drainer.join();
   std::fprintf(stderr, "qwen3 serve: stopped\n");
   return 0;
 }
@@ -128,7 +157,27 @@ const bool registered = register_command(
           ->capture_default_str();
       app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY (all endpoints but /health)");
       app.add_option("--served-model-name", o->served_name, "model name in the API (default: the folder name)");
-      app.add_option("--http-threads", o->http_threads, "HTTP worker threads (each open request holds one)")
+      app.add_option("--http-threads", o->http.http_threads,
+                     fmt::format("connections served at once, one thread each, started on demand (each open "
+                                 "request holds one; past it: 503); 1..{}", server::kMaxHttpThreads))
+          ->capture_default_str();
+      app.add_option("--http-header-timeout", o->header_timeout_s,
+                     "seconds a connection may take to send a request's line and headers")
+          ->capture_default_str();
+      app.add_option("--http-body-timeout", o->body_timeout_s, "seconds a request may take to send its body")
+          ->capture_default_str();
+      app.add_option("--max-body-bytes", o->http.max_body_bytes, "largest request body (413 past it)")
+          ->capture_default_str();
+      app.add_option("--max-inflight-body-bytes", o->http.max_inflight_body_bytes,
+                     "request bodies being read or parsed at once, in bytes (503 past it)")
+          ->capture_default_str();
+      app.add_option("--max-messages", o->http.max_messages, "messages in one chat request (400 past it)")
+          ->capture_default_str();
+      app.add_option("--max-prompt-bytes", o->http.max_prompt_bytes,
+                     "the rendered prompt before tokenizing, in bytes (400 past it)")
+          ->capture_default_str();
+      app.add_option("--shutdown-timeout", o->shutdown_timeout_s,
+                     "on SIGTERM / SIGINT, seconds running requests may take to finish before they are cancelled")
           ->capture_default_str();
       app.add_flag("--quiet", o->quiet, "no line per request on stderr");
       return [o] { return run(*o); };

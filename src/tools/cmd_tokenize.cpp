@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/json_brief.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/command.h"
 
@@ -82,7 +83,7 @@ std::vector<int32_t> ids_from_json(const json& j, const std::string& where) {
   for (size_t i = 0; i < j.size(); ++i) {
     const json& v = j[i];
     if (!v.is_number_integer() || v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX) {
-      fail("{}: element {} ({}) is not a token id", where, i, v.dump());
+      fail("{}: element {} ({}) is not a token id", where, i, json_brief(v));
     }
     ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
   }

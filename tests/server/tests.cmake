@@ -11,3 +11,7 @@ if(NODE_EXECUTABLE)
 endif()
 add_test(NAME server_curl COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_curl.py)
 set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900 SKIP_RETURN_CODE 77)
+# Requests built to crash, hang or exhaust the server (raw sockets, a hostile chat template, slow
+# headers, abandoned requests, the SIGTERM drain).
+add_test(NAME server_hostile COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_hostile.py)
+set_tests_properties(server_hostile PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900 SKIP_RETURN_CODE 77)
