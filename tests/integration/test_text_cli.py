@@ -28,6 +28,14 @@ try:
     known = [i for i in j["ids"] if i < 151669]
     rc, text, err = run("detokenize", "--model", m, input=json.dumps(known))
     check("json text = detokenize(ids)", j["text"] == text, f"{j['text']!r} vs {text!r}")
+    # Hostile detokenize input: deep nesting where an id belongs (a recursive error path crashed),
+    # in both input modes; a clear error, never a signal.
+    for name, text_in, args in [("100,000 nested arrays", "[" * 100000 + "]" * 100000, []),
+                                ("an array in an array", "[[1]]", []),
+                                ("100,000 nested arrays, --jsonl", "[" * 100000 + "]" * 100000 + "\n", ["--jsonl"])]:
+        rc, out, err = run("detokenize", "--model", m, *args, input=text_in)
+        check(f"detokenize {name}: error, no crash", rc == 1 and "is not a token id" in err and len(err) < 300,
+              f"{rc} {err[:300]!r}")
     rc, streamed, err = run("generate", "--model", m, "--prompt", prompt, "--max-tokens", "24")
     check("streamed text = json text", rc == 0 and streamed == j["text"] + "\n", f"{streamed!r} vs {j['text']!r}")
     check("speed line", re.search(r"decode [0-9.]+ tok/s", err) is not None, err)
