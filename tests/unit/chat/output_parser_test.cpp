@@ -95,6 +95,16 @@ TEST(OutputParser, MalformedToolCallsStayText) {
   EXPECT_EQ(parse("ends with <tool_ca"), out("", "ends with <tool_ca"));
 }
 
+// Model output is untrusted: a number JSON cannot hold as a double (nlohmann throws out_of_range,
+// which escaped feed() and would have ended the server's process) and nesting past any stack.
+TEST(OutputParser, HostileToolCallsStayText) {
+  const std::string overflow = "<tool_call>{\"name\": \"f\", \"arguments\": {\"x\": 1e400}}</tool_call>";
+  EXPECT_EQ(parse(overflow), out("", overflow));
+  const std::string deep = "<tool_call>{\"name\": \"f\", \"arguments\": {\"x\": " + std::string(100000, '[') +
+                           std::string(100000, ']') + "}}</tool_call>";
+  EXPECT_EQ(parse(deep), out("", deep));
+}
+
 TEST(OutputParser, Options) {
   OutputParserOptions plain;
   plain.parse_reasoning = false;
