@@ -8,10 +8,13 @@
 #include "chat/builtins.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <unordered_map>
 
+#include "chat/template_limits.h"
 #include "chat/text.h"
 
 namespace qwen3::jinja {
@@ -31,19 +34,41 @@ Value lookup_path(const Value& item, const Value& attribute) {
   if (attribute.is_int()) return get_item(item, attribute);
   Value v = item;
   for (const std::string& part : text::split(attribute.to_str(), std::string("."), -1)) {
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-    v = get_item(v, numeric ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    // Jinja reads an all-digit part as an int; one past int64 indexes nothing, as its string does.
+    int64_t index = 0;
+    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                         std::from_chars(part.data(), part.data() + part.size(), index).ec == std::errc();
+    v = get_item(v, numeric ? Value(index) : Value(part));
   }
   return v;
+}
+
+size_t saturated_mul(size_t a, size_t b) {
+  size_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
 }
 
 Value lower_if_string(const Value& v, bool case_sensitive) {
   return (!case_sensitive && v.is_string()) ? Value(text::lower(v.str())) : v;
 }
 
+[[noreturn]] void int_overflow() { eval_fail("integer overflow (Python integers are unbounded; 64-bit here)"); }
+
+// Python's int(x) of a float: NaN is a ValueError (nullopt), infinity an OverflowError, and a
+// value past int64 (a valid Python int) our overflow error.
+std::optional<int64_t> float_to_int(double d) {
+  if (std::isnan(d)) return std::nullopt;
+  if (std::isinf(d)) eval_fail("cannot convert float infinity to integer");
+  const double t = std::trunc(d);
+  if (!(t >= -0x1p63 && t < 0x1p63)) int_overflow();
+  return static_cast<int64_t>(t);
+}
+
 // Python's int(str, base): optional sign, whitespace around, underscores between digits, and a
-// 0x / 0o / 0b prefix matching the base (any, with base 0).
-std::optional<int64_t> parse_python_int(const std::string& raw, int base) {
+// 0x / 0o / 0b prefix matching the base (any, with base 0). nullopt for Python's ValueError; a
+// valid number past int64 raises.
+std::optional<int64_t> parse_python_int(const std::string& raw, int64_t base) {
+  if (base != 0 && (base < 2 || base > 36)) return std::nullopt;  // "int() base must be >= 2 and <= 36, or 0"
   std::string s = text::strip(raw, std::nullopt, true, true);
   bool negative = false;
   size_t i = 0;
@@ -56,8 +81,8 @@ std::optional<int64_t> parse_python_int(const std::string& raw, int base) {
   }
   if (base == 0) base = 10;
   if (i >= s.size()) return std::nullopt;
-  int64_t v = 0;
-  bool last_underscore = true;
+  int64_t v = 0;  // accumulated with the sign, so that -2**63 fits
+  bool last_underscore = true, overflowed = false;
   for (; i < s.size(); ++i) {
     const char c = s[i];
     if (c == '_') {
@@ -67,11 +92,12 @@ std::optional<int64_t> parse_python_int(const std::string& raw, int base) {
     }
     const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10 : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 99;
     if (d >= base) return std::nullopt;
-    if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v)) return std::nullopt;
+    if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, negative ? -d : d, &v)) overflowed = true;
     last_underscore = false;
   }
   if (last_underscore) return std::nullopt;
-  return negative ? -v : v;
+  if (overflowed) int_overflow();
+  return v;
 }
 
 // Python's float(str).
@@ -98,6 +124,7 @@ double python_round(double x, int64_t ndigits) {
   if (!std::isfinite(x)) return x;
   if (ndigits == 0) return std::nearbyint(x);
   if (ndigits > 300) return x;
+  if (ndigits < -308) return 0.0 * x;  // as CPython: 10**-ndigits is past every double
   if (ndigits < 0) {
     const double p = std::pow(10.0, static_cast<double>(-ndigits));
     return std::nearbyint(x / p) * p;
@@ -107,12 +134,29 @@ double python_round(double x, int64_t ndigits) {
   return std::strtod(buf, nullptr);
 }
 
+// Python's round(int, ndigits): for ndigits < 0, the nearest multiple of 10**-ndigits, half to even.
+int64_t python_round_int(int64_t x, int64_t ndigits) {
+  if (ndigits >= 0) return x;
+  if (ndigits < -18) return 0;  // |x| < 10**19 / 2
+  int64_t p = 1;
+  for (int64_t i = 0; i < -ndigits; ++i) p *= 10;
+  int64_t q = x / p, r = x % p;  // truncated toward zero
+  if (r < 0) r += p, --q;         // floored
+  if (2 * r > p || (2 * r == p && (q & 1))) ++q;
+  int64_t out = 0;
+  if (__builtin_mul_overflow(q, p, &out)) int_overflow();
+  return out;
+}
+
 // --- filters ---
 
 Value f_abs(const Value& v, CallArgs& a) {
   bind_args("abs", a, {});
   if (v.is_float()) return Value(std::fabs(v.as_float()));
-  if (v.is_int() || v.is_bool()) return Value(v.to_int() < 0 ? -v.to_int() : v.to_int());
+  if (v.is_int() || v.is_bool()) {
+    if (v.to_int() == std::numeric_limits<int64_t>::min()) int_overflow();
+    return Value(v.to_int() < 0 ? -v.to_int() : v.to_int());
+  }
   if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
   eval_fail("bad operand type for abs(): '{}'", v.type_name());
 }
@@ -132,6 +176,7 @@ Value f_center(const Value& v, CallArgs& a) {
   const std::string s = soft_str(v);
   const int64_t width = p[0].to_int(), len = static_cast<int64_t>(text::length(s));
   if (width <= len) return Value(s);
+  budget::check_string(s.size() + static_cast<size_t>(width - len));
   const int64_t marg = width - len, left = marg / 2 + (marg & width & 1);
   return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(marg - left), ' '));
 }
@@ -160,8 +205,13 @@ Value f_dictsort(const Value& v, CallArgs& a) {
 
 Value f_escape(const Value& v, CallArgs& a) {
   bind_args("escape", a, {});
+  const std::string s = soft_str(v);
+  size_t size = 0;
+  for (char c : s) size += c == '&' || c == '"' || c == '\'' ? 5 : c == '<' || c == '>' ? 4 : 1;
+  budget::check_string(size);
   std::string out;
-  for (char c : soft_str(v)) {
+  out.reserve(size);
+  for (char c : s) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -218,12 +268,15 @@ Value f_format(const Value& v, CallArgs& a) {
 
 Value f_indent(const Value& v, CallArgs& a) {
   auto p = bind_args("indent", a, {{"width", Value(4)}, {"first", Value(false)}, {"blank", Value(false)}});
+  if (!p[0].is_string()) budget::check_string(static_cast<size_t>(std::max<int64_t>(0, p[0].to_int())));
   const std::string indention = p[0].is_string() ? p[0].str() : std::string(static_cast<size_t>(std::max<int64_t>(0, p[0].to_int())), ' ');
   // Jinja's do_indent appends "\n" to the value itself: only strings work.
   if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
   if (!v.is_string()) eval_fail("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name());
   const std::string s = v.str() + "\n";  // Jinja's quirk for splitlines
   std::vector<std::string> lines = text::splitlines(s, false);
+  budget::check_string(saturated_mul(lines.size(), indention.size() + 1));
+  budget::check_string(s.size() + saturated_mul(lines.size(), indention.size() + 1));
   std::string rv;
   if (p[2].truthy()) {
     for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + indention : "") + lines[i];
@@ -235,17 +288,20 @@ Value f_indent(const Value& v, CallArgs& a) {
   return Value(std::move(rv));
 }
 
+// Jinja2's do_int: int(value) (int(value, base) for a str), else int(float(value)), else the
+// default; Python's OverflowError (int(inf)) is not caught, and neither is our int64 overflow.
 Value f_int(const Value& v, CallArgs& a) {
   auto p = bind_args("int", a, {{"default", Value(0)}, {"base", Value(10)}});
   if (v.is_int() || v.is_bool()) return Value(v.to_int());
   if (v.is_float()) {
-    const double d = v.as_float();
-    if (!std::isfinite(d)) return p[0];
-    return Value(static_cast<int64_t>(std::trunc(d)));
+    const auto i = float_to_int(v.as_float());
+    return i ? Value(*i) : p[0];
   }
   if (v.is_string()) {
-    if (auto i = parse_python_int(v.str(), static_cast<int>(p[1].to_int()))) return Value(*i);
-    if (auto d = parse_python_float(v.str()); d && std::isfinite(*d)) return Value(static_cast<int64_t>(std::trunc(*d)));
+    if (auto i = parse_python_int(v.str(), p[1].is_int() ? p[1].as_int() : -1)) return Value(*i);
+    if (auto d = parse_python_float(v.str())) {
+      if (auto i = float_to_int(*d)) return Value(*i);
+    }
     return p[0];
   }
   if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
@@ -254,8 +310,18 @@ Value f_int(const Value& v, CallArgs& a) {
 
 // A Jinja2 filter written as a Python generator: its body runs when the result is first used.
 using GeneratorBody = std::vector<Value> (*)(const Value&, CallArgs&);
+// A generator over a generator runs its source when it runs: chains are bounded like nesting.
 Value generator(const Value& v, CallArgs& a, GeneratorBody body) {
-  return Value::iterator([v, a, body]() mutable { return body(v, a); });
+  int depth = v.is_iterator() ? v.iterator_obj().depth : 0;
+  for (const Value& x : a.positional) depth = std::max(depth, x.is_iterator() ? x.iterator_obj().depth : 0);
+  for (const auto& kv : a.keyword) depth = std::max(depth, kv.second.is_iterator() ? kv.second.iterator_obj().depth : 0);
+  if (depth + 1 > budget::limits().max_nesting_depth) {
+    eval_fail("maximum recursion depth exceeded (generators nested more than {} deep)", budget::limits().max_nesting_depth);
+  }
+  budget::note_nesting(depth + 1);
+  Value it = Value::iterator([v, a, body]() mutable { return body(v, a); });
+  it.iterator_obj().depth = depth + 1;
+  return it;
 }
 
 std::vector<Value> items_body(const Value& v, CallArgs& a) {
@@ -277,6 +343,7 @@ Value f_join(const Value& v, CallArgs& a) {
     if (!first) out += sep;
     first = false;
     out += soft_str(p[1].is_none() ? item : lookup_path(item, p[1]));
+    budget::check_string(out.size());
   }
   return Value(std::move(out));
 }
@@ -389,7 +456,7 @@ Value f_min(const Value& v, CallArgs& a) { return extreme(v, a, false); }
 
 Value f_replace(const Value& v, CallArgs& a) {
   auto p = bind_args("replace", a, {{"old", required()}, {"new", required()}, {"count", Value::none()}});
-  return Value(text::replace(soft_str(v), soft_str(p[0]), soft_str(p[1]), p[2].is_none() ? -1 : p[2].to_int()));
+  return str_replace(soft_str(v), soft_str(p[0]), soft_str(p[1]), p[2].is_none() ? -1 : p[2].to_int());
 }
 
 Value f_reverse(const Value& v, CallArgs& a) {
@@ -413,11 +480,15 @@ Value f_round(const Value& v, CallArgs& a) {
   if (!v.is_number()) eval_fail("type {} doesn't define __round__ method", v.type_name());
   const int64_t precision = p[0].to_int();
   if (method == "common") {
-    if (!v.is_float()) return Value(v.to_int());  // round(int, n) stays an int
+    if (!v.is_float()) return Value(python_round_int(v.to_int(), precision));  // round(int, n) stays an int
     return Value(python_round(v.as_float(), precision));
   }
+  // Jinja2: math.ceil(value * 10**precision) / 10**precision; math.ceil(inf) raises.
   const double scale = std::pow(10.0, static_cast<double>(precision));
   const double x = v.to_double() * scale;
+  if (std::isnan(x)) eval_fail("cannot convert float NaN to integer");
+  if (std::isinf(x)) eval_fail("cannot convert float infinity to integer");
+  if (scale == 0) eval_fail("division by zero");
   return Value((method == "ceil" ? std::ceil(x) : std::floor(x)) / scale);
 }
 
@@ -491,7 +562,10 @@ Value f_tojson(const Value& v, CallArgs& a) {
   JsonDumpOptions o;
   o.ensure_ascii = p[0].truthy();
   if (p[1].is_string()) o.indent = p[1].str();
-  else if (p[1].is_int()) o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, p[1].as_int())), ' ');
+  else if (p[1].is_int()) {
+    budget::check_string(static_cast<size_t>(std::max<int64_t>(0, p[1].as_int())));
+    o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, p[1].as_int())), ' ');
+  }
   else if (!p[1].is_none()) eval_fail("tojson: indent must be an integer or a string");
   if (o.indent) o.item_separator = ",";
   if (!p[2].is_none()) {
@@ -645,11 +719,14 @@ Value g_range(CallArgs& a) {
     if (a.positional.size() == 3) step = a.positional[2].to_int();
   }
   if (step == 0) eval_fail("range() arg 3 must not be zero");
+  // Python's len(range): computed in 128 bits, where stop - start cannot overflow.
+  const __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+  const __int128 stride = step > 0 ? static_cast<__int128>(step) : -static_cast<__int128>(step);
+  const __int128 len = span <= 0 ? 0 : (span - 1) / stride + 1;
+  budget::check_range(len > INT64_MAX ? INT64_MAX : static_cast<int64_t>(len));
   std::vector<Value> out;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-    if (out.size() >= (size_t{1} << 24)) eval_fail("range too big");  // the sandbox's MAX_RANGE is 100000
-    out.emplace_back(i);
-  }
+  out.reserve(static_cast<size_t>(len));
+  for (int64_t k = 0; k < static_cast<int64_t>(len); ++k) out.emplace_back(static_cast<int64_t>(start + static_cast<__int128>(k) * step));
   return Value::list(std::move(out));
 }
 
