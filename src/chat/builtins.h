@@ -37,6 +37,13 @@ Value call(const Value& callee, CallArgs& args);
 // render's string size limit.
 Value str_replace(const std::string& s, const std::string& old, const std::string& replacement, int64_t count);
 
+// --- builtins_numbers.cpp: entries of the filter and global tables in builtins.cpp ---
+Value filter_abs(const Value& v, CallArgs& args);
+Value filter_float(const Value& v, CallArgs& args);
+Value filter_int(const Value& v, CallArgs& args);
+Value filter_round(const Value& v, CallArgs& args);
+Value global_range(CallArgs& args);
+
 // --- builtins.cpp ---
 bool is_filter(std::string_view name);
 bool is_test(std::string_view name);

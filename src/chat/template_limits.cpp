@@ -25,6 +25,9 @@ RenderBudget::~RenderBudget() {
 
 RenderBudget* RenderBudget::current() { return g_current; }
 
+BudgetPause::BudgetPause() : saved_(g_current) { g_current = nullptr; }
+BudgetPause::~BudgetPause() { g_current = saved_; }
+
 namespace budget {
 
 const RenderLimits& limits() { return g_current ? g_current->limits() : default_limits(); }
@@ -71,6 +74,15 @@ void built(size_t bytes) {
   total += bytes;
   if (total > g_current->limits().max_built_bytes) {
     eval_fail("values built by the template exceed the render limit of {} bytes", g_current->limits().max_built_bytes);
+  }
+}
+
+void scanned(size_t bytes) {
+  if (!g_current) return;
+  size_t& total = g_current->usage().scanned_bytes;
+  total += bytes;
+  if (total > g_current->limits().max_scanned_bytes) {
+    eval_fail("string operations read more than the render limit of {} bytes", g_current->limits().max_scanned_bytes);
   }
 }
 

@@ -23,6 +23,8 @@ struct RenderLimits {
   size_t max_list_items = 1'000'000;         // any one list a template builds (or iterates)
   size_t max_built_bytes = size_t{256} << 20;  // all strings and lists built by one render, summed:
                                               // a bound on its memory and on its copying work
+  size_t max_scanned_bytes = size_t{1} << 30;  // string bytes read by str operations (find, `in`, split,
+                                              // strip, ==, indexing non-ASCII text...), summed
   int64_t max_comparisons = 10'000'000;      // ==, <, `in`, sort, unique, dict keys: one per pair of values
   int max_call_depth = 256;                  // macro calls in progress; Python's stack stops Jinja2 near here
   int max_nesting_depth = 512;               // of values (lists, dicts, generators) that print, compare or
@@ -36,6 +38,7 @@ struct RenderUsage {
   size_t largest_string_bytes = 0;
   size_t largest_list_items = 0;
   size_t built_bytes = 0;
+  size_t scanned_bytes = 0;
   int64_t comparisons = 0;
   int deepest_call = 0;
   int deepest_nesting = 0;
@@ -73,6 +76,19 @@ class RenderBudget {
   RenderBudget* previous_;
 };
 
+// Stops counting for a scope: the renderer's own work (formatting an error message) is not the
+// template's, and must not fail because the template used up the budget.
+class BudgetPause {
+ public:
+  BudgetPause();
+  ~BudgetPause();
+  BudgetPause(const BudgetPause&) = delete;
+  BudgetPause& operator=(const BudgetPause&) = delete;
+
+ private:
+  RenderBudget* saved_;
+};
+
 // Checks against the current render's limits; each throws EvalError naming the limit.
 namespace budget {
 const RenderLimits& limits();             // the current render's, else the defaults
@@ -82,6 +98,7 @@ void check_string(size_t bytes);          // before or after building a string o
 void check_list(size_t items);            // before or after building a list of `items`
 void check_output(size_t bytes);          // the render's output so far
 void built(size_t bytes);                 // a new string or list of about `bytes`
+void scanned(size_t bytes);               // a string operation read `bytes`
 void comparison(int64_t n = 1);           // n equality or ordering tests (or name look-ups)
 void note_nesting(int depth);             // for the usage record; limits are checked by the caller
 void note_call_depth(int depth);

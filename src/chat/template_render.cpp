@@ -92,6 +92,7 @@ class Renderer {
   }
 
   [[noreturn]] void error_at(size_t pos, const std::string& message, bool raised = false) const {
+    BudgetPause pause;  // finding the line and column reads the source
     throw_template_error(ast_.name, ast_.source, pos, message, raised);
   }
 

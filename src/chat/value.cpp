@@ -20,6 +20,15 @@ void append_string_repr(std::string& out, const std::string& s) {
   const bool has_double = s.find('"') != std::string::npos;
   const char quote = has_single && !has_double ? '"' : '\'';
   out.push_back(quote);
+  budget::check_string(out.size() + s.size() + 1);
+  if (std::all_of(s.begin(), s.end(), [](char ch) { return ch >= 0x20 && ch < 0x7f; })) {  // printable ASCII
+    for (char ch : s) {
+      if (ch == quote || ch == '\\') out.push_back('\\');
+      out.push_back(ch);
+    }
+    out.push_back(quote);
+    return;
+  }
   for (char32_t c : text::decode(s)) {
     if (c == static_cast<char32_t>(quote) || c == '\\') {
       out.push_back('\\');
@@ -552,7 +561,10 @@ bool Value::equals_at(const Value& other, int depth) const {
   switch (a) {
     case Kind::Undefined:
     case Kind::None: return true;
-    case Kind::String: return str() == other.str();
+    case Kind::String:
+      if (str().size() != other.str().size()) return false;
+      budget::scanned(str().size());
+      return str() == other.str();
     case Kind::List: {
       if (container_id() == other.container_id()) return true;
       if (is_tuple() != other.is_tuple()) return false;
@@ -595,7 +607,10 @@ bool Value::less_at(const Value& other, int depth) const {
     if (is_float() || other.is_float()) return to_double() < other.to_double();
     return to_int() < other.to_int();
   }
-  if (is_string() && other.is_string()) return str() < other.str();  // UTF-8 order is code point order
+  if (is_string() && other.is_string()) {
+    budget::scanned(std::min(str().size(), other.str().size()));
+    return str() < other.str();  // UTF-8 order is code point order
+  }
   if (is_list() && other.is_list() && is_tuple() == other.is_tuple()) {
     if (container_id() == other.container_id()) return false;
     check_compare_depth(depth);

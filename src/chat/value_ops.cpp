@@ -309,6 +309,7 @@ bool affix_match(const std::string& s, const Value& affix, bool prefix, const ch
     if (!a.is_string()) eval_fail("{} first arg must be str or a tuple of str, not {}", method, a.type_name());
     const std::string& x = a.str();
     if (x.size() > s.size()) return false;
+    budget::scanned(x.size());
     return prefix ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0;
   };
   if (affix.is_list()) {
@@ -775,6 +776,7 @@ bool contains(const Value& container, const Value& item) {
     case Value::Kind::Undefined: return false;  // Undefined iterates as empty
     case Value::Kind::String:
       if (!item.is_string()) eval_fail("'in <string>' requires string as left operand, not {}", item.type_name());
+      budget::scanned(container.str().size());
       return container.str().find(item.str()) != std::string::npos;
     case Value::Kind::List:
       for (const Value& v : container.items()) {

@@ -240,6 +240,14 @@ TEST(TemplateLimits, MemoryPerRender) {
                "values built by the template exceed the render limit of 268435456 bytes");
 }
 
+TEST(TemplateLimits, ScannedBytes) {
+  // Each `in` reads the 16 MiB string: 100,000 of them would read 1.6 TB.
+  EXPECT_ERROR("{% set s = 'a' * 2**24 %}{% for i in range(100000) %}{% if 'b' in s %}{% endif %}{% endfor %}",
+               ordered_json::object(), "string operations read more than the render limit of 1073741824 bytes");
+  EXPECT_ERROR("{% set s = 'a' * 2**24 %}{% for i in range(100000) %}{{ s[i] }}{% endfor %}", ordered_json::object(),
+               "string operations read more than the render limit");
+}
+
 TEST(TemplateLimits, ComparisonSteps) {
   // unique and dict() compare every pair: quadratic.
   EXPECT_ERROR("{{ range(100000) | unique | list | length }}", ordered_json::object(), "comparisons exceed the render limit of 10000000");
