@@ -8,10 +8,13 @@
 #include "chat/builtins.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <unordered_map>
 
+#include "chat/template_limits.h"
 #include "chat/text.h"
 
 namespace qwen3::jinja {
@@ -31,91 +34,25 @@ Value lookup_path(const Value& item, const Value& attribute) {
   if (attribute.is_int()) return get_item(item, attribute);
   Value v = item;
   for (const std::string& part : text::split(attribute.to_str(), std::string("."), -1)) {
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-    v = get_item(v, numeric ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    // Jinja reads an all-digit part as an int; one past int64 indexes nothing, as its string does.
+    int64_t index = 0;
+    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                         std::from_chars(part.data(), part.data() + part.size(), index).ec == std::errc();
+    v = get_item(v, numeric ? Value(index) : Value(part));
   }
   return v;
+}
+
+size_t saturated_mul(size_t a, size_t b) {
+  size_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
 }
 
 Value lower_if_string(const Value& v, bool case_sensitive) {
   return (!case_sensitive && v.is_string()) ? Value(text::lower(v.str())) : v;
 }
 
-// Python's int(str, base): optional sign, whitespace around, underscores between digits, and a
-// 0x / 0o / 0b prefix matching the base (any, with base 0).
-std::optional<int64_t> parse_python_int(const std::string& raw, int base) {
-  std::string s = text::strip(raw, std::nullopt, true, true);
-  bool negative = false;
-  size_t i = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
-  auto prefix_base = [&](char c) { return c == 'x' || c == 'X' ? 16 : c == 'o' || c == 'O' ? 8 : c == 'b' || c == 'B' ? 2 : 0; };
-  if (i + 1 < s.size() && s[i] == '0' && prefix_base(s[i + 1]) != 0 && (base == 0 || base == prefix_base(s[i + 1]))) {
-    base = prefix_base(s[i + 1]);
-    i += 2;
-    if (i < s.size() && s[i] == '_') ++i;
-  }
-  if (base == 0) base = 10;
-  if (i >= s.size()) return std::nullopt;
-  int64_t v = 0;
-  bool last_underscore = true;
-  for (; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '_') {
-      if (last_underscore) return std::nullopt;
-      last_underscore = true;
-      continue;
-    }
-    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10 : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 99;
-    if (d >= base) return std::nullopt;
-    if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v)) return std::nullopt;
-    last_underscore = false;
-  }
-  if (last_underscore) return std::nullopt;
-  return negative ? -v : v;
-}
-
-// Python's float(str).
-std::optional<double> parse_python_float(const std::string& raw) {
-  std::string s;
-  for (char c : text::strip(raw, std::nullopt, true, true)) {
-    if (c != '_') s.push_back(c);
-  }
-  if (s.empty()) return std::nullopt;
-  std::string lowered = text::lower(s);
-  if (lowered == "nan" || lowered == "+nan" || lowered == "-nan") return std::nan("");
-  if (lowered == "inf" || lowered == "+inf" || lowered == "infinity" || lowered == "+infinity") return INFINITY;
-  if (lowered == "-inf" || lowered == "-infinity") return -INFINITY;
-  if (lowered.find_first_not_of("0123456789+-.e") != std::string::npos) return std::nullopt;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size()) return std::nullopt;
-  return v;
-}
-
-// Python's round(x, ndigits) for floats: round half to even on the exact binary value, which is
-// what printf's correctly rounded conversion does.
-double python_round(double x, int64_t ndigits) {
-  if (!std::isfinite(x)) return x;
-  if (ndigits == 0) return std::nearbyint(x);
-  if (ndigits > 300) return x;
-  if (ndigits < 0) {
-    const double p = std::pow(10.0, static_cast<double>(-ndigits));
-    return std::nearbyint(x / p) * p;
-  }
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(ndigits), x);
-  return std::strtod(buf, nullptr);
-}
-
 // --- filters ---
-
-Value f_abs(const Value& v, CallArgs& a) {
-  bind_args("abs", a, {});
-  if (v.is_float()) return Value(std::fabs(v.as_float()));
-  if (v.is_int() || v.is_bool()) return Value(v.to_int() < 0 ? -v.to_int() : v.to_int());
-  if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
-  eval_fail("bad operand type for abs(): '{}'", v.type_name());
-}
 
 Value f_attr(const Value& v, CallArgs& a) {
   auto p = bind_args("attr", a, {{"name", required()}});
@@ -132,6 +69,7 @@ Value f_center(const Value& v, CallArgs& a) {
   const std::string s = soft_str(v);
   const int64_t width = p[0].to_int(), len = static_cast<int64_t>(text::length(s));
   if (width <= len) return Value(s);
+  budget::check_string(s.size() + static_cast<size_t>(width - len));
   const int64_t marg = width - len, left = marg / 2 + (marg & width & 1);
   return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(marg - left), ' '));
 }
@@ -160,8 +98,13 @@ Value f_dictsort(const Value& v, CallArgs& a) {
 
 Value f_escape(const Value& v, CallArgs& a) {
   bind_args("escape", a, {});
+  const std::string s = soft_str(v);
+  size_t size = 0;
+  for (char c : s) size += c == '&' || c == '"' || c == '\'' ? 5 : c == '<' || c == '>' ? 4 : 1;
+  budget::check_string(size);
   std::string out;
-  for (char c : soft_str(v)) {
+  out.reserve(size);
+  for (char c : s) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -195,17 +138,6 @@ Value f_last(const Value& v, CallArgs& a) {
   return items.back();
 }
 
-Value f_float(const Value& v, CallArgs& a) {
-  auto p = bind_args("float", a, {{"default", Value(0.0)}});
-  if (v.is_number()) return Value(v.to_double());
-  if (v.is_string()) {
-    if (auto d = parse_python_float(v.str())) return Value(*d);
-    return p[0];
-  }
-  if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
-  return p[0];
-}
-
 Value f_format(const Value& v, CallArgs& a) {
   if (!a.keyword.empty() && !a.positional.empty()) eval_fail("can't handle positional and keyword arguments at the same time");
   if (!a.keyword.empty()) {
@@ -218,12 +150,15 @@ Value f_format(const Value& v, CallArgs& a) {
 
 Value f_indent(const Value& v, CallArgs& a) {
   auto p = bind_args("indent", a, {{"width", Value(4)}, {"first", Value(false)}, {"blank", Value(false)}});
+  if (!p[0].is_string()) budget::check_string(static_cast<size_t>(std::max<int64_t>(0, p[0].to_int())));
   const std::string indention = p[0].is_string() ? p[0].str() : std::string(static_cast<size_t>(std::max<int64_t>(0, p[0].to_int())), ' ');
   // Jinja's do_indent appends "\n" to the value itself: only strings work.
   if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
   if (!v.is_string()) eval_fail("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name());
   const std::string s = v.str() + "\n";  // Jinja's quirk for splitlines
   std::vector<std::string> lines = text::splitlines(s, false);
+  budget::check_string(saturated_mul(lines.size(), indention.size() + 1));
+  budget::check_string(s.size() + saturated_mul(lines.size(), indention.size() + 1));
   std::string rv;
   if (p[2].truthy()) {
     for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + indention : "") + lines[i];
@@ -235,27 +170,20 @@ Value f_indent(const Value& v, CallArgs& a) {
   return Value(std::move(rv));
 }
 
-Value f_int(const Value& v, CallArgs& a) {
-  auto p = bind_args("int", a, {{"default", Value(0)}, {"base", Value(10)}});
-  if (v.is_int() || v.is_bool()) return Value(v.to_int());
-  if (v.is_float()) {
-    const double d = v.as_float();
-    if (!std::isfinite(d)) return p[0];
-    return Value(static_cast<int64_t>(std::trunc(d)));
-  }
-  if (v.is_string()) {
-    if (auto i = parse_python_int(v.str(), static_cast<int>(p[1].to_int()))) return Value(*i);
-    if (auto d = parse_python_float(v.str()); d && std::isfinite(*d)) return Value(static_cast<int64_t>(std::trunc(*d)));
-    return p[0];
-  }
-  if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
-  return p[0];
-}
-
 // A Jinja2 filter written as a Python generator: its body runs when the result is first used.
 using GeneratorBody = std::vector<Value> (*)(const Value&, CallArgs&);
+// A generator over a generator runs its source when it runs: chains are bounded like nesting.
 Value generator(const Value& v, CallArgs& a, GeneratorBody body) {
-  return Value::iterator([v, a, body]() mutable { return body(v, a); });
+  int depth = v.is_iterator() ? v.iterator_obj().depth : 0;
+  for (const Value& x : a.positional) depth = std::max(depth, x.is_iterator() ? x.iterator_obj().depth : 0);
+  for (const auto& kv : a.keyword) depth = std::max(depth, kv.second.is_iterator() ? kv.second.iterator_obj().depth : 0);
+  if (depth + 1 > budget::limits().max_nesting_depth) {
+    eval_fail("maximum recursion depth exceeded (generators nested more than {} deep)", budget::limits().max_nesting_depth);
+  }
+  budget::note_nesting(depth + 1);
+  Value it = Value::iterator([v, a, body]() mutable { return body(v, a); });
+  it.iterator_obj().depth = depth + 1;
+  return it;
 }
 
 std::vector<Value> items_body(const Value& v, CallArgs& a) {
@@ -277,6 +205,7 @@ Value f_join(const Value& v, CallArgs& a) {
     if (!first) out += sep;
     first = false;
     out += soft_str(p[1].is_none() ? item : lookup_path(item, p[1]));
+    budget::check_string(out.size());
   }
   return Value(std::move(out));
 }
@@ -389,7 +318,7 @@ Value f_min(const Value& v, CallArgs& a) { return extreme(v, a, false); }
 
 Value f_replace(const Value& v, CallArgs& a) {
   auto p = bind_args("replace", a, {{"old", required()}, {"new", required()}, {"count", Value::none()}});
-  return Value(text::replace(soft_str(v), soft_str(p[0]), soft_str(p[1]), p[2].is_none() ? -1 : p[2].to_int()));
+  return str_replace(soft_str(v), soft_str(p[0]), soft_str(p[1]), p[2].is_none() ? -1 : p[2].to_int());
 }
 
 Value f_reverse(const Value& v, CallArgs& a) {
@@ -403,22 +332,6 @@ Value f_reverse(const Value& v, CallArgs& a) {
   return Value::iterator(std::move(items), v.is_tuple()  ? "reversed"
                                            : v.is_dict() ? "dict_reversekeyiterator"
                                                          : "list_reverseiterator");
-}
-
-Value f_round(const Value& v, CallArgs& a) {
-  auto p = bind_args("round", a, {{"precision", Value(0)}, {"method", Value("common")}});
-  const std::string method = p[1].to_str();
-  if (method != "common" && method != "ceil" && method != "floor") eval_fail("method must be common, ceil or floor");
-  if (v.is_undefined()) eval_fail("{}", v.undefined_hint());
-  if (!v.is_number()) eval_fail("type {} doesn't define __round__ method", v.type_name());
-  const int64_t precision = p[0].to_int();
-  if (method == "common") {
-    if (!v.is_float()) return Value(v.to_int());  // round(int, n) stays an int
-    return Value(python_round(v.as_float(), precision));
-  }
-  const double scale = std::pow(10.0, static_cast<double>(precision));
-  const double x = v.to_double() * scale;
-  return Value((method == "ceil" ? std::ceil(x) : std::floor(x)) / scale);
 }
 
 Value f_safe(const Value& v, CallArgs& a) {
@@ -491,7 +404,10 @@ Value f_tojson(const Value& v, CallArgs& a) {
   JsonDumpOptions o;
   o.ensure_ascii = p[0].truthy();
   if (p[1].is_string()) o.indent = p[1].str();
-  else if (p[1].is_int()) o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, p[1].as_int())), ' ');
+  else if (p[1].is_int()) {
+    budget::check_string(static_cast<size_t>(std::max<int64_t>(0, p[1].as_int())));
+    o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, p[1].as_int())), ' ');
+  }
   else if (!p[1].is_none()) eval_fail("tojson: indent must be an integer or a string");
   if (o.indent) o.item_separator = ",";
   if (!p[2].is_none()) {
@@ -539,14 +455,14 @@ Value f_wordcount(const Value& v, CallArgs& a) {
 
 const std::unordered_map<std::string_view, FilterFn>& filters() {
   static const std::unordered_map<std::string_view, FilterFn> m = {
-      {"abs", f_abs},           {"attr", f_attr},         {"capitalize", f_capitalize}, {"center", f_center},
+      {"abs", filter_abs},           {"attr", f_attr},         {"capitalize", f_capitalize}, {"center", f_center},
       {"count", f_length},      {"d", f_default},         {"default", f_default},       {"dictsort", f_dictsort},
       {"e", f_escape},          {"escape", f_escape},     {"forceescape", f_escape},    {"first", f_first},
-      {"float", f_float},       {"format", f_format},     {"indent", f_indent},         {"int", f_int},
+      {"float", filter_float},       {"format", f_format},     {"indent", f_indent},         {"int", filter_int},
       {"items", f_items},       {"join", f_join},         {"last", f_last},             {"length", f_length},
       {"list", f_list},         {"lower", f_lower},       {"map", f_map},               {"max", f_max},
       {"min", f_min},           {"reject", f_reject},     {"rejectattr", f_rejectattr}, {"replace", f_replace},
-      {"reverse", f_reverse},   {"round", f_round},       {"safe", f_safe},             {"select", f_select},
+      {"reverse", f_reverse},   {"round", filter_round},       {"safe", f_safe},             {"select", f_select},
       {"selectattr", f_selectattr}, {"sort", f_sort},     {"string", f_string},         {"sum", f_sum},
       {"title", f_title},       {"tojson", f_tojson},     {"trim", f_trim},             {"unique", f_unique},
       {"upper", f_upper},       {"wordcount", f_wordcount},
@@ -629,29 +545,6 @@ const std::unordered_map<std::string_view, TestFn>& tests() {
 }
 
 // --- globals ---
-
-Value g_range(CallArgs& a) {
-  if (!a.keyword.empty()) eval_fail("range() takes no keyword arguments");
-  if (a.positional.empty() || a.positional.size() > 3) eval_fail("range expected 1 to 3 arguments, got {}", a.positional.size());
-  for (const Value& v : a.positional) {
-    if (!v.is_int() && !v.is_bool()) eval_fail("'{}' object cannot be interpreted as an integer", v.type_name());
-  }
-  int64_t start = 0, stop, step = 1;
-  if (a.positional.size() == 1) {
-    stop = a.positional[0].to_int();
-  } else {
-    start = a.positional[0].to_int();
-    stop = a.positional[1].to_int();
-    if (a.positional.size() == 3) step = a.positional[2].to_int();
-  }
-  if (step == 0) eval_fail("range() arg 3 must not be zero");
-  std::vector<Value> out;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-    if (out.size() >= (size_t{1} << 24)) eval_fail("range too big");  // the sandbox's MAX_RANGE is 100000
-    out.emplace_back(i);
-  }
-  return Value::list(std::move(out));
-}
 
 // dict(mapping_or_pairs?, **kwargs), also namespace(...)'s arguments.
 std::vector<std::pair<Value, Value>> dict_args(CallArgs& a, const char* fn) {
@@ -754,7 +647,7 @@ bool apply_test(std::string_view name, const Value& input, CallArgs& args) {
 
 std::optional<Value> global(std::string_view name) {
   static const std::unordered_map<std::string_view, Value> globals = {
-      {"range", Value::function("range", g_range)},
+      {"range", Value::function("range", global_range)},
       {"dict", Value::function("dict", g_dict)},
       {"namespace", Value::function("namespace", g_namespace)},
       {"raise_exception", Value::function("raise_exception", g_raise_exception)},

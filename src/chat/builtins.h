@@ -33,6 +33,16 @@ Value get_item(const Value& obj, const Value& key);
 Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
 // Calls a function, method or macro; calling an undefined raises its UndefinedError.
 Value call(const Value& callee, CallArgs& args);
+// Python's s.replace(old, new, count) (count < 0: all), refused before building a result past the
+// render's string size limit.
+Value str_replace(const std::string& s, const std::string& old, const std::string& replacement, int64_t count);
+
+// --- builtins_numbers.cpp: entries of the filter and global tables in builtins.cpp ---
+Value filter_abs(const Value& v, CallArgs& args);
+Value filter_float(const Value& v, CallArgs& args);
+Value filter_int(const Value& v, CallArgs& args);
+Value filter_round(const Value& v, CallArgs& args);
+Value global_range(CallArgs& args);
 
 // --- builtins.cpp ---
 bool is_filter(std::string_view name);

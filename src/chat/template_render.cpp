@@ -4,7 +4,11 @@
 // for loop, every macro call and every `with` / `generation` block gets a frame of its own whose
 // parent is the frame it was entered from (a macro's: the frame it was defined in). A `set`
 // writes to the current frame, so a `set` inside a loop is gone after the iteration, as in
-// Jinja2; namespaces carry state out.
+// Jinja2; namespaces carry state out. The frames of an iteration or a macro call are freed when it
+// ends, unless a macro defined inside it still needs them.
+//
+// What a render may spend is bounded by RenderLimits (chat/template_limits.h); running past a
+// bound raises the same TemplateError as any other runtime error.
 #include <deque>
 
 #include "core/error.h"
@@ -17,13 +21,14 @@
 namespace qwen3::jinja {
 namespace {
 
-constexpr int kMaxCallDepth = 256;  // macro recursion; Python's limit stops Jinja2 near here too
-
 struct Frame {
   std::vector<std::pair<std::string, Value>> vars;
   Frame* parent = nullptr;
 
   Value* find(std::string_view name) {
+    // The root frame holds every input variable, and a request may send many: searching a large
+    // frame counts as comparisons (small ones, every loop's and macro's, are not worth counting).
+    if (vars.size() > 32) budget::comparison(static_cast<int64_t>(vars.size()));
     for (auto& [k, v] : vars) {
       if (k == name) return &v;
     }
@@ -42,13 +47,28 @@ class Renderer {
  public:
   explicit Renderer(const TemplateAst& ast) : ast_(ast) {}
 
-  std::string render(const nlohmann::ordered_json& vars) {
+  std::string render(const nlohmann::ordered_json& vars, const RenderLimits& limits, RenderUsage* usage) {
+    RenderBudget budget(limits);
+    struct Report {
+      RenderBudget& budget;
+      RenderUsage* usage;
+      ~Report() {
+        if (usage) *usage = budget.usage();
+      }
+    } report{budget, usage};
     Frame* root = new_frame(nullptr);
     if (!vars.is_object()) fail("the template variables must be a JSON object");
-    for (const auto& [k, v] : vars.items()) root->set(k, Value::from_json(v));
+    try {
+      // JSON object keys are unique: no need for Frame::set's search.
+      for (const auto& [k, v] : vars.items()) root->vars.emplace_back(k, Value::from_json(v));
+    } catch (const EvalError& e) {
+      error_at(0, e.what());
+    }
     frame_ = root;
     std::string out;
     exec_body(ast_.body, out);
+    // The frames hold the values that may form cycles; free them while the budget can break those.
+    frames_.clear();
     return out;
   }
 
@@ -60,7 +80,19 @@ class Renderer {
     return &frames_.back();
   }
 
+  // Frees the frames made since `mark` (an iteration's or a macro call's), unless a macro closure
+  // may point into them. std::deque keeps pointers to the frames that stay valid.
+  void free_frames_since(size_t mark) {
+    if (pinned_ <= mark && frames_.size() > mark) frames_.resize(mark);
+  }
+
+  void emit(std::string& out, std::string_view text) {
+    out += text;
+    budget::check_output(out.size());
+  }
+
   [[noreturn]] void error_at(size_t pos, const std::string& message, bool raised = false) const {
+    BudgetPause pause;  // finding the line and column reads the source
     throw_template_error(ast_.name, ast_.source, pos, message, raised);
   }
 
@@ -86,8 +118,8 @@ class Renderer {
 
   Flow exec_inner(const Stmt& s, std::string& out) {
     switch (s.kind) {
-      case Stmt::Kind::Text: out += static_cast<const TextStmt&>(s).text; return Flow::Normal;
-      case Stmt::Kind::Output: out += eval(*static_cast<const OutputStmt&>(s).expr).to_str(); return Flow::Normal;
+      case Stmt::Kind::Text: emit(out, static_cast<const TextStmt&>(s).text); return Flow::Normal;
+      case Stmt::Kind::Output: emit(out, eval(*static_cast<const OutputStmt&>(s).expr).to_str()); return Flow::Normal;
       case Stmt::Kind::If: {
         const auto& st = static_cast<const IfStmt&>(s);
         for (const auto& [cond, body] : st.branches) {
@@ -113,6 +145,7 @@ class Renderer {
       case Stmt::Kind::Macro: {
         const auto& st = static_cast<const MacroStmt&>(s);
         Frame* closure = frame_;
+        pinned_ = std::max(pinned_, frames_.size());  // the closure and every frame it may reach
         frame_->set(st.name, Value::function(
                                  st.name, [this, &st, closure](CallArgs& args) { return call_macro(st, closure, args); },
                                  true));
@@ -122,7 +155,7 @@ class Renderer {
         const auto& st = static_cast<const FilterBlockStmt&>(s);
         std::string captured;
         exec_body(st.body, captured);
-        out += apply_filter_chain(*st.filter, Value(std::move(captured))).to_str();
+        emit(out, apply_filter_chain(*st.filter, Value(std::move(captured))).to_str());
         return Flow::Normal;
       }
       case Stmt::Kind::With: {
@@ -157,33 +190,52 @@ class Renderer {
     if (st.filter) {
       std::vector<Value> kept;
       for (Value& item : all) {
+        count_iteration(st.pos);
+        const size_t mark = frames_.size();
         frame_ = new_frame(outer);
         assign(st.target, item, st.pos);
         const bool keep = eval(*st.filter).truthy();
         frame_ = outer;
+        free_frames_since(mark);
         if (keep) kept.push_back(std::move(item));
       }
       all = std::move(kept);
     }
     if (all.empty()) return exec_body(st.otherwise, out);
-    auto items = std::make_shared<const std::vector<Value>>(std::move(all));
+    // Not const: ~LoopObject releases the items one at a time (value.h).
+    std::shared_ptr<const std::vector<Value>> items = std::make_shared<std::vector<Value>>(std::move(all));
     auto changed = std::make_shared<Value>();
     for (size_t i = 0; i < items->size(); ++i) {
+      count_iteration(st.pos);
+      const size_t mark = frames_.size();
       frame_ = new_frame(outer);
       assign(st.target, (*items)[i], st.pos);
       frame_->set("loop", Value::loop(LoopObject{items, i, 0, changed}));
       const Flow f = exec_body(st.body, out);
       frame_ = outer;
+      free_frames_since(mark);
       if (f == Flow::Break) break;
     }
     return Flow::Normal;
+  }
+
+  void count_iteration(size_t pos) {
+    try {
+      budget::loop_iteration();
+    } catch (const EvalError& e) {
+      error_at(pos, e.what());
+    }
   }
 
   void assign(const Target& t, const Value& value, size_t pos) {
     if (!t.attribute.empty()) {
       Value ns = lookup(t.names[0]);
       if (!ns.is_namespace()) error_at(pos, "cannot assign attribute on non-namespace object");
-      ns.dict_obj().set(Value(t.attribute), value);
+      try {
+        ns.set_attribute(t.attribute, value);
+      } catch (const EvalError& e) {
+        error_at(pos, e.what());
+      }
       return;
     }
     if (!t.tuple) {
@@ -204,22 +256,26 @@ class Renderer {
   }
 
   Value call_macro(const MacroStmt& st, Frame* closure, CallArgs& args) {
-    if (depth_ >= kMaxCallDepth) eval_fail("maximum recursion depth exceeded in macro '{}'", st.name);
+    if (depth_ >= budget::limits().max_call_depth) eval_fail("maximum recursion depth exceeded in macro '{}'", st.name);
+    budget::note_call_depth(depth_ + 1);
     if (args.positional.size() > st.params.size() && !st.uses_varargs) {
       eval_fail("macro '{}' takes not more than {} argument(s)", st.name, st.params.size());
     }
     Frame* saved = frame_;
+    const size_t mark = frames_.size();
     Frame* f = new_frame(closure);
     frame_ = f;
     ++depth_;
     struct Restore {
       Renderer* r;
       Frame* saved;
+      size_t mark;
       ~Restore() {
         r->frame_ = saved;
         --r->depth_;
+        r->free_frames_since(mark);
       }
-    } restore{this, saved};
+    } restore{this, saved, mark};
     std::vector<bool> given(st.params.size(), false);
     for (size_t i = 0; i < st.params.size() && i < args.positional.size(); ++i) {
       f->set(st.params[i].first, args.positional[i]);
@@ -381,15 +437,17 @@ class Renderer {
   }
 
   const TemplateAst& ast_;
-  std::deque<Frame> frames_;  // every frame of this render; closures point into it
+  std::deque<Frame> frames_;  // the frames in use; closures point into it
+  size_t pinned_ = 0;         // frames before this index may be reached by a macro closure
   Frame* frame_ = nullptr;
   int depth_ = 0;
 };
 
 }  // namespace
 
-std::string render_template(const TemplateAst& ast, const nlohmann::ordered_json& vars) {
-  return Renderer(ast).render(vars);
+std::string render_template(const TemplateAst& ast, const nlohmann::ordered_json& vars, const RenderLimits& limits,
+                            RenderUsage* usage) {
+  return Renderer(ast).render(vars, limits, usage);
 }
 
 }  // namespace qwen3::jinja

@@ -5,10 +5,14 @@
 #include <string>
 
 #include "chat/template_ast.h"
+#include "chat/template_limits.h"
 
 namespace qwen3::jinja {
 
-// Renders a parsed template; throws qwen3::TemplateError naming line and column.
-std::string render_template(const TemplateAst& ast, const nlohmann::ordered_json& vars);
+// Renders a parsed template; throws qwen3::TemplateError naming line and column, also when the
+// render runs past one of `limits`. `usage`, when given, receives what the render used (also
+// when it fails).
+std::string render_template(const TemplateAst& ast, const nlohmann::ordered_json& vars, const RenderLimits& limits = {},
+                            RenderUsage* usage = nullptr);
 
 }  // namespace qwen3::jinja

@@ -5,6 +5,10 @@
 
 #include <algorithm>
 
+#include "chat/template_limits.h"
+
+// Every function here that reads a whole string counts its bytes against the render's
+// max_scanned_bytes: a loop may repeat an O(n) string operation only so often.
 namespace qwen3::jinja::text {
 namespace {
 
@@ -101,6 +105,7 @@ std::string map_chars(std::string_view s, F&& f) {
 }  // namespace
 
 std::u32string decode(std::string_view s) {
+  budget::scanned(s.size());
   std::u32string out;
   out.reserve(s.size());
   size_t i = 0;
@@ -171,6 +176,7 @@ std::string encode(std::u32string_view s) {
 }
 
 bool is_ascii(std::string_view s) {
+  budget::scanned(s.size());
   return std::all_of(s.begin(), s.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; });
 }
 
@@ -275,6 +281,7 @@ bool is_lower(std::string_view s) {
 }
 
 std::string strip(std::string_view s, const std::optional<std::string>& chars, bool left, bool right) {
+  budget::scanned(s.size());
   const std::u32string u = decode(s);
   const std::u32string set = chars ? decode(*chars) : std::u32string();
   auto strippable = [&](char32_t c) { return chars ? in_set(c, set) : is_space(c); };
@@ -289,6 +296,7 @@ std::string strip(std::string_view s, const std::optional<std::string>& chars, b
 }
 
 std::vector<std::string> split(std::string_view s, const std::optional<std::string>& sep, int64_t maxsplit) {
+  budget::scanned(s.size());
   if (!sep) return split_whitespace(decode(s), maxsplit, false);
   std::vector<std::string> parts;
   size_t pos = 0;
@@ -303,6 +311,7 @@ std::vector<std::string> split(std::string_view s, const std::optional<std::stri
 }
 
 std::vector<std::string> rsplit(std::string_view s, const std::optional<std::string>& sep, int64_t maxsplit) {
+  budget::scanned(s.size());
   if (!sep) return split_whitespace(decode(s), maxsplit, true);
   std::vector<std::string> parts;
   size_t end = s.size();
@@ -319,6 +328,7 @@ std::vector<std::string> rsplit(std::string_view s, const std::optional<std::str
 }
 
 std::vector<std::string> splitlines(std::string_view s, bool keepends) {
+  budget::scanned(s.size());
   const std::u32string u = decode(s);
   std::vector<std::string> lines;
   size_t begin = 0, i = 0;
@@ -339,6 +349,7 @@ std::vector<std::string> splitlines(std::string_view s, bool keepends) {
 }
 
 std::string replace(std::string_view s, std::string_view old, std::string_view replacement, int64_t count) {
+  budget::scanned(s.size());
   std::string out;
   if (old.empty()) {
     // Python inserts the replacement before every character and at the end.
@@ -366,16 +377,19 @@ std::string replace(std::string_view s, std::string_view old, std::string_view r
 }
 
 int64_t find(std::string_view s, std::string_view sub) {
+  budget::scanned(s.size());
   const size_t hit = s.find(sub);
   return hit == std::string_view::npos ? -1 : cp_index(s, hit);
 }
 
 int64_t rfind(std::string_view s, std::string_view sub) {
+  budget::scanned(s.size());
   const size_t hit = s.rfind(sub);
   return hit == std::string_view::npos ? -1 : cp_index(s, hit);
 }
 
 int64_t count(std::string_view s, std::string_view sub) {
+  budget::scanned(s.size());
   if (sub.empty()) return static_cast<int64_t>(length(s)) + 1;
   int64_t n = 0;
   for (size_t pos = s.find(sub); pos != std::string_view::npos; pos = s.find(sub, pos + sub.size())) ++n;

@@ -4,10 +4,14 @@
 #include <charconv>
 #include <cmath>
 
+#include "chat/template_limits.h"
 #include "chat/text.h"
 
 namespace qwen3::jinja {
 namespace {
+
+// The worklist of the release_values call running on this thread, if any.
+thread_local std::vector<Value>* g_release_queue = nullptr;
 
 // Python's repr of a str: single quotes unless the text has ' and no ", backslash escapes for
 // the quote, \\, \t, \n, \r and characters that are not printable.
@@ -16,6 +20,15 @@ void append_string_repr(std::string& out, const std::string& s) {
   const bool has_double = s.find('"') != std::string::npos;
   const char quote = has_single && !has_double ? '"' : '\'';
   out.push_back(quote);
+  budget::check_string(out.size() + s.size() + 1);
+  if (std::all_of(s.begin(), s.end(), [](char ch) { return ch >= 0x20 && ch < 0x7f; })) {  // printable ASCII
+    for (char ch : s) {
+      if (ch == quote || ch == '\\') out.push_back('\\');
+      out.push_back(ch);
+    }
+    out.push_back(quote);
+    return;
+  }
   for (char32_t c : text::decode(s)) {
     if (c == static_cast<char32_t>(quote) || c == '\\') {
       out.push_back('\\');
@@ -39,47 +52,79 @@ void append_string_repr(std::string& out, const std::string& s) {
   out.push_back(quote);
 }
 
-void append_repr(std::string& out, const Value& v);
+// The containers being printed, outermost first: one met again is a cycle, printed as Python's
+// reprlib does ([...], {...}); more of them than the nesting limit is Python's RecursionError.
+struct ReprState {
+  std::vector<const void*> active;
+};
 
-void append_dict_items_repr(std::string& out, const DictObject& d) {
-  out.push_back('{');
-  bool first = true;
-  for (const auto& [k, val] : d.items) {
-    if (!first) out += ", ";
-    first = false;
-    append_repr(out, k);
-    out += ": ";
-    append_repr(out, val);
+void append_repr(std::string& out, const Value& v, ReprState& st);
+
+// Returns false when `v` is already being printed; else enters it (leave with st.active.pop_back()).
+bool enter_container(const Value& v, std::vector<const void*>& active, const char* while_doing) {
+  const void* id = v.container_id();
+  if (std::find(active.begin(), active.end(), id) != active.end()) return false;
+  const int depth = static_cast<int>(active.size()) + 1;
+  if (depth > budget::limits().max_nesting_depth) {
+    eval_fail("maximum recursion depth exceeded while {} (values nested more than {} deep)", while_doing,
+              budget::limits().max_nesting_depth);
   }
-  out.push_back('}');
+  budget::note_nesting(depth);
+  active.push_back(id);
+  return true;
 }
 
-void append_repr(std::string& out, const Value& v) {
+void append_dict_items_repr(std::string& out, const Value& dict, ReprState& st) {
+  if (!enter_container(dict, st.active, "getting the repr of an object")) {
+    out += "{...}";
+    return;
+  }
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [k, val] : dict.dict_obj().items) {
+    if (!first) out += ", ";
+    first = false;
+    append_repr(out, k, st);
+    out += ": ";
+    append_repr(out, val, st);
+    budget::check_string(out.size());
+  }
+  out.push_back('}');
+  st.active.pop_back();
+}
+
+void append_repr(std::string& out, const Value& v, ReprState& st) {
   switch (v.kind()) {
     case Value::Kind::String:
       append_string_repr(out, v.str());
       return;
     case Value::Kind::List: {
-      if (v.list_obj().view != nullptr) {
-        out += v.list_obj().view;
-        out.push_back('(');
-        append_repr(out, Value::list(v.items()));
-        out.push_back(')');
+      const bool tuple = v.is_tuple();
+      if (!enter_container(v, st.active, "getting the repr of an object")) {
+        out += tuple ? "(...)" : "[...]";
         return;
       }
-      const bool tuple = v.is_tuple();
-      out.push_back(tuple ? '(' : '[');
+      const char* view = v.list_obj().view;
+      if (view != nullptr) out += std::string(view) + "([";
+      else out.push_back(tuple ? '(' : '[');
       const auto& items = v.items();
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += ", ";
-        append_repr(out, items[i]);
+        append_repr(out, items[i], st);
+        budget::check_string(out.size());
       }
       if (tuple && items.size() == 1) out.push_back(',');
-      out.push_back(tuple ? ')' : ']');
+      out += view != nullptr ? "])" : tuple ? ")" : "]";
+      st.active.pop_back();
       return;
     }
     case Value::Kind::Dict:
-      append_dict_items_repr(out, v.dict_obj());
+      append_dict_items_repr(out, v, st);
+      return;
+    case Value::Kind::Namespace:  // Jinja2's Namespace.__repr__: f"<Namespace {attrs!r}>"
+      out += "<Namespace ";
+      append_dict_items_repr(out, v, st);
+      out.push_back('>');
       return;
     case Value::Kind::Undefined:
       out += "Undefined";
@@ -128,11 +173,22 @@ void append_json_string(std::string& out, const std::string& s, bool ensure_asci
   out.push_back('"');
 }
 
-void append_json(std::string& out, const Value& v, const JsonDumpOptions& o, int depth);
+// The containers being encoded: one met again is json.dumps' "Circular reference detected".
+struct JsonState {
+  const JsonDumpOptions& o;
+  std::vector<const void*> active;
+};
 
-void append_json_newline(std::string& out, const JsonDumpOptions& o, int depth) {
+void append_json(std::string& out, const Value& v, JsonState& st);
+
+void append_json_newline(std::string& out, const JsonDumpOptions& o, size_t depth) {
+  budget::check_string(out.size() + 1 + depth * o.indent->size());
   out.push_back('\n');
-  for (int i = 0; i < depth; ++i) out += *o.indent;
+  for (size_t i = 0; i < depth; ++i) out += *o.indent;
+}
+
+void enter_json_container(const Value& v, JsonState& st) {
+  if (!enter_container(v, st.active, "encoding a JSON object")) eval_fail("Circular reference detected");
 }
 
 std::string json_key(const Value& k) {
@@ -146,7 +202,8 @@ std::string json_key(const Value& k) {
   }
 }
 
-void append_json(std::string& out, const Value& v, const JsonDumpOptions& o, int depth) {
+void append_json(std::string& out, const Value& v, JsonState& st) {
+  const JsonDumpOptions& o = st.o;
   switch (v.kind()) {
     case Value::Kind::None: out += "null"; return;
     case Value::Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
@@ -165,14 +222,18 @@ void append_json(std::string& out, const Value& v, const JsonDumpOptions& o, int
         out += "[]";
         return;
       }
+      enter_json_container(v, st);
+      const size_t depth = st.active.size();
       out.push_back('[');
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += o.item_separator;
-        if (o.indent) append_json_newline(out, o, depth + 1);
-        append_json(out, items[i], o, depth + 1);
+        if (o.indent) append_json_newline(out, o, depth);
+        append_json(out, items[i], st);
+        budget::check_string(out.size());
       }
-      if (o.indent) append_json_newline(out, o, depth);
+      if (o.indent) append_json_newline(out, o, depth - 1);
       out.push_back(']');
+      st.active.pop_back();
       return;
     }
     case Value::Kind::Dict: {
@@ -181,6 +242,8 @@ void append_json(std::string& out, const Value& v, const JsonDumpOptions& o, int
         out += "{}";
         return;
       }
+      enter_json_container(v, st);
+      const size_t depth = st.active.size();
       std::vector<std::pair<std::string, const Value*>> entries;
       for (const auto& [k, val] : d.items) entries.emplace_back(json_key(k), &val);
       if (o.sort_keys) {
@@ -189,17 +252,60 @@ void append_json(std::string& out, const Value& v, const JsonDumpOptions& o, int
       out.push_back('{');
       for (size_t i = 0; i < entries.size(); ++i) {
         if (i) out += o.item_separator;
-        if (o.indent) append_json_newline(out, o, depth + 1);
+        if (o.indent) append_json_newline(out, o, depth);
         append_json_string(out, entries[i].first, o.ensure_ascii);
         out += o.key_separator;
-        append_json(out, *entries[i].second, o, depth + 1);
+        append_json(out, *entries[i].second, st);
+        budget::check_string(out.size());
       }
-      if (o.indent) append_json_newline(out, o, depth);
+      if (o.indent) append_json_newline(out, o, depth - 1);
       out.push_back('}');
+      st.active.pop_back();
       return;
     }
     default: eval_fail("Object of type {} is not JSON serializable", v.type_name());
   }
+}
+
+Value from_json_at(const nlohmann::ordered_json& j, int depth) {
+  using T = nlohmann::ordered_json::value_t;
+  if ((j.is_array() || j.is_object()) && depth >= budget::limits().max_nesting_depth) {
+    eval_fail("the template variables are nested more than {} levels deep", budget::limits().max_nesting_depth);
+  }
+  switch (j.type()) {
+    case T::null: return Value::none();
+    case T::boolean: return Value(j.get<bool>());
+    case T::number_integer: return Value(j.get<int64_t>());
+    case T::number_unsigned: {
+      const uint64_t u = j.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(INT64_MAX)) return Value(static_cast<int64_t>(u));
+      return Value(static_cast<double>(u));  // beyond int64: Python would keep an exact int
+    }
+    case T::number_float: return Value(j.get<double>());
+    case T::string: return Value(j.get_ref<const std::string&>());
+    case T::array: {
+      std::vector<Value> items;
+      items.reserve(j.size());
+      for (const auto& e : j) items.push_back(from_json_at(e, depth + 1));
+      return Value::list(std::move(items));
+    }
+    case T::object: {
+      std::vector<std::pair<Value, Value>> items;
+      items.reserve(j.size());
+      for (const auto& [k, e] : j.items()) items.emplace_back(Value(k), from_json_at(e, depth + 1));
+      return Value::dict(std::move(items));
+    }
+    default: return Value::undefined("binary JSON values are not supported");
+  }
+}
+
+// Nesting past the limit in == or <: Python's RecursionError (a cycle, or a very deep value).
+void check_compare_depth(int depth) {
+  if (depth >= budget::limits().max_nesting_depth) {
+    eval_fail("maximum recursion depth exceeded in comparison (values nested more than {} deep)",
+              budget::limits().max_nesting_depth);
+  }
+  budget::note_nesting(depth + 1);
 }
 
 bool numeric_equal(const Value& a, const Value& b) {
@@ -208,6 +314,46 @@ bool numeric_equal(const Value& a, const Value& b) {
 }
 
 }  // namespace
+
+void release_values(std::vector<Value>& values) {
+  if (values.empty()) return;
+  if (g_release_queue != nullptr) {  // inside the loop below: hand them over
+    for (Value& v : values) g_release_queue->push_back(std::move(v));
+    values.clear();
+    return;
+  }
+  std::vector<Value> queue = std::move(values);
+  values.clear();
+  g_release_queue = &queue;
+  while (!queue.empty()) {
+    Value last = std::move(queue.back());
+    queue.pop_back();
+    // `last` is destroyed here; a container it held last hands its items to `queue`.
+  }
+  g_release_queue = nullptr;
+}
+
+DictObject::~DictObject() {
+  if (items.empty()) return;
+  std::vector<Value> values;
+  values.reserve(items.size() * 2);
+  for (auto& [k, v] : items) {
+    values.push_back(std::move(k));
+    values.push_back(std::move(v));
+  }
+  items.clear();
+  release_values(values);
+}
+
+LoopObject::~LoopObject() {
+  // exec_for creates `items` non-const; the loop objects of one loop share it.
+  if (items && items.use_count() == 1) release_values(const_cast<std::vector<Value>&>(*items));
+  if (last_changed && last_changed.use_count() == 1) {
+    std::vector<Value> last;
+    last.push_back(std::move(*last_changed));
+    release_values(last);
+  }
+}
 
 const Value* DictObject::find(const Value& key) const {
   for (const auto& [k, v] : items) {
@@ -233,20 +379,34 @@ void DictObject::set(Value key, Value value) {
   items.emplace_back(std::move(key), std::move(value));
 }
 
+Value::StrPtr Value::new_string(std::string s) {
+  budget::check_string(s.size());
+  budget::built(s.size());
+  return std::make_shared<const std::string>(std::move(s));
+}
+
 Value Value::list(std::vector<Value> items) {
-  return Value(Variant(std::make_shared<ListObject>(ListObject{std::move(items), false})));
+  budget::check_list(items.size());
+  budget::built(items.size() * sizeof(Value));
+  return Value(Variant(std::make_shared<ListObject>(std::move(items), false)));
 }
 
 Value Value::tuple(std::vector<Value> items) {
-  return Value(Variant(std::make_shared<ListObject>(ListObject{std::move(items), true})));
+  budget::check_list(items.size());
+  budget::built(items.size() * sizeof(Value));
+  return Value(Variant(std::make_shared<ListObject>(std::move(items), true)));
 }
 
 Value Value::dict(std::vector<std::pair<Value, Value>> items) {
-  return Value(Variant(std::make_shared<DictObject>(DictObject{std::move(items)})));
+  budget::check_list(items.size());
+  budget::built(items.size() * 2 * sizeof(Value));
+  return Value(Variant(std::make_shared<DictObject>(std::move(items))));
 }
 
 Value Value::namespace_(std::vector<std::pair<Value, Value>> attrs) {
-  return Value(Variant(NamespacePtr{std::make_shared<DictObject>(DictObject{std::move(attrs)})}));
+  budget::check_list(attrs.size());
+  budget::built(attrs.size() * 2 * sizeof(Value));
+  return Value(Variant(NamespacePtr{std::make_shared<DictObject>(std::move(attrs))}));
 }
 
 Value Value::function(std::string name, std::function<Value(CallArgs&)> call, bool is_macro) {
@@ -263,33 +423,45 @@ Value Value::iterator(std::function<std::vector<Value>()> produce, const char* t
   return Value(Variant(std::make_shared<IteratorObject>(IteratorObject{std::move(produce), {}, 0, type_name})));
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
-  using T = nlohmann::ordered_json::value_t;
-  switch (j.type()) {
-    case T::null: return none();
-    case T::boolean: return Value(j.get<bool>());
-    case T::number_integer: return Value(j.get<int64_t>());
-    case T::number_unsigned: {
-      const uint64_t u = j.get<uint64_t>();
-      if (u <= static_cast<uint64_t>(INT64_MAX)) return Value(static_cast<int64_t>(u));
-      return Value(static_cast<double>(u));  // beyond int64: Python would keep an exact int
-    }
-    case T::number_float: return Value(j.get<double>());
-    case T::string: return Value(j.get_ref<const std::string&>());
-    case T::array: {
-      std::vector<Value> items;
-      items.reserve(j.size());
-      for (const auto& e : j) items.push_back(from_json(e));
-      return list(std::move(items));
-    }
-    case T::object: {
-      std::vector<std::pair<Value, Value>> items;
-      items.reserve(j.size());
-      for (const auto& [k, e] : j.items()) items.emplace_back(Value(k), from_json(e));
-      return dict(std::move(items));
-    }
-    default: return undefined("binary JSON values are not supported");
+Value Value::from_json(const nlohmann::ordered_json& j) { return from_json_at(j, 0); }
+
+const void* Value::container_id() const {
+  switch (kind()) {
+    case Kind::List: return std::get<ListPtr>(v_).get();
+    case Kind::Dict:
+    case Kind::Namespace: return &dict_obj();
+    default: return nullptr;
   }
+}
+
+void Value::append(Value item) const {
+  const ListPtr& list = std::get<ListPtr>(v_);
+  budget::check_list(list->items.size() + 1);
+  budget::built(sizeof(Value));
+  if (!list->mutated) {
+    list->mutated = true;
+    budget::at_end([weak = std::weak_ptr<ListObject>(list)] {
+      if (auto l = weak.lock()) release_values(l->items);
+    });
+  }
+  list->items.push_back(std::move(item));
+}
+
+void Value::set_attribute(std::string name, Value value) const {
+  const DictPtr& attrs = std::get<NamespacePtr>(v_).attrs;
+  if (!attrs->mutated) {
+    attrs->mutated = true;
+    budget::at_end([weak = std::weak_ptr<DictObject>(attrs)] {
+      if (auto d = weak.lock()) {
+        auto items = std::move(d->items);
+        d->items.clear();
+        DictObject doomed;
+        doomed.items = std::move(items);  // its destructor releases them one at a time
+      }
+    });
+  }
+  budget::built(2 * sizeof(Value));
+  attrs->set(Value(std::move(name)), std::move(value));
 }
 
 double Value::to_double() const {
@@ -338,11 +510,6 @@ std::string Value::to_str() const {
     case Kind::Int: return std::to_string(as_int());
     case Kind::Float: return python_float_repr(as_float());
     case Kind::String: return str();
-    case Kind::Namespace: {
-      std::string out = "<Namespace ";
-      append_dict_items_repr(out, dict_obj());
-      return out + ">";
-    }
     case Kind::Function:
       return function_obj().is_macro ? fmt::format("<Macro '{}'>", function_obj().name)
                                      : fmt::format("<built-in function {}>", function_obj().name);
@@ -350,17 +517,14 @@ std::string Value::to_str() const {
       return fmt::format("<LoopContext {}/{}>", loop_obj().index0 + 1, loop_obj().items->size());
     case Kind::Iterator:  // Python adds the address; no text can match it
       return fmt::format("<{} object>", iterator_obj().type_name);
-    default: {
-      std::string out;
-      append_repr(out, *this);
-      return out;
-    }
+    default: return repr();  // containers, and Undefined (not reached)
   }
 }
 
 std::string Value::repr() const {
   std::string out;
-  append_repr(out, *this);
+  ReprState st;
+  append_repr(out, *this, st);
   return out;
 }
 
@@ -389,29 +553,43 @@ std::string Value::object_description() const {
   return fmt::format("'{} object'", type_name());
 }
 
-bool Value::equals(const Value& other) const {
+bool Value::equals_at(const Value& other, int depth) const {
+  budget::comparison();
   const Kind a = kind(), b = other.kind();
   if (is_number() && other.is_number()) return numeric_equal(*this, other);
   if (a != b) return false;
   switch (a) {
     case Kind::Undefined:
     case Kind::None: return true;
-    case Kind::String: return str() == other.str();
+    case Kind::String:
+      if (str().size() != other.str().size()) return false;
+      budget::scanned(str().size());
+      return str() == other.str();
     case Kind::List: {
+      if (container_id() == other.container_id()) return true;
       if (is_tuple() != other.is_tuple()) return false;
       const auto &x = items(), &y = other.items();
       if (x.size() != y.size()) return false;
+      check_compare_depth(depth);
       for (size_t i = 0; i < x.size(); ++i) {
-        if (!x[i].equals(y[i])) return false;
+        if (!x[i].equals_at(y[i], depth + 1)) return false;
       }
       return true;
     }
     case Kind::Dict: {
+      if (container_id() == other.container_id()) return true;
       const auto &x = dict_obj(), &y = other.dict_obj();
       if (x.items.size() != y.items.size()) return false;
+      check_compare_depth(depth);
       for (const auto& [k, v] : x.items) {
-        const Value* w = y.find(k);
-        if (w == nullptr || !v.equals(*w)) return false;
+        const Value* w = nullptr;
+        for (const auto& [yk, yv] : y.items) {
+          if (k.equals_at(yk, depth + 1)) {
+            w = &yv;
+            break;
+          }
+        }
+        if (w == nullptr || !v.equals_at(*w, depth + 1)) return false;
       }
       return true;
     }
@@ -423,16 +601,22 @@ bool Value::equals(const Value& other) const {
   }
 }
 
-bool Value::less(const Value& other) const {
+bool Value::less_at(const Value& other, int depth) const {
+  budget::comparison();
   if (is_number() && other.is_number()) {
     if (is_float() || other.is_float()) return to_double() < other.to_double();
     return to_int() < other.to_int();
   }
-  if (is_string() && other.is_string()) return str() < other.str();  // UTF-8 order is code point order
+  if (is_string() && other.is_string()) {
+    budget::scanned(std::min(str().size(), other.str().size()));
+    return str() < other.str();  // UTF-8 order is code point order
+  }
   if (is_list() && other.is_list() && is_tuple() == other.is_tuple()) {
+    if (container_id() == other.container_id()) return false;
+    check_compare_depth(depth);
     const auto &x = items(), &y = other.items();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (!x[i].equals(y[i])) return x[i].less(y[i]);
+      if (!x[i].equals_at(y[i], depth + 1)) return x[i].less_at(y[i], depth + 1);
     }
     return x.size() < y.size();
   }
@@ -456,7 +640,9 @@ size_t Value::length() const {
 std::vector<Value> Value::iterate() const {
   switch (kind()) {
     case Kind::Undefined: return {};
-    case Kind::List: return items();
+    case Kind::List:
+      budget::built(items().size() * sizeof(Value));  // the copy a loop or filter walks
+      return items();
     case Kind::Dict: {
       std::vector<Value> keys;
       keys.reserve(dict_obj().items.size());
@@ -473,6 +659,8 @@ std::vector<Value> Value::iterate() const {
     case Kind::String: {
       std::vector<Value> chars;
       const std::string& s = str();
+      budget::check_list(text::length(s));  // before making one string per character
+      chars.reserve(text::length(s));
       if (text::is_ascii(s)) {
         for (char c : s) chars.emplace_back(std::string(1, c));
       } else {
@@ -490,7 +678,8 @@ std::vector<Value> Value::iterate() const {
 
 std::string json_dumps(const Value& v, const JsonDumpOptions& options) {
   std::string out;
-  append_json(out, v, options, 0);
+  JsonState st{options, {}};
+  append_json(out, v, st);
   return out;
 }
 

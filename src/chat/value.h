@@ -7,6 +7,13 @@
 // (map, select, reject, selectattr, rejectattr, unique, items; reverse of a list) is an Iterator:
 // always true, without len() or indexing, and empty once iterated, as in Python. Strings are UTF-8; lengths, indices and slices count code
 // points, as Python's do.
+//
+// Values may nest deeply and, through `list.append` and namespace attributes, refer to themselves.
+// So nothing here recurses without a bound: str()/repr() print a container met again as [...] or
+// {...} (as Python does), json_dumps raises "Circular reference detected", comparisons stop at
+// RenderLimits::max_nesting_depth, and containers are destroyed by an explicit worklist rather
+// than by recursive destructors. Building a string or list checks the render's size limits
+// (chat/template_limits.h).
 #pragma once
 
 #include <fmt/format.h>
@@ -39,10 +46,17 @@ template <typename... Args>
   throw EvalError(fmt::format(f, std::forward<Args>(args)...));
 }
 
+// Destroys values one at a time from a worklist, so that freeing a list nested 100,000 deep (or a
+// chain of them through loops and bound methods) does not recurse once per level.
+void release_values(std::vector<Value>& values);
+
 struct ListObject {
   std::vector<Value> items;
   bool is_tuple = false;  // prints as (a, b); never equal to a list
   const char* view = nullptr;  // "dict_items" etc.: what dict.items() returned, printed as Python does
+  bool mutated = false;  // appended to during this render: may be part of a cycle
+
+  ~ListObject() { release_values(items); }
 };
 
 // A one-shot Python iterator (a generator or a list_reverseiterator). Its items are produced on
@@ -53,6 +67,9 @@ struct IteratorObject {
   std::vector<Value> items;
   size_t next = 0;        // items before it have been consumed
   const char* type_name;  // "generator", "list_reverseiterator"
+  int depth = 1;          // generators producing from generators: 1 + the deepest source's
+
+  ~IteratorObject() { release_values(items); }
 
   std::vector<Value>& get() {
     if (produce) {
@@ -68,6 +85,9 @@ struct IteratorObject {
 // Lookup is linear; the dicts of chat templates (messages, tool schemas) are small.
 struct DictObject {
   std::vector<std::pair<Value, Value>> items;
+  bool mutated = false;  // a namespace assigned to during this render: may be part of a cycle
+
+  ~DictObject();
 
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
@@ -92,6 +112,8 @@ struct LoopObject {
   size_t index0 = 0;
   size_t depth0 = 0;
   std::shared_ptr<Value> last_changed;  // state of loop.changed()
+
+  ~LoopObject();
 };
 
 struct Undefined {
@@ -111,7 +133,8 @@ class Value {
   Value(int64_t i) : v_(i) {}
   Value(int i) : v_(int64_t{i}) {}
   Value(double d) : v_(d) {}
-  Value(std::string s) : v_(std::make_shared<const std::string>(std::move(s))) {}
+  // Checks the render's string size limit and counts the bytes built.
+  Value(std::string s) : v_(new_string(std::move(s))) {}
   Value(std::string_view s) : Value(std::string(s)) {}
   Value(const char* s) : Value(std::string(s)) {}
   static Value list(std::vector<Value> items = {});
@@ -122,6 +145,7 @@ class Value {
   static Value loop(LoopObject loop);
   static Value iterator(std::vector<Value> items, const char* type_name = "generator");
   static Value iterator(std::function<std::vector<Value>()> produce, const char* type_name = "generator");
+  // Throws EvalError for input nested deeper than RenderLimits::max_nesting_depth.
   static Value from_json(const nlohmann::ordered_json& j);
 
   Kind kind() const { return static_cast<Kind>(v_.index()); }
@@ -169,10 +193,18 @@ class Value {
   // Jinja's description of an object for "has no attribute" hints ("'dict object'", "'None'").
   std::string object_description() const;
 
-  // Python ==.
-  bool equals(const Value& other) const;
+  // Python ==. A container is equal to itself without looking inside (Python compares items by
+  // identity first); nesting past the limit (a cycle, or a 100,000-deep list) throws EvalError.
+  bool equals(const Value& other) const { return equals_at(other, 0); }
   // Python <; throws EvalError for types Python cannot order.
-  bool less(const Value& other) const;
+  bool less(const Value& other) const { return less_at(other, 0); }
+
+  // The identity of a list, dict or namespace object (Python's id()); null for other values.
+  const void* container_id() const;
+  // `list.append`: the list grows in place, within the render's list size limit.
+  void append(Value item) const;
+  // `ns.attr = value` on a namespace.
+  void set_attribute(std::string name, Value value) const;
 
   // Python len(); throws for values without one (Undefined has length 0).
   size_t length() const;
@@ -194,6 +226,9 @@ class Value {
   // The order of alternatives matches Kind.
   using Variant = std::variant<Undefined, std::nullptr_t, bool, int64_t, double, StrPtr, ListPtr, DictPtr,
                                NamespacePtr, FnPtr, LoopPtr, IterPtr>;
+  static StrPtr new_string(std::string s);
+  bool equals_at(const Value& other, int depth) const;
+  bool less_at(const Value& other, int depth) const;
   explicit Value(Variant v) : v_(std::move(v)) {}
   explicit Value(Undefined u) : v_(std::move(u)) {}
   explicit Value(std::nullptr_t) : v_(nullptr) {}

@@ -4,14 +4,11 @@
 #include <limits>
 
 #include "chat/builtins.h"
+#include "chat/template_limits.h"
 #include "chat/text.h"
 
 namespace qwen3::jinja {
 namespace {
-
-// Longest string or list an expression may build (`'a' * n`, `range(n)`): a template bug should
-// fail, not exhaust memory.
-constexpr size_t kMaxBuild = size_t{1} << 28;
 
 [[noreturn]] void fail_undefined(const Value& v) { eval_fail("{}", v.undefined_hint()); }
 
@@ -28,6 +25,7 @@ void check_defined(const Value& a, const Value& b) {
 
 int64_t floor_div(int64_t a, int64_t b) {
   if (b == 0) eval_fail("integer division or modulo by zero");
+  if (a == std::numeric_limits<int64_t>::min() && b == -1) overflow();  // 2**63; the C++ division traps
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
@@ -35,6 +33,7 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 int64_t floor_mod(int64_t a, int64_t b) {
   if (b == 0) eval_fail("integer modulo by zero");
+  if (b == -1) return 0;  // INT64_MIN % -1 traps in C++; every int is a multiple of -1
   int64_t m = a % b;
   if (m != 0 && ((m < 0) != (b < 0))) m += b;
   return m;
@@ -63,19 +62,74 @@ std::pair<double, double> float_divmod(double a, double b) {
   return {floordiv, mod};
 }
 
+// The size of `unit * n` items or bytes, saturated (the size checks then reject it).
+size_t saturated_product(size_t unit, int64_t n) {
+  size_t total = 0;
+  if (__builtin_mul_overflow(unit, static_cast<uint64_t>(n), &total)) return SIZE_MAX;
+  return total;
+}
+
 Value repeat(const Value& seq, int64_t n) {
-  if (n <= 0) return seq.is_string() ? Value("") : (seq.is_tuple() ? Value::tuple({}) : Value::list());
+  const size_t unit = seq.is_string() ? seq.str().size() : seq.items().size();
+  if (n <= 0 || unit == 0) return seq.is_string() ? Value("") : (seq.is_tuple() ? Value::tuple({}) : Value::list());
+  const size_t total = saturated_product(unit, n);
   if (seq.is_string()) {
-    if (seq.str().size() * static_cast<size_t>(n) > kMaxBuild) eval_fail("string repetition too large");
+    budget::check_string(total);
     std::string out;
-    out.reserve(seq.str().size() * static_cast<size_t>(n));
+    out.reserve(total);
     for (int64_t i = 0; i < n; ++i) out += seq.str();
     return Value(std::move(out));
   }
-  if (seq.items().size() * static_cast<size_t>(n) > kMaxBuild) eval_fail("list repetition too large");
+  budget::check_list(total);
   std::vector<Value> out;
+  out.reserve(total);
   for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
   return seq.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
+}
+
+// Python's int(x) of a float, where the result fits int64.
+int64_t float_to_int(double d) {
+  if (std::isnan(d)) eval_fail("cannot convert float NaN to integer");
+  if (std::isinf(d)) eval_fail("cannot convert float infinity to integer");
+  const double t = std::trunc(d);
+  if (!(t >= -0x1p63 && t < 0x1p63)) overflow();
+  return static_cast<int64_t>(t);
+}
+
+// A printf conversion's flags, width and precision ("%-08.3d" -> '-', '0', 8, 3).
+struct FormatSpec {
+  bool left = false, zero = false, plus = false, space = false, alt = false;
+  size_t width = 0;
+  std::optional<size_t> precision;
+};
+
+// Pads `body` (which holds `cps` code points) with spaces to the spec's width.
+void append_padded(std::string& out, const std::string& body, size_t cps, const FormatSpec& f) {
+  const size_t pad = f.width > cps ? f.width - cps : 0;
+  if (!f.left) out.append(pad, ' ');
+  out += body;
+  if (f.left) out.append(pad, ' ');
+}
+
+// %d %i %x %X %o as Python writes them: a sign and then the magnitude (no two's complement),
+// precision as a minimum digit count, '#' adding 0x / 0X / 0o.
+void append_int(std::string& out, int64_t n, char conv, const FormatSpec& f) {
+  const unsigned base = conv == 'x' || conv == 'X' ? 16 : conv == 'o' ? 8 : 10;
+  const char* digit_chars = conv == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+  uint64_t mag = n < 0 ? uint64_t{0} - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
+  std::string digits;
+  do {
+    digits.push_back(digit_chars[mag % base]);
+    mag /= base;
+  } while (mag != 0);
+  if (f.precision && *f.precision > digits.size()) digits.append(*f.precision - digits.size(), '0');
+  std::reverse(digits.begin(), digits.end());
+  std::string prefix = n < 0 ? "-" : f.plus ? "+" : f.space ? " " : "";
+  if (f.alt && base != 10) prefix += conv == 'x' ? "0x" : conv == 'X' ? "0X" : "0o";
+  if (f.zero && !f.left && f.width > prefix.size() + digits.size()) {
+    digits.insert(0, f.width - prefix.size() - digits.size(), '0');
+  }
+  append_padded(out, prefix + digits, prefix.size() + digits.size(), f);
 }
 
 // printf-style `str % args` (also the `format` filter): %s %r %d %i %f %F %e %E %g %G %x %X %o %c %%,
@@ -108,12 +162,24 @@ Value percent_format(const std::string& fmt_str, const Value& args) {
       have_arg = true;
       i = close + 1;
     }
-    std::string spec = "%";
-    while (i < fmt_str.size() && std::string_view("-+ #0").find(fmt_str[i]) != std::string_view::npos) spec += fmt_str[i++];
-    while (i < fmt_str.size() && std::isdigit(static_cast<unsigned char>(fmt_str[i]))) spec += fmt_str[i++];
+    FormatSpec f;
+    for (; i < fmt_str.size() && std::string_view("-+ #0").find(fmt_str[i]) != std::string_view::npos; ++i) {
+      const char c = fmt_str[i];
+      (c == '-' ? f.left : c == '+' ? f.plus : c == ' ' ? f.space : c == '#' ? f.alt : f.zero) = true;
+    }
+    // Width and precision saturate; then the string size limit rejects them before any padding.
+    auto number = [&] {
+      size_t v = 0;
+      for (; i < fmt_str.size() && std::isdigit(static_cast<unsigned char>(fmt_str[i])); ++i) {
+        v = v > SIZE_MAX / 10 - 1 ? SIZE_MAX : v * 10 + static_cast<size_t>(fmt_str[i] - '0');
+      }
+      budget::check_string(v);
+      return v;
+    };
+    f.width = number();
     if (i < fmt_str.size() && fmt_str[i] == '.') {
-      spec += fmt_str[i++];
-      while (i < fmt_str.size() && std::isdigit(static_cast<unsigned char>(fmt_str[i]))) spec += fmt_str[i++];
+      ++i;
+      f.precision = number();
     }
     if (i >= fmt_str.size()) eval_fail("incomplete format");
     const char conv = fmt_str[i];
@@ -125,32 +191,44 @@ Value percent_format(const std::string& fmt_str, const Value& args) {
       if (next_arg >= positional.size()) eval_fail("not enough arguments for format string");
       arg = positional[next_arg++];
     }
-    char buf[512];
     switch (conv) {
       case 's':
       case 'r': {
-        const std::string s = conv == 's' ? arg.to_str() : arg.repr();
-        spec += 's';
-        std::snprintf(buf, sizeof buf, spec.c_str(), s.c_str());
-        out += (s.size() + 64 > sizeof buf) ? s : std::string(buf);
+        std::string s = conv == 's' ? arg.to_str() : arg.repr();
+        size_t cps = text::length(s);
+        if (f.precision && *f.precision < cps) {  // the first `precision` code points
+          size_t at = 0, kept = 0;
+          while (at < s.size() && kept < *f.precision) {
+            ++at;
+            while (at < s.size() && (static_cast<unsigned char>(s[at]) & 0xC0) == 0x80) ++at;
+            ++kept;
+          }
+          s.resize(at);
+          cps = kept;
+        }
+        append_padded(out, s, cps, f);
+        break;
+      }
+      case 'c': {
+        std::string ch;
+        if (arg.is_string() && text::length(arg.str()) == 1) {
+          ch = arg.str();
+        } else {
+          if (!arg.is_int() && !arg.is_bool()) eval_fail("%c requires int or char");
+          const int64_t n = arg.to_int();
+          if (n < 0 || n >= 0x110000) eval_fail("%c arg not in range(0x110000)");
+          text::append_utf8(ch, static_cast<char32_t>(n));
+        }
+        append_padded(out, ch, 1, f);
         break;
       }
       case 'd':
       case 'i':
       case 'x':
       case 'X':
-      case 'o':
-      case 'c': {
+      case 'o': {
         if (!arg.is_number()) eval_fail("%{} format: a real number is required, not {}", conv, arg.type_name());
-        const int64_t n = arg.is_float() ? static_cast<int64_t>(arg.as_float()) : arg.to_int();
-        if (conv == 'c') {
-          text::append_utf8(out, static_cast<char32_t>(n));
-          break;
-        }
-        spec += "ll";
-        spec += conv == 'i' ? 'd' : conv;
-        std::snprintf(buf, sizeof buf, spec.c_str(), static_cast<long long>(n));
-        out += buf;
+        append_int(out, arg.is_float() ? float_to_int(arg.as_float()) : arg.to_int(), conv, f);
         break;
       }
       case 'f':
@@ -160,13 +238,28 @@ Value percent_format(const std::string& fmt_str, const Value& args) {
       case 'g':
       case 'G': {
         if (!arg.is_number()) eval_fail("must be real number, not {}", arg.type_name());
+        // Width and precision are at most max_string_bytes (checked above), so they fit an int.
+        std::string spec = "%";
+        if (f.left) spec += '-';
+        if (f.plus) spec += '+';
+        if (f.space) spec += ' ';
+        if (f.alt) spec += '#';
+        if (f.zero) spec += '0';
+        spec += "*.*";
         spec += conv;
-        std::snprintf(buf, sizeof buf, spec.c_str(), arg.to_double());
-        out += buf;
+        const int width = static_cast<int>(f.width), precision = static_cast<int>(f.precision.value_or(6));
+        const int n = std::snprintf(nullptr, 0, spec.c_str(), width, precision, arg.to_double());
+        if (n < 0) eval_fail("cannot format {}", arg.repr());
+        budget::check_string(out.size() + static_cast<size_t>(n));
+        const size_t at = out.size();
+        out.resize(at + static_cast<size_t>(n) + 1);
+        std::snprintf(out.data() + at, static_cast<size_t>(n) + 1, spec.c_str(), width, precision, arg.to_double());
+        out.resize(at + static_cast<size_t>(n));
         break;
       }
       default: eval_fail("unsupported format character '{}'", conv);
     }
+    budget::check_string(out.size());
   }
   if (!mapping && next_arg < positional.size()) eval_fail("not all arguments converted during string formatting");
   return Value(std::move(out));
@@ -182,8 +275,9 @@ SliceIndices slice_indices(const Value& start, const Value& stop, const Value& s
     if (!v.is_int() && !v.is_bool()) eval_fail("slice {} must be an integer or None, not {}", what, v.type_name());
     return v.to_int();
   };
-  const int64_t st = as_index(step, "step").value_or(1);
+  int64_t st = as_index(step, "step").value_or(1);
   if (st == 0) eval_fail("slice step cannot be zero");
+  if (st < -std::numeric_limits<int64_t>::max()) st = -std::numeric_limits<int64_t>::max();  // as CPython, so -st fits
   auto clamp = [&](std::optional<int64_t> v, int64_t def) {
     if (!v) return def;
     int64_t x = *v;
@@ -215,6 +309,7 @@ bool affix_match(const std::string& s, const Value& affix, bool prefix, const ch
     if (!a.is_string()) eval_fail("{} first arg must be str or a tuple of str, not {}", method, a.type_name());
     const std::string& x = a.str();
     if (x.size() > s.size()) return false;
+    budget::scanned(x.size());
     return prefix ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0;
   };
   if (affix.is_list()) {
@@ -268,7 +363,7 @@ std::optional<Value> string_method(const Value& self, std::string_view name) {
   if (n == "replace") {
     return bound(self, n, [](const Value& s, A& a) {
       auto v = bind_args("replace", a, {{"old", Value()}, {"new", Value()}, {"count", Value(-1)}});
-      return Value(text::replace(s.str(), need_string(v[0], "replace"), need_string(v[1], "replace"), v[2].to_int()));
+      return str_replace(s.str(), need_string(v[0], "replace"), need_string(v[1], "replace"), v[2].to_int());
     });
   }
   auto no_args = [&](std::string (*f)(std::string_view)) {
@@ -300,6 +395,7 @@ std::optional<Value> string_method(const Value& self, std::string_view name) {
         if (!item.is_string()) eval_fail("sequence item {}: expected str instance, {} found", i, item.type_name());
         if (i++) out += s.str();
         out += item.str();
+        budget::check_string(out.size());
       }
       return Value(std::move(out));
     });
@@ -359,14 +455,21 @@ std::optional<Value> dict_method(const Value& self, std::string_view n) {
   return std::nullopt;
 }
 
-// `append` changes the list in place, as Python's does (transformers' immutable sandbox refuses
-// it; templates written for other engines use it on namespace lists).
+// Which list mutations templates may use: `append` only. transformers renders in Jinja2's
+// ImmutableSandboxedEnvironment, which refuses every mutation of lists and dicts; templates
+// written for other engines (llama.cpp's minja, vLLM's fallbacks) use `append` to collect items
+// into namespace lists and into `messages`, so we allow that one, in place as Python does. The
+// rest (pop, extend, insert, remove, reverse, sort, clear, and every dict mutation) stay refused
+// as the sandbox refuses them: no real template we know needs them, and each is one more way to
+// reorder a conversation behind the renderer's back. `append` can make a list contain itself;
+// printing, comparing and serialising handle that (value.h), and the render breaks such cycles
+// when it ends (Value::append), so they cannot leak.
 std::optional<Value> list_method(const Value& self, std::string_view n) {
   if (n == "append") {
     return bound(self, n, [](const Value& l, CallArgs& a) {
       auto v = bind_args("append", a, {{"object", Value()}});
       if (l.is_tuple()) eval_fail("'tuple' object has no attribute 'append'");
-      l.mutable_items().push_back(v[0]);
+      l.append(std::move(v[0]));
       return Value::none();
     });
   }
@@ -413,6 +516,11 @@ std::optional<Value> loop_attribute(const Value& self, std::string_view n) {
     return bound(self, n, [](const Value& lv, CallArgs& a) {
       Value now = Value::list(a.positional);
       Value& last = *lv.loop_obj().last_changed;
+      if (last.is_undefined()) {  // `loop.changed(loop)` would make a cycle: break it when the render ends
+        budget::at_end([weak = std::weak_ptr<Value>(lv.loop_obj().last_changed)] {
+          if (auto p = weak.lock()) *p = Value();
+        });
+      }
       if (!last.is_undefined() && last.equals(now)) return Value(false);
       last = now;
       return Value(true);
@@ -476,6 +584,17 @@ std::optional<Value> python_getattr(const Value& obj, std::string_view name) {
 
 }  // namespace
 
+Value str_replace(const std::string& s, const std::string& old, const std::string& replacement, int64_t count) {
+  // The result's size first: `s.replace('', x)` inserts x len(s) + 1 times.
+  const int64_t hits = text::count(s, old);
+  const size_t n = static_cast<size_t>(count < 0 ? hits : std::min(count, hits));
+  if (replacement.size() > old.size()) {
+    budget::check_string(s.size() + std::min(saturated_product(replacement.size() - old.size(), static_cast<int64_t>(n)),
+                                             SIZE_MAX - s.size()));
+  }
+  return Value(text::replace(s, old, replacement, count));
+}
+
 Value get_attr_only(const Value& obj, std::string_view name) {
   if (obj.is_undefined()) fail_undefined(obj);
   if (auto v = python_getattr(obj, name)) return *v;
@@ -510,8 +629,13 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
                       : ascii        ? static_cast<int64_t>(obj.str().size())
                                      : static_cast<int64_t>(u.size());
   const SliceIndices s = slice_indices(start, stop, step, len);
+  // start and stop lie in [-1, len], so their difference fits; i + step might not.
+  int64_t count = 0;
+  if (s.step > 0 && s.start < s.stop) count = (s.stop - s.start - 1) / s.step + 1;
+  if (s.step < 0 && s.start > s.stop) count = (s.start - s.stop - 1) / -s.step + 1;
   std::vector<int64_t> picks;
-  for (int64_t i = s.start; s.step > 0 ? i < s.stop : i > s.stop; i += s.step) picks.push_back(i);
+  picks.reserve(static_cast<size_t>(count));
+  for (int64_t k = 0; k < count; ++k) picks.push_back(s.start + k * s.step);
   if (obj.is_list()) {
     std::vector<Value> out;
     out.reserve(picks.size());
@@ -652,6 +776,7 @@ bool contains(const Value& container, const Value& item) {
     case Value::Kind::Undefined: return false;  // Undefined iterates as empty
     case Value::Kind::String:
       if (!item.is_string()) eval_fail("'in <string>' requires string as left operand, not {}", item.type_name());
+      budget::scanned(container.str().size());
       return container.str().find(item.str()) != std::string::npos;
     case Value::Kind::List:
       for (const Value& v : container.items()) {
