@@ -180,16 +180,20 @@ try:
 
     # 1, 2, 7: the chat template is asked to overflow, recurse and run without bound.
     int_min = -9223372036854775808
-    for mode, kw in [("div", {"page": int_min, "per_page": -1}), ("mod", {"page": int_min, "per_page": -1}),
+    for mode, kw in [("div", {"page": int_min, "per_page": -1}),
                      ("abs", {"page": int_min}), ("int", {"text": "9" * 30}), ("width", {}),
-                     ("cycle", {}), ("cycle_str", {}), ("range", {"n": 2 ** 24 - 1}), ("nested", {"n": 100000}),
+                     ("cycle", {}), ("range", {"n": 2 ** 24 - 1}), ("nested", {"n": 100000}),
                      ("repeat", {"n": 2 ** 28}), ("center", {"n": 10 ** 9})]:
         j = expect(f"template {mode}", 400, chat, json.dumps({"messages": ok_msg, "max_tokens": 2,
                                                                "chat_template_kwargs": {"mode": mode, **kw}}))
         check(f"template {mode}: says the template refused", is_error(j, 400) and "template" in j["error"]["message"], j)
-    code, j = request(port, "POST", chat, json.dumps({"messages": ok_msg, "max_tokens": 2,
-                                                      "chat_template_kwargs": {"mode": "div", "page": 7, "per_page": -2}}))
-    check("template arithmetic in range still works", code == 200, f"{code} {j}")
+    # What Python can represent is answered as Python does: INT64_MIN % -1 is 0, str() of a list
+    # that holds itself is "[[...]]"; and arithmetic in range still works.
+    for mode, kw in [("mod", {"page": int_min, "per_page": -1}), ("cycle_str", {}), ("div", {"page": 7, "per_page": -2})]:
+        code, j = request(port, "POST", chat, json.dumps({"messages": ok_msg, "max_tokens": 2,
+                                                          "chat_template_kwargs": {"mode": mode, **kw}}))
+        check(f"template {mode} {kw}: 200", code == 200, f"{code} {j}")
+        healthy(port, f"template {mode}")
 
     # 8: bounded requests.
     many = [{"role": "user", "content": "x"}] * 1001
