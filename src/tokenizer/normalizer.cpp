@@ -69,8 +69,12 @@ void order_and_compose(std::vector<utf8proc_int32_t>& buffer, std::string& out) 
     }
     i = end;
   }
-  // Composes in place, then writes UTF-8 over the same buffer (4 bytes per code point is enough).
-  const utf8proc_ssize_t n = utf8proc_reencode(buffer.data(), static_cast<utf8proc_ssize_t>(buffer.size()), options);
+  // Composes in place, then writes UTF-8 over the same buffer: up to 4 bytes per code point plus a
+  // NUL terminator, so the buffer needs one element of spare room (utf8proc's documented
+  // precondition; four 4-byte characters wrote the NUL past the end).
+  const auto len = static_cast<utf8proc_ssize_t>(buffer.size());
+  buffer.push_back(0);
+  const utf8proc_ssize_t n = utf8proc_reencode(buffer.data(), len, options);
   if (n < 0) fail("NFC normalization failed: {}", utf8proc_errmsg(n));
   out.append(reinterpret_cast<const char*>(buffer.data()), static_cast<size_t>(n));
   buffer.clear();

@@ -83,6 +83,15 @@ TEST(NormalizerTest, Nfc) {
   EXPECT_EQ(nfc("\u0301\u07fd"), "\u0301\u07fd");
   EXPECT_EQ(nfc("e\u0301\u07fde\u0301"), "\u00e9\u07fd\u00e9");  // each side still normalized
   EXPECT_EQ(nfc(std::string("a\0b", 3)), std::string("a\0b", 3));
+  // Runs of 4-byte characters fill the composition buffer with UTF-8 exactly: utf8proc's NUL
+  // terminator needs one more byte (it was written past the buffer; the tokenizer fuzzer found it,
+  // ASan sees it at the lengths where the buffer's capacity is its size).
+  for (int n = 1; n <= 64; ++n) {
+    std::string emoji;
+    for (int i = 0; i < n; ++i) emoji += "\U0001F600";
+    EXPECT_EQ(nfc(emoji), emoji);
+    EXPECT_EQ(nfc("\u00e9" + emoji + "e\u0301"), "\u00e9" + emoji + "\u00e9");
+  }
   // A long run of marks is sorted without quadratic time (and stably: equal classes keep order).
   std::string marks = "a";
   for (int i = 0; i < 20000; ++i) marks += "\u0301\u0323";
