@@ -9,6 +9,14 @@
 //
 // Targets (issue 5): total tok/s at 16 >= 4x the single-request decode speed; p99 ITL at 16 <= 3x
 // the single-request p99 ITL.
+//
+// --workload prefix-ttft: time to first token of requests that share a long prefix (prefix cache).
+// One request computes the --prefix-tokens token prefix (ids, not text), then --rounds requests
+// each send that prefix plus a different 16-token tail, non-streamed with max_tokens 1, one at a
+// time; prints their median time and the cached tokens the server reports. Cold: the same with
+// --serve-args "... --no-prefix-cache".
+//   node bench/serve_bench.mjs --bin build/qwen3 --model /tmp/m06 --workload prefix-ttft \
+//        [--prefix-tokens 2048] [--rounds 5] [--serve-args "--kv-memory 1"]
 import { spawn } from 'node:child_process';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -69,8 +77,36 @@ async function one(url, k) {
   return { t0, times };
 }
 
+// Token ids of the prefix-ttft workload: spread over the vocabulary, away from special tokens.
+const ids = (n, salt) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + salt * 104729) % 60000));
+
+async function prefixTtft(url) {
+  const prefixTokens = Number(args['prefix-tokens'] ?? 2048), rounds = Number(args.rounds ?? 5);
+  const prefix = ids(prefixTokens, 1);
+  const send = async (prompt) => {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompt, max_tokens: 1, temperature: 0, ignore_eos: true }) });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+    const usage = (await res.json()).usage;
+    return { ms: performance.now() - t0, cached: usage.prompt_tokens_details?.cached_tokens ?? 0, prompt: usage.prompt_tokens };
+  };
+  const first = await send([...prefix, ...ids(16, 2)]);
+  const rows = [];
+  for (let r = 0; r < rounds; ++r) rows.push(await send([...prefix, ...ids(16, 3 + r)]));
+  const ms = rows.map((x) => x.ms);
+  console.log(`first request (computes the prefix): ${first.ms.toFixed(1)} ms, ${first.prompt} prompt tokens, ${first.cached} cached`);
+  console.log(`${rounds} requests sharing the ${prefixTokens}-token prefix: ${ms.map((x) => x.toFixed(1)).join(', ')} ms; ` +
+              `median ${pct(ms, 50).toFixed(1)} ms; cached tokens ${rows.map((x) => x.cached).join(', ')} of ${rows[0].prompt}`);
+}
+
 const srv = await startServer();
 if (srv.line) console.error(srv.line);
+if (args.workload === 'prefix-ttft') {
+  await prefixTtft(srv.url);
+  await srv.stop();
+  process.exit(0);
+}
 await one(srv.url, -1);  // warm-up
 const rows = [];
 for (const c of levels) {
