@@ -17,7 +17,17 @@
 // --serve-args "... --no-prefix-cache".
 //   node bench/serve_bench.mjs --bin build/qwen3 --model /tmp/m06 --workload prefix-ttft \
 //        [--prefix-tokens 2048] [--rounds 5] [--serve-args "--kv-memory 1"]
+//
+// --workload thinking-chat: the prefix-cache hit rate (cached_tokens / prompt_tokens) of each turn
+// of a 3-turn chat through /v1/chat/completions with the model's own chat template, where every
+// answer is "<think>\n...</think>\n\n..." (a copy of --model whose logits are all 0, steered by
+// logit_bias, writes it) and the client sends back content and reasoning_content as it got them.
+//   node bench/serve_bench.mjs --bin build/qwen3 --model /tmp/tiny --workload thinking-chat
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeZeroLogitModel, scriptedParams } from '../tests/server/server_util.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
   if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
@@ -34,10 +44,10 @@ function pct(v, p) {
   return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))];
 }
 
-async function startServer() {
+async function startServer(model = args.model) {
   if (args.url) return { url: args.url, stop: async () => {} };
   const extra = (args['serve-args'] ?? '--max-batch 16 --kv-memory 2').split(' ').filter(Boolean);
-  const proc = spawn(args.bin ?? 'build/qwen3', ['serve', '--model', args.model, '--port', '0', '--quiet', ...extra],
+  const proc = spawn(args.bin ?? 'build/qwen3', ['serve', '--model', model, '--port', '0', '--quiet', ...extra],
                      { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const port = await new Promise((resolve, reject) => {
@@ -100,6 +110,38 @@ async function prefixTtft(url) {
               `median ${pct(ms, 50).toFixed(1)} ms; cached tokens ${rows.map((x) => x.cached).join(', ')} of ${rows[0].prompt}`);
 }
 
+async function thinkingChat() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen3_bench_chat_'));
+  const srv = await startServer(makeZeroLogitModel(args.model, dir));
+  const post = async (p, body) => (await fetch(`${srv.url}${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                                  body: JSON.stringify(body) })).json();
+  const tok = async (text) => (await post('/tokenize', { prompt: text })).tokens;
+  const [think, endThink, nn] = [(await tok('<think>'))[0], (await tok('</think>'))[0], (await tok('\n\n'))[0]];
+  const messages = [{ role: 'system', content: 'You are a helpful assistant. ' + 'Be brief and exact. '.repeat(20) }];
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo',
+                 'lima', 'mike', 'november', 'oscar', 'papa', 'quebec', 'romeo', 'sierra', 'tango', 'uniform', 'victor'];
+  for (let turn = 0; turn < 3; ++turn) {
+    messages.push({ role: 'user', content: `Question ${turn + 1}: ` + 'please explain this in detail. '.repeat(8) });
+    // The answer: <think>\n + 8 reasoning words + </think> + \n\n + 6 answer words (distinct ids).
+    const reasoning = [], answer = [];
+    for (let i = 0; i < 8; ++i) reasoning.push((await tok(' ' + words[(turn * 7 + i) % words.length]))[0]);
+    for (let i = 0; i < 6; ++i) answer.push((await tok(' ' + words[(turn * 5 + i + 11) % words.length]))[0]);
+    const script = [...new Set([think, ...reasoning, endThink, nn, ...answer])];  // distinct ids
+    const res = await post('/v1/chat/completions', { model: 'm', messages, ...scriptedParams(script) });
+    const u = res.usage, msg = res.choices[0].message;
+    console.log(`turn ${turn + 1}: prompt ${u.prompt_tokens} tokens, cached ${u.prompt_tokens_details.cached_tokens} ` +
+                `(${(100 * u.prompt_tokens_details.cached_tokens / u.prompt_tokens).toFixed(1)}%); reasoning ` +
+                `${JSON.stringify(msg.reasoning_content)}, content ${JSON.stringify(msg.content)}`);
+    messages.push({ role: 'assistant', content: msg.content, reasoning_content: msg.reasoning_content });
+  }
+  await srv.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+if (args.workload === 'thinking-chat') {
+  await thinkingChat();
+  process.exit(0);
+}
 const srv = await startServer();
 if (srv.line) console.error(srv.line);
 if (args.workload === 'prefix-ttft') {

@@ -193,8 +193,9 @@ class PrefixCacheStress : public ::testing::TestWithParam<int> {};
 
 TEST_P(PrefixCacheStress, HitsAlwaysHoldTheirPrefix) {
   const int ps = GetParam() % 2 == 0 ? 2 : 4;
+  const int vocab = ps == 2 ? 3 : 2;  // few enough that whole pages repeat
   KvCache c(small_options(12, ps));
-  std::mt19937 rng(uint32_t(GetParam()));
+  std::mt19937 rng{uint32_t(GetParam())};
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   std::map<SeqId, std::vector<int32_t>> seqs;  // the tokens each sequence holds
   SeqId next = 1;
@@ -203,7 +204,7 @@ TEST_P(PrefixCacheStress, HitsAlwaysHoldTheirPrefix) {
     const int kind = seqs.empty() ? 0 : uniform(0, 9);
     if (kind <= 3) {  // a new request: hit what is cached, compute the rest if pages last
       std::vector<int32_t> t(size_t(uniform(1, 14)));
-      for (auto& x : t) x = uniform(0, 2);
+      for (auto& x : t) x = uniform(0, vocab - 1);
       const SeqId id = next++;
       const int64_t cached_before = c.num_cached_pages();
       const int64_t got = c.add_sequence_from_prefix_cache(id, t, int64_t(t.size()) - 1);
@@ -235,7 +236,7 @@ TEST_P(PrefixCacheStress, HitsAlwaysHoldTheirPrefix) {
         t.resize(t.size() - size_t(n));
       } else {  // append a few tokens (a decode, a speculative run)
         const size_t old = t.size();
-        for (int k = uniform(1, 3); k > 0; --k) t.push_back(int32_t(uniform(0, 2)));
+        for (int k = uniform(1, 3); k > 0; --k) t.push_back(int32_t(uniform(0, vocab - 1)));
         if (c.pages_needed(id, int64_t(t.size() - old)) > c.num_free_pages()) t.resize(old);
         else compute(c, id, t);
       }
@@ -243,7 +244,7 @@ TEST_P(PrefixCacheStress, HitsAlwaysHoldTheirPrefix) {
     c.check_invariants();
     for (auto& [id, t] : seqs) ASSERT_TRUE(holds_prefix(c, id, t)) << "op " << op << " seq " << id;
   }
-  EXPECT_GT(hits, 100);
+  EXPECT_GT(hits, 50);
   EXPECT_GT(evictions_seen, 0);
 }
 
