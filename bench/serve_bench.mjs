@@ -127,7 +127,8 @@ async function thinkingChat() {
     for (let i = 0; i < 8; ++i) reasoning.push((await tok(' ' + words[(turn * 7 + i) % words.length]))[0]);
     for (let i = 0; i < 6; ++i) answer.push((await tok(' ' + words[(turn * 5 + i + 11) % words.length]))[0]);
     const script = [...new Set([think, ...reasoning, endThink, nn, ...answer])];  // distinct ids
-    const res = await post('/v1/chat/completions', { model: 'm', messages, ...scriptedParams(script) });
+    const res = await post('/v1/chat/completions', { model: path.basename(dir), messages, ...scriptedParams(script) });
+    if (!res.choices) throw new Error(`turn ${turn + 1}: ${JSON.stringify(res)}`);
     const u = res.usage, msg = res.choices[0].message;
     console.log(`turn ${turn + 1}: prompt ${u.prompt_tokens} tokens, cached ${u.prompt_tokens_details.cached_tokens} ` +
                 `(${(100 * u.prompt_tokens_details.cached_tokens / u.prompt_tokens).toFixed(1)}%); reasoning ` +

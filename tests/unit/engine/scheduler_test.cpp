@@ -305,8 +305,6 @@ TEST(Scheduler, RejectsABadPromptCap) {
   EXPECT_THROW(Scheduler(kv, {.prefill_waiting_ratio = -0.5}), Error);
 }
 
-}  // namespace
-}  // namespace qwen3::engine
 
 // --- Prefix cache (on by default): the fake forward writes each token's id as its K, and
 // check_cache_content() compares every cached page a request is given with its tokens. ---
@@ -372,10 +370,12 @@ TEST(SchedulerPrefixCache, ChunkedPrefillPagesAreSharedWhileRunning) {
   h.step();
   h.step();  // 12 tokens computed: 3 pages cached
   h.s.add({.id = 2, .prompt = prompt(20, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}});
-  h.step();
+  h.step();  // request 1 takes the whole budget (tokens 12..18): 4 pages cached
+  ASSERT_EQ(h.plans.back().chunks.size(), 1u);
+  h.step();  // request 1's last 2 prompt tokens, and request 2 from 4 cached pages
   ASSERT_EQ(h.plans.back().chunks.size(), 2u);
-  EXPECT_EQ(h.plans.back().chunks[1].cached_prompt_tokens, 12);
-  EXPECT_EQ(h.kv.block_table(2)[2], h.kv.block_table(1)[2]);
+  EXPECT_EQ(h.plans.back().chunks[1].cached_prompt_tokens, 16);
+  EXPECT_EQ(h.kv.block_table(2)[3], h.kv.block_table(1)[3]);
   h.run();
   EXPECT_EQ(h.outputs[1], solo(prompt(20, 1), 2, 1));
   EXPECT_EQ(h.outputs[2], solo(prompt(20, 1), 2, 2));
@@ -420,3 +420,6 @@ TEST(SchedulerPrefixCache, SiblingsRecomputeFromTheCache) {
   h.run();
   EXPECT_EQ(h.outputs[4], solo(prompt(10, 1), 3, 4));
 }
+
+}  // namespace
+}  // namespace qwen3::engine
