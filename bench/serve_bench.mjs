@@ -9,7 +9,25 @@
 //
 // Targets (issue 5): total tok/s at 16 >= 4x the single-request decode speed; p99 ITL at 16 <= 3x
 // the single-request p99 ITL.
+//
+// --workload prefix-ttft: time to first token of requests that share a long prefix (prefix cache).
+// One request computes the --prefix-tokens token prefix (ids, not text), then --rounds requests
+// each send that prefix plus a different 16-token tail, non-streamed with max_tokens 1, one at a
+// time; prints their median time and the cached tokens the server reports. Cold: the same with
+// --serve-args "... --no-prefix-cache".
+//   node bench/serve_bench.mjs --bin build/qwen3 --model /tmp/m06 --workload prefix-ttft \
+//        [--prefix-tokens 2048] [--rounds 5] [--serve-args "--kv-memory 1"]
+//
+// --workload thinking-chat: the prefix-cache hit rate (cached_tokens / prompt_tokens) of each turn
+// of a 3-turn chat through /v1/chat/completions with the model's own chat template, where every
+// answer is "<think>\n...</think>\n\n..." (a copy of --model whose logits are all 0, steered by
+// logit_bias, writes it) and the client sends back content and reasoning_content as it got them.
+//   node bench/serve_bench.mjs --bin build/qwen3 --model /tmp/tiny --workload thinking-chat
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeZeroLogitModel, scriptedParams } from '../tests/server/server_util.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
   if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
@@ -26,10 +44,10 @@ function pct(v, p) {
   return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))];
 }
 
-async function startServer() {
+async function startServer(model = args.model) {
   if (args.url) return { url: args.url, stop: async () => {} };
   const extra = (args['serve-args'] ?? '--max-batch 16 --kv-memory 2').split(' ').filter(Boolean);
-  const proc = spawn(args.bin ?? 'build/qwen3', ['serve', '--model', args.model, '--port', '0', '--quiet', ...extra],
+  const proc = spawn(args.bin ?? 'build/qwen3', ['serve', '--model', model, '--port', '0', '--quiet', ...extra],
                      { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const port = await new Promise((resolve, reject) => {
@@ -69,8 +87,69 @@ async function one(url, k) {
   return { t0, times };
 }
 
+// Token ids of the prefix-ttft workload: spread over the vocabulary, away from special tokens.
+const ids = (n, salt) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + salt * 104729) % 60000));
+
+async function prefixTtft(url) {
+  const prefixTokens = Number(args['prefix-tokens'] ?? 2048), rounds = Number(args.rounds ?? 5);
+  const prefix = ids(prefixTokens, 1);
+  const send = async (prompt) => {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompt, max_tokens: 1, temperature: 0, ignore_eos: true }) });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+    const usage = (await res.json()).usage;
+    return { ms: performance.now() - t0, cached: usage.prompt_tokens_details?.cached_tokens ?? 0, prompt: usage.prompt_tokens };
+  };
+  const first = await send([...prefix, ...ids(16, 2)]);
+  const rows = [];
+  for (let r = 0; r < rounds; ++r) rows.push(await send([...prefix, ...ids(16, 3 + r)]));
+  const ms = rows.map((x) => x.ms);
+  console.log(`first request (computes the prefix): ${first.ms.toFixed(1)} ms, ${first.prompt} prompt tokens, ${first.cached} cached`);
+  console.log(`${rounds} requests sharing the ${prefixTokens}-token prefix: ${ms.map((x) => x.toFixed(1)).join(', ')} ms; ` +
+              `median ${pct(ms, 50).toFixed(1)} ms; cached tokens ${rows.map((x) => x.cached).join(', ')} of ${rows[0].prompt}`);
+}
+
+async function thinkingChat() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen3_bench_chat_'));
+  const srv = await startServer(makeZeroLogitModel(args.model, dir));
+  const post = async (p, body) => (await fetch(`${srv.url}${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                                  body: JSON.stringify(body) })).json();
+  const tok = async (text) => (await post('/tokenize', { prompt: text })).tokens;
+  const [think, endThink, nn] = [(await tok('<think>'))[0], (await tok('</think>'))[0], (await tok('\n\n'))[0]];
+  const messages = [{ role: 'system', content: 'You are a helpful assistant. ' + 'Be brief and exact. '.repeat(20) }];
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo',
+                 'lima', 'mike', 'november', 'oscar', 'papa', 'quebec', 'romeo', 'sierra', 'tango', 'uniform', 'victor'];
+  for (let turn = 0; turn < 3; ++turn) {
+    messages.push({ role: 'user', content: `Question ${turn + 1}: ` + 'please explain this in detail. '.repeat(8) });
+    // The answer: <think>\n + 8 reasoning words + </think> + \n\n + 6 answer words (distinct ids).
+    const reasoning = [], answer = [];
+    for (let i = 0; i < 8; ++i) reasoning.push((await tok(' ' + words[(turn * 7 + i) % words.length]))[0]);
+    for (let i = 0; i < 6; ++i) answer.push((await tok(' ' + words[(turn * 5 + i + 11) % words.length]))[0]);
+    const script = [...new Set([think, ...reasoning, endThink, nn, ...answer])];  // distinct ids
+    const res = await post('/v1/chat/completions', { model: path.basename(dir), messages, ...scriptedParams(script) });
+    if (!res.choices) throw new Error(`turn ${turn + 1}: ${JSON.stringify(res)}`);
+    const u = res.usage, msg = res.choices[0].message;
+    console.log(`turn ${turn + 1}: prompt ${u.prompt_tokens} tokens, cached ${u.prompt_tokens_details.cached_tokens} ` +
+                `(${(100 * u.prompt_tokens_details.cached_tokens / u.prompt_tokens).toFixed(1)}%); reasoning ` +
+                `${JSON.stringify(msg.reasoning_content)}, content ${JSON.stringify(msg.content)}`);
+    messages.push({ role: 'assistant', content: msg.content, reasoning_content: msg.reasoning_content });
+  }
+  await srv.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+if (args.workload === 'thinking-chat') {
+  await thinkingChat();
+  process.exit(0);
+}
 const srv = await startServer();
 if (srv.line) console.error(srv.line);
+if (args.workload === 'prefix-ttft') {
+  await prefixTtft(srv.url);
+  await srv.stop();
+  process.exit(0);
+}
 await one(srv.url, -1);  // warm-up
 const rows = [];
 for (const c of levels) {

@@ -55,7 +55,8 @@ Engine::Engine(Qwen3Model& model, const Tokenizer& tokenizer, EngineOptions opti
                                        .max_batch_tokens = options_.max_batch_tokens,
                                        .max_context = max_context_,
                                        .decode_prefill_tokens = options_.decode_prefill_tokens,
-                                       .prefill_waiting_ratio = options_.prefill_waiting_ratio}) {
+                                       .prefill_waiting_ratio = options_.prefill_waiting_ratio,
+                                       .prefix_cache = options_.prefix_cache}) {
   if (options_.max_queue < 0) fail("engine: max_queue must be >= 0, got {}", options_.max_queue);
   metrics_.kv_pages_total = options_.kv_pages;
   thread_ = std::thread([this] { loop(); });
@@ -182,6 +183,7 @@ void Engine::emit(RequestId id, const RequestUpdate& u, SampleResult* s) {
   ++c.generated;
   ChoiceDelta d;
   d.index = c.index;
+  d.cached_tokens = c.cached_tokens;
   TokenInfo ti{u.token, 0, {}};
   if (s) ti.logprob = s->logprob, ti.top = std::move(s->top);
   d.tokens.push_back(std::move(ti));
@@ -216,6 +218,7 @@ void Engine::step() {
       }
     return;
   }
+  note_first_admissions(plan);
   std::vector<SeqChunk> chunks;
   chunks.reserve(plan.chunks.size());
   for (auto& c : plan.chunks)
@@ -280,11 +283,30 @@ void Engine::step() {
   ++metrics_.steps;
 }
 
+// --- prefix cache: what a request's first admission found (begin) ---
+void Engine::note_first_admissions(const SchedulePlan& plan) {
+  for (const ScheduledChunk& c : plan.chunks) {
+    auto it = choices_.find(c.id);
+    if (c.cached_prompt_tokens < 0 || it == choices_.end() || it->second.index != 0) continue;
+    auto g = groups_.find(c.id);  // choice 0's id is the request's id
+    if (g != groups_.end())
+      for (RequestId id : g->second) choices_.at(id).cached_tokens = c.cached_prompt_tokens;
+    const int64_t prompt = int64_t(scheduler_.prompt(c.id).size());
+    std::lock_guard lk(metrics_mu_);
+    metrics_.prefix_hit_tokens += uint64_t(c.cached_prompt_tokens);
+    metrics_.prefix_miss_tokens += uint64_t(prompt - c.cached_prompt_tokens);
+    ++(c.cached_prompt_tokens > 0 ? metrics_.prefix_hit_requests : metrics_.prefix_miss_requests);
+  }
+}
+// --- end prefix cache ---
+
 void Engine::publish_metrics() {
   std::lock_guard lk(metrics_mu_);
   metrics_.running = int64_t(scheduler_.num_running());
   metrics_.waiting = int64_t(scheduler_.num_requests() - scheduler_.num_running());
   metrics_.kv_pages_used = kv_.pool().num_pages() - kv_.num_free_pages();
+  metrics_.kv_pages_cached = kv_.num_evictable_pages();
+  metrics_.kv_pages_free = kv_.pool().num_free();
 }
 
 void Engine::loop() {

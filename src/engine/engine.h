@@ -52,6 +52,7 @@ struct EngineOptions {
   int page_size = 16;
   DType kv_dtype = DType::BF16;
   int max_queue = 256;               // choices waiting beyond max_batch before submit() refuses
+  bool prefix_cache = true;          // SchedulerOptions::prefix_cache (--no-prefix-cache)
   std::vector<int32_t> eos_token_ids;
   // Where the engine reports what went wrong inside it (a failed forward pass); may be empty.
   std::function<void(const std::string&)> log;
@@ -69,6 +70,7 @@ struct ChoiceDelta {
   std::string text;                 // whole UTF-8 characters; stop strings and what follows removed
   std::vector<TokenInfo> tokens;    // the tokens behind it (text may lag them by an incomplete character)
   std::optional<FinishReason> finish;
+  int64_t cached_tokens = 0;        // the request's prompt tokens found in the prefix cache
 };
 
 class RequestStream {
@@ -121,6 +123,7 @@ class Engine {
     StopMatcher stop;
     std::chrono::steady_clock::time_point submitted, first_token, last_token;
     int64_t generated = 0;
+    int64_t cached_tokens = 0;  // of the request's prompt, at its first admission (prefix cache)
   };
   struct Pending {
     std::shared_ptr<RequestStream> stream;
@@ -135,6 +138,7 @@ class Engine {
   void emit(RequestId id, const RequestUpdate& u, SampleResult* s);
   void end_choice(RequestId id, Choice& c, FinishReason reason, ChoiceDelta d);
   void publish_metrics();
+  void note_first_admissions(const SchedulePlan& plan);  // prefix-cache usage and counters
 
   Qwen3Model& model_;
   const Tokenizer& tokenizer_;

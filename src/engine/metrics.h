@@ -24,7 +24,12 @@ struct Metrics {
   uint64_t preemptions = 0;
   uint64_t steps = 0;
   int64_t running = 0, waiting = 0;     // choices
-  int64_t kv_pages_used = 0, kv_pages_total = 0;
+  int64_t kv_pages_used = 0, kv_pages_total = 0;  // used: held by sequences
+  // Prefix cache, per request (not per choice) at its first admission: prompt tokens found in the
+  // cache (hit) or computed (miss); requests with at least one cached token (hit) or none (miss).
+  uint64_t prefix_hit_tokens = 0, prefix_miss_tokens = 0, prefix_hit_requests = 0, prefix_miss_requests = 0;
+  int64_t kv_pages_cached = 0;     // cached and held by no sequence (evictable; free for allocation)
+  int64_t kv_pages_free = 0;       // in the free list (neither used nor cached)
   Histogram time_to_first_token{{0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
   Histogram inter_token_latency{{0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28}};
 };

@@ -121,7 +121,10 @@ bool Scheduler::admit(Request& r, int64_t budget, SchedulePlan& plan) {
       forked = true;
     }
   }
-  if (!forked) {
+  if (!forked && options_.prefix_cache) {
+    // At least the last token is computed: its logits are what the step samples from.
+    r.num_computed = kv_.add_sequence_from_prefix_cache(r.id, r.tokens, int64_t(r.tokens.size()) - 1);
+  } else if (!forked) {
     kv_.add_sequence(r.id);
     r.num_computed = 0;
   }
@@ -137,6 +140,12 @@ bool Scheduler::admit(Request& r, int64_t budget, SchedulePlan& plan) {
   r.status = Status::Running;
   plan.chunks.push_back(chunk(r, n));
   plan.num_tokens += n;
+  if (!forked && !r.admitted_before) plan.chunks.back().cached_prompt_tokens = r.num_computed;
+  if (!forked && options_.prefix_cache) {
+    prefix_hit_tokens_ += r.num_computed;
+    prefix_lookup_tokens_ += int64_t(r.tokens.size());
+  }
+  r.admitted_before = true;
   return true;
 }
 
@@ -232,6 +241,7 @@ std::vector<RequestUpdate> Scheduler::update_from_output(const SchedulePlan& pla
     Request& r = *it->second;
     if (r.num_computed != c.begin) fail("scheduler: request {} advanced from {} but the plan began at {}", r.id, r.num_computed, c.begin);
     r.num_computed += c.count;
+    if (options_.prefix_cache) kv_.cache_full_pages(r.id, r.tokens);
   }
   std::vector<RequestUpdate> updates;
   for (const Sampled& s : sampled) {

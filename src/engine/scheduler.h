@@ -17,6 +17,16 @@
 // n > 1: a request's further choices are siblings. They sample their first token from the logits
 // of the request's last prompt token (no prefill of their own) and are then admitted by forking the
 // request's KV (full pages shared, copy-on-write); if that is no longer possible they recompute.
+//
+// Prefix cache (SchedulerOptions::prefix_cache): after every step the full pages a request has
+// computed are offered to the KV cache's prefix index (KvCache::cache_full_pages), so they outlive
+// the request, and a request being admitted (first time, or again after preemption) starts from
+// the longest cached prefix of its tokens in whole pages, always leaving at least one token to
+// compute (the last one's logits are needed). Pages of a finished or preempted request stay cached
+// but evictable: KvCache counts them as free and evicts the least recently released when it needs
+// pages, so admission and preemption need no cache-specific accounting. Keeping a preempted
+// request's pages costs nothing (the reservation that preempted it evicts them first if it must)
+// and makes its recompute free when they survive.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +57,7 @@ struct SchedulerOptions {
   // TGI's waiting_served_ratio does). 0: no cap.
   int64_t decode_prefill_tokens = 0;
   double prefill_waiting_ratio = 2.0;
+  bool prefix_cache = true;  // reuse cached full pages of earlier requests' tokens (--no-prefix-cache)
 };
 
 struct NewRequest {
@@ -63,6 +74,9 @@ struct ScheduledChunk {
   // Who samples a token from the logits of this chunk's last token, in order: empty when the chunk
   // does not reach the end of the request's tokens (a prompt chunk that is not the last).
   std::vector<RequestId> samplers;
+  // On the chunk that first admits a request other than by a fork: the prompt tokens found in the
+  // prefix cache (0 on a miss or with the cache off), i.e. `begin`. -1 on every other chunk.
+  int64_t cached_prompt_tokens = -1;
 };
 
 struct SchedulePlan {
@@ -112,6 +126,10 @@ class Scheduler {
   size_t num_requests() const { return requests_.size(); }
   bool has_work() const { return !waiting_.empty() || !running_.empty(); }
   int64_t num_preemptions() const { return num_preemptions_; }
+  // Over every admission that looked the prefix cache up (readmissions too): tokens found, tokens
+  // looked up.
+  int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
+  int64_t prefix_lookup_tokens() const { return prefix_lookup_tokens_; }
   std::optional<RequestId> oldest_waiting() const {
     return waiting_.empty() ? std::nullopt : std::optional<RequestId>(waiting_.front()->id);
   }
@@ -129,6 +147,7 @@ class Scheduler {
     std::vector<int32_t> stop_token_ids;
     std::optional<RequestId> fork_parent;  // a sibling to fork from when admitted
     std::vector<RequestId> awaiting;  // siblings that sample from this request's last prompt logits
+    bool admitted_before = false;
     int64_t output_len() const { return int64_t(tokens.size()) - prompt_len; }
   };
   const Request& get(RequestId id) const;
@@ -146,6 +165,7 @@ class Scheduler {
   std::vector<Request*> running_;   // by arrival, oldest first
   int64_t next_arrival_ = 0;
   int64_t num_preemptions_ = 0;
+  int64_t prefix_hit_tokens_ = 0, prefix_lookup_tokens_ = 0;
 };
 
 }  // namespace qwen3::engine

@@ -61,6 +61,7 @@ PagePool::PagePool(int64_t num_pages) {
     fail("PagePool: num_pages {} exceeds the PageId limit", num_pages);
   }
   refcount_.assign(size_t(num_pages), 0);
+  parked_.assign(size_t(num_pages), 0);
   free_.reserve(size_t(num_pages));  // release() relies on this to never reallocate
   // A stack whose top is page 0, so pages are handed out in increasing order at first.
   for (int64_t p = num_pages - 1; p >= 0; --p) free_.push_back(PageId(p));
@@ -85,10 +86,35 @@ void PagePool::retain(PageId page) {
   ++refcount_[size_t(page)];
 }
 
-void PagePool::release(PageId page) {
+void PagePool::release(PageId page, bool park) {
   if (page < 0 || page >= num_pages()) fail("PagePool::release: page {} out of range", page);
   if (refcount_[size_t(page)] == 0) fail("PagePool::release: page {} is already free", page);
-  if (--refcount_[size_t(page)] == 0) free_.push_back(page);
+  if (--refcount_[size_t(page)] > 0) return;
+  if (park) {
+    parked_[size_t(page)] = 1;
+    ++num_parked_;
+  } else {
+    free_.push_back(page);
+  }
+}
+
+bool PagePool::parked(PageId page) const {
+  if (page < 0 || page >= num_pages()) fail("PagePool::parked: page {} out of range", page);
+  return parked_[size_t(page)] != 0;
+}
+
+void PagePool::revive(PageId page) {
+  if (!parked(page)) fail("PagePool::revive: page {} is not parked", page);
+  parked_[size_t(page)] = 0;
+  --num_parked_;
+  refcount_[size_t(page)] = 1;
+}
+
+void PagePool::unpark(PageId page) {
+  if (!parked(page)) fail("PagePool::unpark: page {} is not parked", page);
+  parked_[size_t(page)] = 0;
+  --num_parked_;
+  free_.push_back(page);  // capacity num_pages: never reallocates
 }
 
 int PagePool::refcount(PageId page) const {
@@ -165,7 +191,31 @@ size_t KvStorage::bytes() const { return k_.size() + v_.size(); }
 // KvCache
 
 KvCache::KvCache(const KvCacheOptions& opts)
-    : opts_(checked(opts)), pool_(opts_.num_pages), storage_(opts_) {}
+    : opts_(checked(opts)),
+      pool_(opts_.num_pages),
+      index_(opts_.num_pages, opts_.page_size, opts_.prefix_key_mask),
+      storage_(opts_) {}
+
+PageId KvCache::allocate_page() {
+  if (pool_.num_free() == 0 && index_.num_parked() > 0) {
+    const PageId victim = index_.oldest_parked();
+    index_.unpark(victim);
+    index_.erase(victim);
+    pool_.unpark(victim);
+  }
+  return pool_.allocate();
+}
+
+void KvCache::release_page(PageId page) {
+  const bool park = pool_.refcount(page) == 1 && index_.contains(page);
+  pool_.release(page, park);
+  if (park) index_.park(page);
+}
+
+bool KvCache::next_page_immutable(const Seq& s) const {
+  const size_t idx = size_t(s.num_tokens / opts_.page_size);
+  return idx < s.pages.size() && (pool_.refcount(s.pages[idx]) > 1 || index_.contains(s.pages[idx]));
+}
 
 const KvCache::Seq& KvCache::get(SeqId seq) const {
   auto it = seqs_.find(seq);
@@ -187,7 +237,10 @@ void KvCache::add_sequence(SeqId seq) {
 void KvCache::remove_sequence(SeqId seq) {
   auto it = seqs_.find(seq);
   if (it == seqs_.end()) fail("KV cache: unknown sequence {}", seq);
-  for (PageId p : it->second.pages) pool_.release(p);
+  // Last page first: parked pages of one sequence are then evicted tail first, keeping the prefix
+  // (the part other requests share) longest.
+  const auto& pages = it->second.pages;
+  for (auto p = pages.rbegin(); p != pages.rend(); ++p) release_page(*p);
   seqs_.erase(it);
 }
 
@@ -198,7 +251,7 @@ void KvCache::fork(SeqId parent, SeqId child) {
   const int64_t ps = opts_.page_size;
   const int64_t full = src.num_tokens / ps;
   const int partial = int(src.num_tokens % ps);  // filled slots of the last page; 0 if none
-  if (partial > 0 && pool_.num_free() < 1) {
+  if (partial > 0 && num_free_pages() < 1) {
     throw KvCacheFull(
         fmt::format("KV cache full: fork of sequence {} into {} needs 1 page, 0 of {} free", parent,
                     child, pool_.num_pages()));
@@ -209,11 +262,12 @@ void KvCache::fork(SeqId parent, SeqId child) {
   copy.num_tokens = src.num_tokens;
   copy.pages.reserve(size_t(full + (partial > 0 ? 1 : 0)));
   copy.pages.assign(src.pages.begin(), src.pages.begin() + full);
+  copy.chain.assign(src.chain.begin(), src.chain.begin() + std::min<ptrdiff_t>(ptrdiff_t(src.chain.size()), full));
   Seq& dst = seqs_.try_emplace(child, std::move(copy)).first->second;
   // Nothrow from here: the free page was checked, the page ids are valid and in use.
   for (PageId p : dst.pages) pool_.retain(p);
   if (partial > 0) {
-    const PageId page = pool_.allocate();
+    const PageId page = allocate_page();
     storage_.copy_page(page, last, partial);
     dst.pages.push_back(page);
   }
@@ -227,19 +281,10 @@ void KvCache::pop(SeqId seq, int64_t n) {
   }
   s.num_tokens -= n;
   const size_t keep = size_t(ceil_div(s.num_tokens, opts_.page_size));
-  for (size_t i = keep; i < s.pages.size(); ++i) pool_.release(s.pages[i]);
+  for (size_t i = s.pages.size(); i-- > keep;) release_page(s.pages[i]);
   s.pages.resize(keep);
+  s.chain.resize(std::min(s.chain.size(), size_t(s.num_tokens / opts_.page_size)));
 }
-
-namespace {
-// The page that the next write into `seq` lands in, if the sequence has it and it is shared.
-// Only that page can be shared: pages wholly past num_tokens are private (see check_invariants).
-bool next_page_shared(const PagePool& pool, const std::vector<PageId>& pages, int64_t num_tokens,
-                      int page_size) {
-  const size_t idx = size_t(num_tokens / page_size);
-  return idx < pages.size() && pool.refcount(pages[idx]) > 1;
-}
-}  // namespace
 
 int64_t KvCache::pages_needed(SeqId seq, int64_t n) const {
   const Seq& s = get(seq);
@@ -247,31 +292,31 @@ int64_t KvCache::pages_needed(SeqId seq, int64_t n) const {
   if (n == 0) return 0;  // nothing will be written, so no copy-on-write either
   const int64_t room = capacity(seq) - s.num_tokens;
   const int64_t grow = n > room ? ceil_div(n - room, opts_.page_size) : 0;
-  const int64_t cow = next_page_shared(pool_, s.pages, s.num_tokens, opts_.page_size) ? 1 : 0;
+  const int64_t cow = next_page_immutable(s) ? 1 : 0;
   return grow + cow;
 }
 
 void KvCache::reserve(SeqId seq, int64_t n) {
   const int64_t needed = pages_needed(seq, n);  // validates seq and n
   if (needed == 0) return;
-  if (needed > pool_.num_free()) {
+  if (needed > num_free_pages()) {
     throw KvCacheFull(fmt::format(
         "KV cache full: reserve of {} tokens for sequence {} needs {} page{}, {} of {} free", n,
-        seq, needed, needed == 1 ? "" : "s", pool_.num_free(), pool_.num_pages()));
+        seq, needed, needed == 1 ? "" : "s", num_free_pages(), pool_.num_pages()));
   }
   Seq& s = get(seq);
-  const bool cow = next_page_shared(pool_, s.pages, s.num_tokens, opts_.page_size);
+  const bool cow = next_page_immutable(s);
   const int64_t grow = needed - (cow ? 1 : 0);
   s.pages.reserve(s.pages.size() + size_t(grow));  // the only step that can throw (bad_alloc)
   if (cow) {
     const size_t idx = size_t(s.num_tokens / opts_.page_size);
     const PageId shared = s.pages[idx];
-    const PageId page = pool_.allocate();
+    const PageId page = allocate_page();
     storage_.copy_page(page, shared, int(s.num_tokens % opts_.page_size));
-    pool_.release(shared);  // refcount was > 1, so it stays in use by the other sequences
+    release_page(shared);  // stays in use by the other sequences, or parked in the prefix cache
     s.pages[idx] = page;
   }
-  for (int64_t i = 0; i < grow; ++i) s.pages.push_back(pool_.allocate());
+  for (int64_t i = 0; i < grow; ++i) s.pages.push_back(allocate_page());
 }
 
 void KvCache::commit(SeqId seq, int64_t n) {
@@ -286,13 +331,63 @@ void KvCache::commit(SeqId seq, int64_t n) {
   }
   // Catch a write into a shared page that skipped reserve(): it has already corrupted the other
   // sequences' data, but failing here beats a silent wrong answer.
-  if (n > 0 && next_page_shared(pool_, s.pages, s.num_tokens, opts_.page_size)) {
+  if (n > 0 && next_page_immutable(s)) {
     fail(
-        "KV cache: commit to sequence {} at position {}: page {} is shared (call reserve before "
-        "writing)",
+        "KV cache: commit to sequence {} at position {}: page {} is shared or cached (call reserve "
+        "before writing)",
         seq, s.num_tokens, s.pages[size_t(s.num_tokens / opts_.page_size)]);
   }
   s.num_tokens += n;
+}
+
+int64_t KvCache::add_sequence_from_prefix_cache(SeqId seq, std::span<const int32_t> tokens, int64_t max_tokens) {
+  if (seqs_.contains(seq)) fail("KV cache: sequence {} already exists", seq);
+  const size_t ps = size_t(opts_.page_size);
+  const size_t limit = size_t(std::clamp<int64_t>(max_tokens, 0, int64_t(tokens.size())));
+  // Everything that can allocate memory, before any refcount changes.
+  Seq s;
+  PrefixIndex::Link link = index_.root();
+  for (size_t i = 0; (i + 1) * ps <= limit; ++i) {
+    const PageId p = index_.find(link, tokens.subspan(i * ps, ps), &link);
+    if (p < 0) break;
+    s.pages.push_back(p);
+    s.chain.push_back(link);
+  }
+  s.num_tokens = int64_t(s.pages.size() * ps);
+  const auto& pages = seqs_.try_emplace(seq, std::move(s)).first->second.pages;
+  // Nothrow from here.
+  for (PageId p : pages) {
+    if (pool_.parked(p)) {
+      index_.unpark(p);
+      pool_.revive(p);
+    } else {
+      pool_.retain(p);
+    }
+  }
+  return int64_t(pages.size() * ps);
+}
+
+void KvCache::cache_full_pages(SeqId seq, std::span<const int32_t> tokens) {
+  Seq& s = get(seq);
+  if (int64_t(tokens.size()) < s.num_tokens)
+    fail("KV cache: sequence {} holds {} tokens but only {} ids were given to cache", seq, s.num_tokens,
+         tokens.size());
+  const size_t ps = size_t(opts_.page_size);
+  const size_t full = size_t(s.num_tokens) / ps;
+  if (s.chain.size() >= full) return;
+  s.chain.reserve(full);  // the only step that can throw (bad_alloc)
+  for (size_t i = s.chain.size(); i < full; ++i) {
+    const PageId p = s.pages[i];
+    const PrefixIndex::Link parent = i == 0 ? index_.root() : s.chain[i - 1];
+    const auto page_tokens = tokens.subspan(i * ps, ps);
+    PrefixIndex::Link link;
+    if (index_.contains(p)) {
+      link = index_.link(p);  // shared with a sequence that cached it first (fork)
+    } else if (index_.find(parent, page_tokens, &link) < 0) {
+      link = index_.insert(p, parent, page_tokens);
+    }  // else another page holds the same tokens after the same prefix: this one stays uncached
+    s.chain.push_back(link);
+  }
 }
 
 bool KvCache::contains(SeqId seq) const { return seqs_.contains(seq); }
@@ -350,13 +445,26 @@ void KvCache::check_invariants() const {
       ++uses[size_t(p)];
       // Pages wholly past num_tokens come from reserve() and are private; this is what lets
       // reserve() copy-on-write only the page holding position num_tokens.
-      if (int64_t(i) * opts_.page_size >= s.num_tokens && pool_.refcount(p) != 1) {
+      if (int64_t(i) * opts_.page_size >= s.num_tokens && (pool_.refcount(p) != 1 || index_.contains(p))) {
         fail(
             "KV cache invariant: sequence {} page {} (index {}) lies past its {} tokens but has "
-            "refcount {}",
-            id, p, i, s.num_tokens, pool_.refcount(p));
+            "refcount {}{}",
+            id, p, i, s.num_tokens, pool_.refcount(p), index_.contains(p) ? " and is cached" : "");
       }
     }
+    if (int64_t(s.chain.size()) > s.num_tokens / opts_.page_size)
+      fail("KV cache invariant: sequence {} has {} prefix-cache links but only {} full pages", id, s.chain.size(),
+           s.num_tokens / opts_.page_size);
+  }
+  index_.check_invariants();
+  if (pool_.num_parked() != index_.num_parked())
+    fail("KV cache invariant: the pool has {} parked pages, the prefix cache {}", pool_.num_parked(),
+         index_.num_parked());
+  for (PageId p = 0; p < np; ++p) {
+    if (pool_.parked(p) != index_.parked(p))
+      fail("KV cache invariant: page {} is parked in the pool but not in the prefix cache, or the reverse", p);
+    if (pool_.parked(p) && pool_.refcount(p) != 0)
+      fail("KV cache invariant: parked page {} has refcount {}", p, pool_.refcount(p));
   }
   int64_t zero = 0;
   for (PageId p = 0; p < np; ++p) {
@@ -364,7 +472,7 @@ void KvCache::check_invariants() const {
       fail("KV cache invariant: page {} has refcount {} but is in {} block tables", p,
            pool_.refcount(p), uses[size_t(p)]);
     }
-    zero += uses[size_t(p)] == 0 ? 1 : 0;
+    zero += uses[size_t(p)] == 0 && !pool_.parked(p) ? 1 : 0;
   }
   std::vector<bool> seen(size_t(np), false);
   for (PageId p : pool_.free_pages()) {
@@ -374,9 +482,10 @@ void KvCache::check_invariants() const {
     if (pool_.refcount(p) != 0) {
       fail("KV cache invariant: free list holds page {} with refcount {}", p, pool_.refcount(p));
     }
+    if (pool_.parked(p) || index_.contains(p)) fail("KV cache invariant: free page {} is parked or cached", p);
   }
   if (int64_t(pool_.free_pages().size()) != zero) {
-    fail("KV cache invariant: free list has {} pages but {} pages have refcount 0",
+    fail("KV cache invariant: free list has {} pages but {} unparked pages have refcount 0",
          pool_.free_pages().size(), zero);
   }
 }

@@ -7,7 +7,12 @@
 //  - a sequence with n tokens and capacity c has ceil(c / page_size) pages, n <= c;
 //  - a page that holds none of its sequence's tokens (reserved, index * page_size >= n) is private;
 //  - a page shared by several sequences (refcount > 1) is never written: before a sequence writes into
-//    a shared page (possible after fork + pop), reserve() gives it a private copy (copy-on-write).
+//    a shared page (possible after fork + pop), reserve() gives it a private copy (copy-on-write);
+//  - prefix cache: a cached page is full (page_size tokens, recorded in the PrefixIndex) and is never
+//    written again: reserve() copies it like a shared page. A page with refcount 0 is either in the
+//    free list (not cached) or parked in the index's LRU list (cached, evictable), never both;
+//    num_free_pages() counts both kinds, and allocation evicts the least recently parked page when
+//    the free list is empty. A cached page in a block table holds some of its sequence's tokens.
 //
 // Every operation either succeeds or throws (qwen3::Error for misuse such as an unknown sequence,
 // qwen3::KvCacheFull when pages run out) and leaves the state unchanged when it throws.
@@ -21,11 +26,11 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "kv/prefix_index.h"
 
 namespace qwen3 {
 
 using SeqId = int64_t;
-using PageId = int32_t;
 
 struct KvCacheOptions {
   int num_layers = 0;
@@ -34,23 +39,33 @@ struct KvCacheOptions {
   int page_size = 16;    // tokens per page
   int64_t num_pages = 0;
   DType dtype = DType::F32;  // element type of stored K and V (bf16 / f16: rounded on write)
+  uint64_t prefix_key_mask = ~uint64_t{0};  // tests only: fewer hash bits force prefix-cache collisions
 };
 
-// Bookkeeping only: which pages are free, and how many block tables hold each page.
+// Bookkeeping only: which pages are free, and how many block tables hold each page. A page whose
+// refcount drops to 0 can be parked instead of freed (the prefix cache keeps it): it is then in
+// neither the free list nor any block table until revive() or unpark().
 class PagePool {
  public:
   explicit PagePool(int64_t num_pages);
   int64_t num_pages() const;
-  int64_t num_free() const;
+  int64_t num_free() const;     // the free list only, not parked pages
+  int64_t num_parked() const { return num_parked_; }
   PageId allocate();            // refcount 1; throws KvCacheFull when none is free
   void retain(PageId page);     // refcount + 1 (page must be in use)
-  void release(PageId page);    // refcount - 1; back to the free list at 0
+  // refcount - 1; at 0 back to the free list, or parked when `park`.
+  void release(PageId page, bool park = false);
+  void revive(PageId page);     // a parked page: refcount 0 -> 1
+  void unpark(PageId page);     // a parked page: to the free list
   int refcount(PageId page) const;
+  bool parked(PageId page) const;
   std::span<const PageId> free_pages() const { return free_; }  // for check_invariants and tests
 
  private:
   std::vector<int> refcount_;
+  std::vector<uint8_t> parked_;
   std::vector<PageId> free_;
+  int64_t num_parked_ = 0;
 };
 
 // KV memory: K and V in opts.dtype, per layer [num_pages, page_size, num_kv_heads, head_dim].
@@ -104,6 +119,22 @@ class KvCache {
   // Error if that exceeds capacity, or if the written page is shared (reserve() was skipped).
   void commit(SeqId seq, int64_t n);
 
+  // --- Prefix cache (policy in the scheduler; it is inert until cache_full_pages() is called) ---
+  // Adds `seq` (error if it exists) holding the longest cached prefix of `tokens` in whole pages,
+  // at most max_tokens tokens (a caller that needs the logits of the last token passes
+  // tokens.size() - 1). The pages are shared like fork() shares them. Returns num_tokens(seq): 0 on
+  // a miss. Takes no page from the pool (a parked page is revived), never throws KvCacheFull.
+  int64_t add_sequence_from_prefix_cache(SeqId seq, std::span<const int32_t> tokens, int64_t max_tokens);
+  // Offers the full pages of `seq` to the prefix cache; tokens[0, num_tokens(seq)) are the ids whose
+  // K/V seq holds (tokens may run further). Pages already cached, or whose content is cached in
+  // another page, are skipped; only pages not yet offered are hashed, so calling it after every
+  // step costs O(new full pages). A cached page stays cached after its sequences let go of it,
+  // parked, until allocation evicts it.
+  void cache_full_pages(SeqId seq, std::span<const int32_t> tokens);
+  int64_t num_cached_pages() const { return index_.size(); }        // in use or parked
+  int64_t num_evictable_pages() const { return index_.num_parked(); }  // cached, held by no sequence
+  const PrefixIndex& prefix_index() const { return index_; }
+
   bool contains(SeqId seq) const;
   int64_t num_tokens(SeqId seq) const;
   int64_t capacity(SeqId seq) const;            // pages * page_size
@@ -120,19 +151,29 @@ class KvCache {
   KvStorage& storage() { return storage_; }
   const KvStorage& storage() const { return storage_; }
   const PagePool& pool() const { return pool_; }
-  int64_t num_free_pages() const { return pool_.num_free(); }
+  // Pages an allocation can take: the free list and the evictable cached pages.
+  int64_t num_free_pages() const { return pool_.num_free() + index_.num_parked(); }
   void check_invariants() const;                // throws qwen3::Error naming the broken invariant
 
  private:
   struct Seq {
     int64_t num_tokens = 0;
     std::vector<PageId> pages;
+    // The prefix-cache links of pages [0, chain.size()), all full: each page is cached, or holds
+    // the same tokens after the same prefix as the cached page named by its link.
+    std::vector<PrefixIndex::Link> chain;
   };
   const Seq& get(SeqId seq) const;
   Seq& get(SeqId seq);
+  PageId allocate_page();        // the free list, else evicts the least recently parked page
+  void release_page(PageId page);  // parks a cached page at refcount 0, frees any other
+  // The page the next write into `s` lands in, if s has it and it is shared or cached (so it must
+  // be copied first).
+  bool next_page_immutable(const Seq& s) const;
 
   KvCacheOptions opts_;
   PagePool pool_;
+  PrefixIndex index_;
   KvStorage storage_;
   std::unordered_map<SeqId, Seq> seqs_;
 };

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace qwen3::server {
 
 GenerationWriter::GenerationWriter(const Tokenizer& tok, GenerationInfo info)
@@ -27,7 +29,10 @@ Json GenerationWriter::chunk_base() const {
 
 Json GenerationWriter::usage() const {
   const int64_t c = completion_tokens();
-  return {{"prompt_tokens", info_.prompt_tokens}, {"completion_tokens", c}, {"total_tokens", info_.prompt_tokens + c}};
+  return {{"prompt_tokens", info_.prompt_tokens},
+          {"completion_tokens", c},
+          {"total_tokens", info_.prompt_tokens + c},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens_}}}};
 }
 
 int64_t GenerationWriter::completion_tokens() const {
@@ -68,6 +73,7 @@ std::string GenerationWriter::add(std::vector<engine::ChoiceDelta>& deltas) {
     if (d.index < 0 || d.index >= int(choices_.size())) continue;
     Choice& c = choices_[size_t(d.index)];
     c.generated += int64_t(d.tokens.size());
+    cached_tokens_ = std::max(cached_tokens_, d.cached_tokens);
     out += info_.endpoint == Endpoint::Chat ? add_chat(c, d) : add_completion(c, d);
     if (d.finish) {
       c.finished = true;

@@ -64,6 +64,7 @@ class GenerationWriter {
   GenerationInfo info_;
   std::vector<Choice> choices_;
   std::string call_prefix_;
+  int64_t cached_tokens_ = 0;  // usage.prompt_tokens_details.cached_tokens, from the deltas
 };
 
 }  // namespace qwen3::server

@@ -274,7 +274,18 @@ std::string HttpServer::Impl::metrics_text() {
   scalar("qwen3_preemptions_total", "counter", "Sequences preempted for lack of KV pages.", double(m.preemptions));
   scalar("qwen3_requests_running", "gauge", "Sequences in the running batch.", double(m.running));
   scalar("qwen3_requests_waiting", "gauge", "Sequences waiting for admission.", double(m.waiting));
-  scalar("qwen3_kv_pages_used", "gauge", "KV cache pages in use.", double(m.kv_pages_used));
+  scalar("qwen3_kv_pages_used", "gauge", "KV cache pages held by sequences.", double(m.kv_pages_used));
+  scalar("qwen3_kv_pages_cached", "gauge", "KV cache pages held only by the prefix cache (evictable).",
+         double(m.kv_pages_cached));
+  scalar("qwen3_kv_pages_free", "gauge", "KV cache pages neither used nor cached.", double(m.kv_pages_free));
+  scalar("qwen3_prefix_cache_hit_tokens_total", "counter", "Prompt tokens found in the prefix cache.",
+         double(m.prefix_hit_tokens));
+  scalar("qwen3_prefix_cache_miss_tokens_total", "counter", "Prompt tokens not found in the prefix cache.",
+         double(m.prefix_miss_tokens));
+  scalar("qwen3_prefix_cache_hit_requests_total", "counter", "Requests with part of the prompt cached.",
+         double(m.prefix_hit_requests));
+  scalar("qwen3_prefix_cache_miss_requests_total", "counter", "Requests with nothing of the prompt cached.",
+         double(m.prefix_miss_requests));
   scalar("qwen3_kv_pages_total", "gauge", "KV cache pages.", double(m.kv_pages_total));
   histogram(out, "qwen3_time_to_first_token_seconds", "Time from submission to the first token.", m.time_to_first_token);
   histogram(out, "qwen3_inter_token_latency_seconds", "Time between consecutive tokens of a sequence.", m.inter_token_latency);

@@ -35,6 +35,7 @@ struct Opts {
   double prefill_waiting_ratio = 2.0;
   double kv_memory_gib = 4.0;
   bool quiet = false;
+  bool no_prefix_cache = false;
 };
 
 int run(const Opts& o) {
@@ -71,6 +72,7 @@ int run(const Opts& o) {
   eo.decode_prefill_tokens = o.decode_prefill_tokens;
   eo.prefill_waiting_ratio = o.prefill_waiting_ratio;
   eo.max_queue = o.max_queue;
+  eo.prefix_cache = !o.no_prefix_cache;
   eo.kv_dtype = kv_dtype(o.m);
   eo.page_size = 16;
   // --kv-memory bounds the cache; no more pages than max_batch full-length sequences can use.
@@ -180,6 +182,8 @@ const bool registered = register_command(
                      "on SIGTERM / SIGINT, seconds running requests may take to finish before they are cancelled")
           ->capture_default_str();
       app.add_flag("--quiet", o->quiet, "no line per request on stderr");
+      app.add_flag("--no-prefix-cache", o->no_prefix_cache,
+                   "do not keep full KV pages after a request for later requests with the same prefix");
       return [o] { return run(*o); };
     });
 

@@ -64,6 +64,7 @@ struct Result {
   std::vector<std::string> text;
   std::vector<FinishReason> finish;
   std::vector<std::vector<TokenInfo>> infos;
+  int64_t cached = 0;  // prompt tokens served from the prefix cache
 };
 
 Result collect(RequestStream& s) {
@@ -78,6 +79,7 @@ Result collect(RequestStream& s) {
       for (auto& t : d.tokens) r.tokens[size_t(d.index)].push_back(t.token), r.infos[size_t(d.index)].push_back(t);
       r.text[size_t(d.index)] += d.text;
       if (d.finish) r.finish[size_t(d.index)] = *d.finish;
+      r.cached = std::max(r.cached, d.cached_tokens);
     }
     ds.clear();
   }
@@ -274,6 +276,106 @@ TEST(EngineLoop, CancelFreesPagesAndQueueLimits) {
   SamplingParams bad = greedy(2);
   bad.top_p = 0;
   EXPECT_THROW(e.submit(prompt_ids(1), bad), Error);
+}
+
+// --- Prefix cache: a request served from cached pages gives bit-identical tokens and logprobs to
+// the same request computed cold (batch invariance: a sequence's forward does not depend on how
+// its prompt was chunked, nor on what else is in the batch). ---
+
+std::vector<int32_t> long_prompt(const std::string& tail) {
+  std::string text = "You are a careful assistant. Answer briefly and precisely, and say so when unsure. ";
+  text += "The following question is about the prefix cache of a serving engine, which keeps the key and value ";
+  text += "pages of earlier requests so that a later request with the same beginning skips their prefill. " + tail;
+  return world().tok->encode(text);
+}
+
+SamplingParams greedy_logprobs(int max_tokens) {
+  SamplingParams p = greedy(max_tokens);
+  p.logprobs = true;
+  p.top_logprobs = 3;
+  return p;
+}
+
+void expect_same(const Result& a, const Result& b, const std::string& what) {
+  EXPECT_EQ(a.tokens, b.tokens) << what;
+  ASSERT_EQ(a.infos[0].size(), b.infos[0].size()) << what;
+  for (size_t i = 0; i < a.infos[0].size(); ++i) {
+    EXPECT_EQ(a.infos[0][i].logprob, b.infos[0][i].logprob) << what << ", token " << i;
+    ASSERT_EQ(a.infos[0][i].top.size(), b.infos[0][i].top.size());
+    for (size_t k = 0; k < a.infos[0][i].top.size(); ++k) {
+      EXPECT_EQ(a.infos[0][i].top[k].token, b.infos[0][i].top[k].token) << what;
+      EXPECT_EQ(a.infos[0][i].top[k].logprob, b.infos[0][i].top[k].logprob) << what;
+    }
+  }
+}
+
+TEST(EngineLoop, PrefixCacheHitsAreBitIdenticalToColdRuns) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  const auto first = long_prompt("Question one: what is kept?");
+  const auto same_start = long_prompt("Question two: what is evicted first?");
+  auto mid_page = first;  // diverges in the middle of page 2 (positions 32..47)
+  ASSERT_GT(mid_page.size(), 48u);
+  mid_page[40] = mid_page[40] == 100 ? 101 : 100;
+  const std::vector<std::vector<int32_t>> prompts{first, same_start, mid_page, first};
+  std::vector<Result> cold;
+  {
+    EngineOptions o = opts(4, 512, 64);
+    o.prefix_cache = false;
+    Engine e(*w.model, *w.tok, o);
+    for (auto& p : prompts) cold.push_back(collect(*e.submit(p, greedy_logprobs(8))));
+    EXPECT_EQ(cold[3].cached, 0);
+    EXPECT_EQ(e.metrics().prefix_hit_tokens, 0u);
+  }
+  // The first prompt is computed in chunks of 7 tokens (pages are cached as they fill), the later
+  // ones start from its pages.
+  Engine e(*w.model, *w.tok, opts(4, 7, 64));
+  std::vector<Result> warm;
+  for (auto& p : prompts) warm.push_back(collect(*e.submit(p, greedy_logprobs(8))));
+  size_t common = 0;
+  while (first[common] == same_start[common]) ++common;
+  const int64_t expect_cached[] = {0, int64_t(common / 16 * 16), 32, int64_t((first.size() - 1) / 16 * 16)};
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    EXPECT_EQ(warm[k].cached, expect_cached[k]) << "prompt " << k;
+    expect_same(cold[k], warm[k], "prompt " + std::to_string(k));
+  }
+  ASSERT_GE(common, 32u) << "the prompts were meant to share pages";
+  const MetricsSnapshot m = e.metrics();
+  EXPECT_EQ(m.prefix_hit_requests, 3u);
+  EXPECT_EQ(m.prefix_miss_requests, 1u);
+  EXPECT_EQ(m.prefix_hit_tokens, uint64_t(expect_cached[1] + expect_cached[2] + expect_cached[3]));
+  EXPECT_EQ(m.prefix_hit_tokens + m.prefix_miss_tokens, m.prompt_tokens);
+  // Once idle, every page is free or cached.
+  for (int i = 0; i < 100 && e.metrics().kv_pages_used != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(e.metrics().kv_pages_used, 0);
+  EXPECT_EQ(e.metrics().kv_pages_free + e.metrics().kv_pages_cached, 64);
+  EXPECT_GT(e.metrics().kv_pages_cached, 0);
+}
+
+// n > 1 and a cache too small for everything: choices fork, requests are preempted and recompute
+// (from the cache where their pages survived), cached pages are evicted; every output is the cold one.
+TEST(EngineLoop, PrefixCacheUnderPressureKeepsOutputs) {
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  constexpr int kRequests = 6;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int k = 0; k < kRequests; ++k) prompts.push_back(long_prompt("Case " + std::to_string(k % 3) + "."));
+  std::vector<std::vector<int32_t>> expect;
+  for (auto& p : prompts) expect.push_back(direct_greedy(p, 10));
+  Engine e(*w.model, *w.tok, opts(4, 32, 12));
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int k = 0; k < kRequests; ++k) {
+    SamplingParams g = greedy(10);
+    g.n = k % 2 ? 2 : 1;
+    streams.push_back(e.submit(prompts[size_t(k)], g));
+  }
+  for (int k = 0; k < kRequests; ++k) {
+    Result r = collect(*streams[size_t(k)]);
+    for (auto& t : r.tokens) EXPECT_EQ(t, expect[size_t(k)]) << "request " << k;
+  }
+  EXPECT_GT(e.metrics().prefix_hit_tokens, 0u);
+  for (int i = 0; i < 100 && e.metrics().kv_pages_used != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(e.metrics().kv_pages_free + e.metrics().kv_pages_cached, 12);
 }
 
 }  // namespace

@@ -305,5 +305,121 @@ TEST(Scheduler, RejectsABadPromptCap) {
   EXPECT_THROW(Scheduler(kv, {.prefill_waiting_ratio = -0.5}), Error);
 }
 
+
+// --- Prefix cache (on by default): the fake forward writes each token's id as its K, and
+// check_cache_content() compares every cached page a request is given with its tokens. ---
+
+TEST(SchedulerPrefixCache, ALaterRequestSkipsTheCachedPrefix) {
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 64, .max_context = 64});
+  h.s.add({.id = 1, .prompt = prompt(10, 1), .max_tokens = 3, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  EXPECT_EQ(h.plans[0].chunks[0].cached_prompt_tokens, 0);
+  EXPECT_EQ(h.kv.num_evictable_pages(), 3);  // 13 computed tokens of which 12 are whole pages; cached
+  EXPECT_EQ(h.kv.num_free_pages(), 100);
+  // The same prompt: two whole pages (8 tokens) cached; it computes 2. A longer one that extends
+  // the first request's output: three pages. One that diverges in page 1: one page.
+  std::vector<int32_t> longer = prompt(10, 1);
+  longer.insert(longer.end(), h.outputs[1].begin(), h.outputs[1].end());
+  longer.push_back(7);
+  std::vector<int32_t> diverging = prompt(10, 1);
+  diverging[5] = 3;
+  const std::vector<std::vector<int32_t>> prompts{prompt(10, 1), longer, diverging};
+  const int64_t expect_cached[] = {8, 12, 4};
+  for (int k = 0; k < 3; ++k) {
+    const RequestId id = 2 + k;
+    h.s.add({.id = id, .prompt = prompts[size_t(k)], .max_tokens = 4, .stop_token_ids = {}, .siblings = {}});
+    h.step();
+    const ScheduledChunk& c = h.plans.back().chunks[0];
+    EXPECT_EQ(c.begin, expect_cached[k]) << "prompt " << k;
+    EXPECT_EQ(c.cached_prompt_tokens, expect_cached[k]);
+    h.run();
+    EXPECT_EQ(h.outputs[id], solo(prompts[size_t(k)], 4, id)) << "prompt " << k;
+  }
+  EXPECT_EQ(h.s.prefix_hit_tokens(), 8 + 12 + 4);
+}
+
+TEST(SchedulerPrefixCache, ExactlyWholePagesLeaveTheLastTokenToCompute) {
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 64, .max_context = 64});
+  h.s.add({.id = 1, .prompt = prompt(8, 1), .max_tokens = 1, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  h.s.add({.id = 2, .prompt = prompt(8, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}});
+  h.step();
+  EXPECT_EQ(h.plans.back().chunks[0].begin, 4);
+  EXPECT_EQ(h.plans.back().chunks[0].count, 4);
+  h.run();
+  EXPECT_EQ(h.outputs[2], solo(prompt(8, 1), 2, 2));
+}
+
+TEST(SchedulerPrefixCache, OffComputesEverything) {
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 64, .max_context = 64, .prefix_cache = false});
+  for (RequestId id : {1, 2}) {
+    h.s.add({.id = id, .prompt = prompt(10, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}});
+    h.run();
+    EXPECT_EQ(h.plans.back().chunks.size(), 1u);
+  }
+  for (auto& p : h.plans)
+    for (auto& c : p.chunks) EXPECT_LE(c.cached_prompt_tokens, 0);
+  EXPECT_EQ(h.kv.num_cached_pages(), 0);
+  EXPECT_EQ(h.kv.pool().num_free(), 100);
+}
+
+// A chunked prefill caches its pages as they fill: a request arriving mid-prefill shares them.
+TEST(SchedulerPrefixCache, ChunkedPrefillPagesAreSharedWhileRunning) {
+  Harness h(100, {.max_running = 4, .max_batch_tokens = 6, .max_context = 64});
+  h.s.add({.id = 1, .prompt = prompt(20, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}});
+  h.step();
+  h.step();  // 12 tokens computed: 3 pages cached
+  h.s.add({.id = 2, .prompt = prompt(20, 1), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}});
+  h.step();  // request 1 takes the whole budget (tokens 12..18): 4 pages cached
+  ASSERT_EQ(h.plans.back().chunks.size(), 1u);
+  h.step();  // request 1's last 2 prompt tokens, and request 2 from 4 cached pages
+  ASSERT_EQ(h.plans.back().chunks.size(), 2u);
+  EXPECT_EQ(h.plans.back().chunks[1].cached_prompt_tokens, 16);
+  EXPECT_EQ(h.kv.block_table(2)[3], h.kv.block_table(1)[3]);
+  h.run();
+  EXPECT_EQ(h.outputs[1], solo(prompt(20, 1), 2, 1));
+  EXPECT_EQ(h.outputs[2], solo(prompt(20, 1), 2, 2));
+}
+
+// Every page cached and none free: admission counts the cached pages as available and evicts them.
+TEST(SchedulerPrefixCache, AFullPoolOfCachedPagesAdmits) {
+  Harness h(4, {.max_running = 4, .max_batch_tokens = 64, .max_context = 16});
+  h.s.add({.id = 1, .prompt = prompt(15, 1), .max_tokens = 1, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  ASSERT_EQ(h.kv.num_evictable_pages(), 3);
+  h.s.add({.id = 2, .prompt = prompt(14, 2), .max_tokens = 2, .stop_token_ids = {}, .siblings = {}});
+  h.s.add({.id = 3, .prompt = prompt(15, 1), .max_tokens = 1, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  EXPECT_EQ(h.outputs[2], solo(prompt(14, 2), 2, 2));
+  EXPECT_EQ(h.outputs[3], solo(prompt(15, 1), 1, 3));
+  EXPECT_EQ(h.kv.num_free_pages(), 4);
+}
+
+// Preemption keeps the victim's full pages cached (evictable): recomputing it finds what survived.
+TEST(SchedulerPrefixCache, PreemptedRequestsRecomputeFromTheCache) {
+  Harness h(8, {.max_running = 4, .max_batch_tokens = 64, .max_context = 64});
+  for (int i = 0; i < 4; ++i) h.s.add({.id = i + 1, .prompt = prompt(6, i), .max_tokens = 20, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  EXPECT_GT(h.s.num_preemptions(), 0);
+  EXPECT_GT(h.s.prefix_hit_tokens(), 0);  // the prompts differ: only recomputes can hit
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(h.outputs[i + 1], solo(prompt(6, i), 20, i + 1)) << "request " << i + 1;
+  EXPECT_EQ(h.kv.num_free_pages(), 8);
+  EXPECT_EQ(h.kv.pool().num_free() + h.kv.num_evictable_pages(), 8);
+}
+
+// n > 1 siblings that cannot fork recompute, and find the parent's pages in the cache.
+TEST(SchedulerPrefixCache, SiblingsRecomputeFromTheCache) {
+  Harness h(100, {.max_running = 8, .max_batch_tokens = 64, .max_context = 64});
+  h.s.add({.id = 1, .prompt = prompt(10, 1), .max_tokens = 1, .stop_token_ids = {}, .siblings = {}});
+  h.run();
+  h.s.add({.id = 3, .prompt = prompt(10, 1), .max_tokens = 3, .stop_token_ids = {}, .siblings = {4}});
+  h.s.finish(3);  // the sibling prefills the prompt itself, from the cache
+  h.step();
+  EXPECT_EQ(h.plans.back().chunks[0].id, 4);
+  EXPECT_EQ(h.plans.back().chunks[0].begin, 8);
+  h.run();
+  EXPECT_EQ(h.outputs[4], solo(prompt(10, 1), 3, 4));
+}
+
 }  // namespace
 }  // namespace qwen3::engine

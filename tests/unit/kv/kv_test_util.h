@@ -116,6 +116,7 @@ struct Snapshot {
   int64_t num_free;
   std::vector<PageId> free_list;
   std::vector<int> refcounts;
+  std::vector<int> parked_cached;  // per page: parked * 2 + cached (prefix cache)
   std::map<SeqId, SeqState> seqs;
   std::vector<std::byte> data;  // every K and V byte of every page
   bool operator==(const Snapshot&) const = default;
@@ -128,6 +129,8 @@ inline Snapshot snapshot(const KvCache& c) {
   auto fl = c.pool().free_pages();
   s.free_list.assign(fl.begin(), fl.end());
   for (PageId p = 0; p < o.num_pages; ++p) s.refcounts.push_back(c.pool().refcount(p));
+  for (PageId p = 0; p < o.num_pages; ++p)
+    s.parked_cached.push_back(int(c.pool().parked(p)) * 2 + int(c.prefix_index().contains(p)));
   for (SeqId id : c.sequences()) {
     auto t = c.block_table(id);
     s.seqs[id] =
