@@ -324,7 +324,10 @@ case("offsets 2^64-1", edit_header(lambda h: h[NORM].update(data_offsets=[2**64 
 case("offsets beyond 2^64", raw_header(
     b'{"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 100000000000000000000]}}'), ST, "'x'", "data_offsets")
 case("offsets three numbers", edit_header(lambda h: h[NORM]["data_offsets"].append(0)), ST, NORM, "data_offsets")
-case("offsets overlap", edit_header(lambda h: h[LN0].update(data_offsets=h[NORM]["data_offsets"])), ST, "overlap")
+case("offsets overlap", edit_header(lambda h: h[NORM].update(data_offsets=[o - 2 for o in h[NORM]["data_offsets"]])),
+     ST, NORM, "overlap")
+case("offsets overlap another tensor's", edit_header(lambda h: h[LN0].update(data_offsets=h[NORM]["data_offsets"])), ST,
+     "model.safetensors")
 case("hole between tensors", insert_gap(Q0, 8), ST, "not covered", "[{}, {})")
 case("hole at the start", insert_gap(None, 16), ST, "not covered", "[0, 16)")
 case("trailing bytes", steps(lambda d: open(os.path.join(d, ST), "ab").write(b"polyglot")), ST, "not covered")
