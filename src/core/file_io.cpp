@@ -109,25 +109,35 @@ FileWriter::~FileWriter() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void FileWriter::flush() {
-  const uint8_t* p = buf_.data();
-  size_t n = used_;
+namespace {
+
+void write_all(int fd, const std::filesystem::path& path, const uint8_t* p, size_t n) {
   while (n > 0) {
-    const ssize_t w = ::write(fd_, p, n);
+    const ssize_t w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      fail("{}: write failed: {}", path_.string(), std::strerror(errno));
+      fail("{}: write failed: {}", path.string(), std::strerror(errno));
     }
-    if (w == 0) fail("{}: write failed: wrote nothing", path_.string());
+    if (w == 0) fail("{}: write failed: wrote nothing", path.string());
     p += w;
     n -= size_t(w);
   }
+}
+
+}  // namespace
+
+void FileWriter::flush() {
+  write_all(fd_, path_, buf_.data(), used_);
   used_ = 0;
 }
 
 void FileWriter::write(const void* data, size_t n) {
   if (fd_ < 0) fail("{}: write after close", path_.string());
   const uint8_t* p = static_cast<const uint8_t*>(data);
+  if (n >= buf_.size()) {  // a tensor: straight from the caller's memory, no copy through the buffer
+    flush();
+    return write_all(fd_, path_, p, n);
+  }
   while (n > 0) {
     const size_t k = std::min(n, buf_.size() - used_);
     std::memcpy(buf_.data() + used_, p, k);
