@@ -1,10 +1,10 @@
 #include "chat/chat_template.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "chat/template_ast.h"
 #include "chat/template_render.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/json_file.h"
 
 namespace qwen3 {
 
@@ -28,26 +28,15 @@ namespace {
 
 using nlohmann::ordered_json;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open {}", path.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 ChatTemplateFiles ChatTemplateFiles::load(const std::filesystem::path& model_dir) {
   ChatTemplateFiles files;
   const auto config_path = model_dir / "tokenizer_config.json";
   ordered_json config = ordered_json::object();
-  if (std::filesystem::exists(config_path)) {
-    try {
-      config = ordered_json::parse(read_file(config_path));
-    } catch (const ordered_json::parse_error& e) {
-      fail("{}: not valid JSON: {}", config_path.string(), e.what());
-    }
+  const bool have_config = regular_file_exists(config_path);
+  if (have_config) {
+    config = read_json_file<ordered_json>(config_path);
     if (!config.is_object()) fail("{}: expected an object at the top level", config_path.string());
   }
 
@@ -75,7 +64,7 @@ ChatTemplateFiles ChatTemplateFiles::load(const std::filesystem::path& model_dir
 
   // Newer transformers save the template as chat_template.jinja, which wins over the config.
   const auto jinja_path = model_dir / "chat_template.jinja";
-  if (std::filesystem::exists(jinja_path)) {
+  if (regular_file_exists(jinja_path)) {
     files.templates["default"] = read_file(jinja_path);
     files.origin = jinja_path.string();
     return files;
@@ -84,7 +73,7 @@ ChatTemplateFiles ChatTemplateFiles::load(const std::filesystem::path& model_dir
   files.origin = config_path.string() + " (chat_template)";
   auto it = config.find("chat_template");
   if (it == config.end() || it->is_null()) {
-    if (!std::filesystem::exists(config_path)) fail("{}: no tokenizer_config.json or chat_template.jinja", model_dir.string());
+    if (!have_config) fail("{}: no tokenizer_config.json or chat_template.jinja", model_dir.string());
     fail("{}: no chat_template", config_path.string());
   }
   if (it->is_string()) {

@@ -10,21 +10,18 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace qwen3 {
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open: {}", path.string(), std::strerror(errno));
+  // Refuses a FIFO, a directory, a device, ... before opening it (core/file_io.h).
+  int fd = open_regular_file(path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
     fail("{}: cannot stat: {}", path.string(), std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: not a regular file", path.string());
   }
   size_ = size_t(st.st_size);
   if (size_ > 0) {

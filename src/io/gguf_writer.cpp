@@ -2,9 +2,9 @@
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace qwen3::gguf {
 
@@ -65,14 +65,14 @@ namespace {
 
 class Out {
  public:
-  explicit Out(std::ofstream& f) : f_(f) {}
+  explicit Out(FileWriter& f) : f_(f) {}
   template <typename T>
   void pod(T v) {
-    f_.write(reinterpret_cast<const char*>(&v), sizeof v);
+    f_.write(&v, sizeof v);
     pos_ += sizeof v;
   }
   void bytes(const void* p, size_t n) {
-    f_.write(static_cast<const char*>(p), std::streamsize(n));
+    f_.write(p, n);
     pos_ += n;
   }
   void str(const std::string& s) {
@@ -86,16 +86,43 @@ class Out {
   uint64_t pos() const { return pos_; }
 
  private:
-  std::ofstream& f_;
+  FileWriter& f_;
   uint64_t pos_ = 0;
 };
+
+// A path that is there and is not a regular file (a symlink to one counts as one), such as
+// /dev/null, /dev/full or a FIFO: written in place, since renaming over it would replace it.
+bool is_special_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  return !ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st);
+}
 
 }  // namespace
 
 void Writer::write(const std::filesystem::path& path) const {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-  if (!f) fail("cannot write '{}'", tmp.string());
+  // A regular file is written as path.tmp and renamed over path once complete, so that a failed
+  // write never leaves a truncated GGUF behind (the .tmp is removed).
+  const bool in_place = is_special_file(path);
+  const std::filesystem::path tmp = in_place ? path : std::filesystem::path(path.string() + ".tmp");
+  try {
+    write_to(tmp);
+  } catch (...) {
+    std::error_code ec;
+    if (!in_place) std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  if (in_place) return;
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    fail("{}: cannot rename '{}' to it: {}", path.string(), tmp.string(), ec.message());
+  }
+}
+
+void Writer::write_to(const std::filesystem::path& file) const {
+  FileWriter f(file);
   Out o(f);
   o.pod<uint32_t>(kMagic);
   o.pod<uint32_t>(kVersion);
@@ -141,10 +168,6 @@ void Writer::write(const std::filesystem::path& path) const {
     o.pad_to(kAlignment);
   }
   f.close();
-  if (!f) fail("error writing '{}' (disk full?)", tmp.string());
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail("cannot rename '{}' to '{}': {}", tmp.string(), path.string(), ec.message());
 }
 
 }  // namespace qwen3::gguf

@@ -56,7 +56,9 @@ class Writer {
   // Same, owning its bytes (for tensors converted on the way, e.g. norms to F32).
   void add_tensor(std::string name, TensorType type, std::vector<int64_t> shape, std::vector<uint8_t> bytes);
 
-  // Writes the file (through a temporary next to it, renamed at the end). Error naming the path.
+  // Writes the file (through a temporary next to it, renamed at the end and removed on failure;
+  // in place when the path is a device or a FIFO). Every write is checked: errors name the path
+  // and say why (strerror), e.g. a full disk.
   void write(const std::filesystem::path& path) const;
 
  private:
@@ -73,6 +75,7 @@ class Writer {
     std::vector<uint8_t> owned;
   };
   void check_key(const std::string& key) const;
+  void write_to(const std::filesystem::path& file) const;
   std::vector<std::pair<std::string, Value>> kvs_;
   std::vector<Tensor> tensors_;
 };

@@ -1,9 +1,9 @@
 #include "io/npy.h"
 
-#include <fstream>
 #include <string>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace qwen3 {
 
@@ -20,14 +20,13 @@ void write_npy_f32(const std::filesystem::path& path, const float* data, const s
   size_t total = 10 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');
   dict.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  if (!out) fail("{}: cannot write", path.string());
+  FileWriter out(path);
   out.write("\x93NUMPY\x01\x00", 8);
   uint16_t hl = uint16_t(dict.size());
-  out.write(reinterpret_cast<const char*>(&hl), 2);
-  out.write(dict.data(), std::streamsize(dict.size()));
-  out.write(reinterpret_cast<const char*>(data), std::streamsize(n * 4));
-  if (!out) fail("{}: write failed", path.string());
+  out.write(&hl, 2);
+  out.write(dict);
+  out.write(data, size_t(n) * 4);
+  out.close();
 }
 
 }  // namespace qwen3

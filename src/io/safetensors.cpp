@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <optional>
+#include <unordered_set>
+
+#include "core/file_io.h"
+#include "core/json_file.h"
 
 #include "core/error.h"
 #include "io/json_brief.h"
@@ -34,6 +37,77 @@ size_t safetensors_dtype_size(const std::string& d) {
   return it == sizes.end() ? 0 : it->second;
 }
 
+namespace {
+
+// The first key that appears twice in the top-level object of a JSON text (already known to be
+// valid). A SAX pass in linear time: nlohmann's parser callback, which could also see the keys,
+// rescans the parent object after every nested one, which is quadratic in the tensor count.
+class TopLevelKeys : public json::json_sax_t {
+ public:
+  std::optional<std::string> duplicate;
+  bool key(string_t& k) override {
+    if (depth_ == 1 && !keys_.insert(k).second) {
+      duplicate = k;
+      return false;  // stop
+    }
+    return true;
+  }
+  bool start_object(std::size_t) override { return ++depth_, true; }
+  bool end_object() override { return --depth_, true; }
+  bool start_array(std::size_t) override { return ++depth_, true; }
+  bool end_array() override { return --depth_, true; }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  int depth_ = 0;
+  std::unordered_set<std::string> keys_;
+};
+
+std::optional<std::string> duplicate_top_level_key(const char* text, size_t n) {
+  TopLevelKeys sax;
+  json::sax_parse(text, text + n, &sax);
+  return sax.duplicate;
+}
+
+// The tensors' byte ranges [begin, end) must tile the data section: no overlaps (two tensors
+// sharing bytes), no holes and no trailing bytes (bytes no tensor accounts for: the format forbids
+// them, which keeps a file from being a polyglot). Empty tensors occupy no bytes.
+void check_coverage(const std::string& p, const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
+                    const std::vector<std::string>& names, uint64_t data_size) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < ranges.size(); ++i)
+    if (ranges[i].first != ranges[i].second) order.push_back(i);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
+  // Sorted by start, a range overlaps an earlier one exactly when it starts before the largest end
+  // seen so far, and leaves a hole when it starts after it.
+  uint64_t covered = 0;  // [0, covered) is covered
+  const size_t none = ranges.size();
+  size_t last = none;    // the tensor that ends at `covered`
+  auto where = [&] { return last == none ? std::string("before the first tensor") : "after tensor '" + names[last] + "'"; };
+  for (size_t i : order) {
+    const auto& cur = ranges[i];
+    if (cur.first < covered)
+      fail("{}: tensors '{}' and '{}' overlap (data_offsets [{}, {}] and [{}, {}])", p, names[last], names[i],
+           ranges[last].first, ranges[last].second, cur.first, cur.second);
+    if (cur.first > covered)
+      fail("{}: bytes [{}, {}) of the data section ({}) are not covered by any tensor; the format allows no holes",
+           p, covered, cur.first, where());
+    covered = cur.second, last = i;
+  }
+  if (covered < data_size)
+    fail("{}: bytes [{}, {}) of the data section ({}) are not covered by any tensor; the format allows no "
+         "trailing bytes", p, covered, data_size, where());
+}
+
+}  // namespace
+
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   auto f = std::unique_ptr<SafetensorsFile>(new SafetensorsFile);
   f->file_ = MappedFile(path);
@@ -46,20 +120,13 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     fail("{}: header length {} runs past the end of the file ({} bytes)", p, header_len, size);
   const char* hb = reinterpret_cast<const char*>(f->file_.data() + 8);
   json header;
-  std::set<std::string> keys;
-  std::string duplicate;
-  // Duplicate tensor names are ambiguous (JSON parsers keep either one): refuse them.
-  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 && duplicate.empty() && !keys.insert(parsed.get<std::string>()).second)
-      duplicate = parsed.get<std::string>();
-    return true;
-  };
   try {
-    header = json::parse(hb, hb + header_len, on_event);
-  } catch (const json::parse_error& e) {
+    header = json::parse(hb, hb + header_len);
+  } catch (const json::exception& e) {
     fail("{}: header is not valid JSON: {}", p, e.what());
   }
-  if (!duplicate.empty()) fail("{}: tensor '{}' appears twice in the header", p, duplicate);
+  // Duplicate tensor names are ambiguous (JSON parsers keep either one): refuse them.
+  if (auto dup = duplicate_top_level_key(hb, header_len)) fail("{}: tensor '{}' appears twice in the header", p, *dup);
   if (!header.is_object()) fail("{}: header is not a JSON object", p);
   const uint8_t* data_start = f->file_.data() + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
@@ -103,22 +170,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     range_names.push_back(name);
     f->tensors_.emplace(name, std::move(t));
   }
-  std::vector<size_t> order(ranges.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
-  // Sorted by start, a range overlaps an earlier one exactly when it starts before the largest end
-  // seen so far (empty tensors occupy no bytes and overlap nothing).
-  size_t furthest = order.size();
-  for (size_t i : order) {
-    const auto& cur = ranges[i];
-    if (cur.first == cur.second) continue;
-    if (furthest != order.size() && cur.first < ranges[furthest].second) {
-      const auto& prev = ranges[furthest];
-      fail("{}: tensors '{}' and '{}' overlap (data_offsets [{}, {}] and [{}, {}])", p, range_names[furthest],
-           range_names[i], prev.first, prev.second, cur.first, cur.second);
-    }
-    if (furthest == order.size() || cur.second > ranges[furthest].second) furthest = i;
-  }
+  check_coverage(p, ranges, range_names, data_size);
   return f;
 }
 
@@ -129,17 +181,9 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
   if (!fs::is_directory(dir)) fail("{}: not a directory", dir.string());
   const fs::path single = dir / "model.safetensors";
   const fs::path index = dir / "model.safetensors.index.json";
-  if (fs::exists(index)) {
-    json j;
-    {
-      std::ifstream in(index);
-      if (!in) fail("{}: cannot read", index.string());
-      try {
-        j = json::parse(in);
-      } catch (const json::parse_error& e) {
-        fail("{}: not valid JSON: {}", index.string(), e.what());
-      }
-    }
+  if (regular_file_exists(index)) {
+    c.index_file_ = index;
+    const json j = read_json_file(index);
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       fail("{}: no \"weight_map\" object", index.string());
     std::map<std::string, size_t> file_idx;
@@ -161,12 +205,13 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
       if (it == ts.end()) fail("{}: tensor '{}' is listed in {} but absent from it", (dir / fname).string(), name, index.filename().string());
       c.index_[name] = &it->second;
     }
-    // Tensors present in a shard but missing from the weight map are still reported as unexpected
-    // by the model's validation, so index them too.
+    // Tensors present in a shard but missing from the weight map: tensors() still lists them (the
+    // model's validation reports them as unexpected), find() does not (require() says the index
+    // lacks them).
     for (auto& f : c.files_)
       for (auto& [name, t] : f->tensors())
-        if (!c.index_.count(name)) c.index_[name] = &t;
-  } else if (fs::exists(single)) {
+        if (!c.index_.count(name)) c.index_[name] = &t, c.unlisted_.insert(name);
+  } else if (regular_file_exists(single)) {
     c.files_.push_back(SafetensorsFile::open(single));
     for (auto& [name, t] : c.files_[0]->tensors()) c.index_[name] = &t;
   } else {
@@ -177,7 +222,16 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
 
 const TensorInfo* Checkpoint::find(const std::string& name) const {
   auto it = index_.find(name);
-  return it == index_.end() ? nullptr : it->second;
+  return it == index_.end() || unlisted_.count(name) ? nullptr : it->second;
+}
+
+const TensorInfo& Checkpoint::require(const std::string& name) const {
+  if (const TensorInfo* t = find(name)) return *t;
+  if (index_file_.empty()) fail("{}: missing tensor '{}'", files_[0]->path().string(), name);
+  if (auto it = index_.find(name); it != index_.end())
+    fail("{}: weight_map has no entry for tensor '{}' (though {} holds it)", index_file_.string(), name,
+         it->second->file->filename().string());
+  fail("{}: weight_map has no entry for tensor '{}', and no shard holds it", index_file_.string(), name);
 }
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
@@ -191,13 +245,12 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   }
   std::string h = header.dump();
   while (h.size() % 8) h.push_back(' ');
-  std::ofstream out(path, std::ios::binary);
-  if (!out) fail("{}: cannot write", path.string());
+  FileWriter out(path);
   uint64_t n = h.size();
-  out.write(reinterpret_cast<const char*>(&n), 8);
-  out.write(h.data(), std::streamsize(h.size()));
-  for (auto& t : tensors) out.write(static_cast<const char*>(t.data), std::streamsize(t.nbytes));
-  if (!out) fail("{}: write failed", path.string());
+  out.write(&n, 8);
+  out.write(h);
+  for (auto& t : tensors) out.write(t.data, t.nbytes);
+  out.close();
 }
 
 }  // namespace qwen3

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,10 @@ class Checkpoint {
  public:
   static Checkpoint open(const std::filesystem::path& dir);
   const TensorInfo* find(const std::string& name) const;  // nullptr when absent
+  // The tensor, or an error naming the file that should hold it (model.safetensors, or the index
+  // when sharded) and the tensor.
+  const TensorInfo& require(const std::string& name) const;
+  // Every tensor of every file, including those of a shard that the index does not list.
   const std::map<std::string, const TensorInfo*>& tensors() const { return index_; }
   const std::filesystem::path& dir() const { return dir_; }
 
@@ -61,6 +66,8 @@ class Checkpoint {
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorInfo*> index_;
+  std::filesystem::path index_file_;  // model.safetensors.index.json; empty for one file
+  std::set<std::string> unlisted_;     // in a shard but not in the index's weight_map
 };
 
 // Writer, for make-test-model and quantize. Tensors are laid out in the order given; the header is

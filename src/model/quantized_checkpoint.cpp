@@ -1,10 +1,11 @@
 #include "model/quantized_checkpoint.h"
 
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/json_file.h"
 #include "io/safetensors.h"
 
 namespace qwen3 {
@@ -115,11 +116,7 @@ void write_quantized_checkpoint(const fs::path& src_dir, const Qwen3Config& c, c
                     {{"format", "pt"}, {"quantized_by", "qwen3.cpp"}});
 
   // config.json: the original, with quantization_config added.
-  nlohmann::ordered_json cj;
-  {
-    std::ifstream in(src_dir / "config.json");
-    cj = nlohmann::ordered_json::parse(in);
-  }
+  nlohmann::ordered_json cj = read_json_file<nlohmann::ordered_json>(src_dir / "config.json");
   if (quant == Quant::Fp8)  // as in Qwen's Qwen3-*-FP8 config.json files
     cj["quantization_config"] = {{"activation_scheme", "dynamic"},
                                  {"fmt", "e4m3"},
@@ -131,11 +128,7 @@ void write_quantized_checkpoint(const fs::path& src_dir, const Qwen3Config& c, c
                                  {"block_size", kernels::kQBlock},
                                  {"scale_dtype", "float16"},
                                  {"embedding_and_head_format", "q8"}};
-  {
-    std::ofstream out(out_dir / "config.json");
-    out << cj.dump(2) << "\n";
-    if (!out) fail("{}: cannot write", (out_dir / "config.json").string());
-  }
+  write_file(out_dir / "config.json", cj.dump(2) + "\n");
   // Everything else but the weights (tokenizer, generation config, chat template, ...).
   for (const auto& e : fs::directory_iterator(src_dir)) {
     const std::string name = e.path().filename().string();

@@ -1,10 +1,11 @@
 #include "model/qwen3_config.h"
 
 #include <cmath>
-#include <fstream>
 #include <numbers>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/json_file.h"
 #include "io/json_brief.h"
 
 namespace qwen3 {
@@ -13,15 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  if (!in) fail("{}: cannot read", p.string());
-  try {
-    return json::parse(in);
-  } catch (const json::parse_error& e) {
-    fail("{}: not valid JSON: {}", p.string(), e.what());
-  }
-}
+json read_json(const std::filesystem::path& p) { return read_json_file(p); }
 
 int64_t get_int(const json& j, const char* key, const std::string& where) {
   if (!j.contains(key) || j[key].is_null()) fail("{}: missing required field \"{}\"", where, key);
@@ -78,6 +71,21 @@ std::vector<int64_t> get_ids(const json& j, const char* key, const std::string& 
     fail("{}: field \"{}\" must be an integer or a list of integers, got {}", where, key, json_brief(v));
   }
   return ids;
+}
+
+// Token ids (eos_token_id, bos_token_id, ...) must name a row of the embedding table.
+void check_ids(const std::vector<int64_t>& ids, const char* key, const std::string& where, int64_t vocab_size) {
+  for (int64_t id : ids)
+    if (id < 0 || id >= vocab_size)
+      fail("{}: field \"{}\" holds {}, outside the vocabulary [0, {}) of config.json's vocab_size", where, key, id,
+           vocab_size);
+}
+
+// A number that must lie in [lo, hi] (NaN never does); `what` says which bound is open, for the message.
+double check_range(double v, double lo, double hi, const char* key, const std::string& where, bool lo_open = false) {
+  if (!(lo_open ? v > lo : v >= lo) || !(v <= hi))
+    fail("{}: field \"{}\" is {}, outside the sane range {}{}, {}]", where, key, v, lo_open ? "(" : "[", lo, hi);
+  return v;
 }
 
 // Hugging Face's fine-grained FP8 (transformers FineGrainedFP8Config, vLLM Fp8Config with
@@ -145,10 +153,9 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
   else if (act == "gelu_new" || act == "gelu_pytorch_tanh") c.hidden_act = Activation::GeluTanh;
   else if (act == "relu") c.hidden_act = Activation::ReLU;
   else fail("{}: unsupported hidden_act \"{}\" (supported: silu, swish, gelu, gelu_new, gelu_pytorch_tanh, relu)", where, act);
-  c.rms_norm_eps = get_number(j, "rms_norm_eps", where, 1e-6);
-  if (!(c.rms_norm_eps > 0)) fail("{}: rms_norm_eps must be positive", where);
-  c.rope_theta = get_number(j, "rope_theta", where, 10000.0);
-  if (!(c.rope_theta > 1)) fail("{}: rope_theta must be > 1, got {}", where, c.rope_theta);
+  // Real models: rms_norm_eps 1e-6 or 1e-5; rope_theta 1e4 to 1e7. The bounds only catch nonsense.
+  c.rms_norm_eps = check_range(get_number(j, "rms_norm_eps", where, 1e-6), 0, 0.1, "rms_norm_eps", where, true);
+  c.rope_theta = check_range(get_number(j, "rope_theta", where, 10000.0), 1, 1e12, "rope_theta", where, true);
   c.max_position_embeddings = get_positive_int(j, "max_position_embeddings", where, int64_t(1) << 30);
   // Qwen3's optional sliding-window attention (layers from max_window_layers on) is not
   // implemented: refuse rather than silently attend to everything.
@@ -181,8 +188,10 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
     }
   }
   auto bos = get_ids(j, "bos_token_id", where);
+  check_ids(bos, "bos_token_id", where, c.vocab_size);
   if (!bos.empty()) c.bos_token_id = bos[0];
   c.eos_token_ids = get_ids(j, "eos_token_id", where);
+  check_ids(c.eos_token_ids, "eos_token_id", where, c.vocab_size);
 
   // rope_scaling (transformers <= 4.x) or rope_parameters (5.x); "type" is the legacy key.
   const json* rs = nullptr;
@@ -195,14 +204,14 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
     if (rs->contains("rope_type") && (*rs)["rope_type"].is_string()) type = (*rs)["rope_type"];
     else if (rs->contains("type") && (*rs)["type"].is_string()) type = (*rs)["type"];
     else fail("{}: missing \"rope_type\"", w);
-    if (rs->contains("rope_theta") && (*rs)["rope_theta"].is_number()) c.rope_theta = (*rs)["rope_theta"].get<double>();
+    if (rs->contains("rope_theta") && (*rs)["rope_theta"].is_number())
+      c.rope_theta = check_range((*rs)["rope_theta"].get<double>(), 1, 1e12, "rope_theta", w, true);
     RopeScaling& r = c.rope_scaling;
     if (type == "default") {
       r.type = RopeType::Default;
     } else if (type == "linear") {
       r.type = RopeType::Linear;
-      r.factor = get_number(*rs, "factor", w);
-      if (!(r.factor >= 1)) fail("{}: factor must be >= 1, got {}", w, r.factor);
+      r.factor = check_range(get_number(*rs, "factor", w), 1, 1024, "factor", w);
     } else if (type == "yarn") {
       r.type = RopeType::Yarn;
       // transformers 5.x: a top-level original_max_position_embeddings takes precedence over the
@@ -216,12 +225,18 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
       // A null or absent factor is the ratio of the post-yarn to the pre-yarn context length.
       r.factor = get_number(*rs, "factor", w,
                             double(c.max_position_embeddings) / double(r.original_max_position_embeddings));
-      if (!(r.factor >= 1)) fail("{}: factor must be >= 1, got {}", w, r.factor);
-      r.attention_factor = opt_number(*rs, "attention_factor", w);
-      r.beta_fast = opt_number(*rs, "beta_fast", w);
-      r.beta_slow = opt_number(*rs, "beta_slow", w);
-      r.mscale = opt_number(*rs, "mscale", w);
-      r.mscale_all_dim = opt_number(*rs, "mscale_all_dim", w);
+      check_range(r.factor, 1, 1024, "factor", w);
+      // 0 means "the default" for the betas and mscales (compute_rope); negative values are nonsense.
+      auto opt = [&](const char* key, double lo, double hi, bool lo_open) {
+        auto v = opt_number(*rs, key, w);
+        if (v) check_range(*v, lo, hi, key, w, lo_open);
+        return v;
+      };
+      r.attention_factor = opt("attention_factor", 0, 100, true);
+      r.beta_fast = opt("beta_fast", 0, 1e6, false);
+      r.beta_slow = opt("beta_slow", 0, 1e6, false);
+      r.mscale = opt("mscale", 0, 1e3, false);
+      r.mscale_all_dim = opt("mscale_all_dim", 0, 1e3, false);
       r.truncate = get_bool(*rs, "truncate", w, true);
     } else {
       fail("{}: unsupported rope_type \"{}\" (supported: default, linear, yarn)", w, type);
@@ -231,28 +246,44 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
 }
 
 Qwen3Config Qwen3Config::load(const std::filesystem::path& p) {
-  if (!std::filesystem::exists(p)) fail("{}: missing (a model folder needs config.json)", p.string());
-  return from_json(read_json(p), p.string());
+  if (!regular_file_exists(p)) fail("{}: missing (a model folder needs config.json)", p.string());
+  Qwen3Config c = from_json(read_json(p), p.string());
+  // generation_config.json beside it is checked here too (its token ids against vocab_size), so
+  // that every command that loads a model refuses a bad one, not only those that generate.
+  GenerationConfig::load(p.parent_path() / "generation_config.json", c.vocab_size);
+  return c;
 }
 
-GenerationConfig GenerationConfig::load(const std::filesystem::path& p) {
+GenerationConfig GenerationConfig::load(const std::filesystem::path& p, std::optional<int64_t> vocab_size) {
   GenerationConfig g;
-  if (!std::filesystem::exists(p)) return g;
+  if (!regular_file_exists(p)) return g;
   json j = read_json(p);
   const std::string w = p.string();
   if (!j.is_object()) fail("{}: not a JSON object", w);
-  auto bos = get_ids(j, "bos_token_id", w);
+  auto ids = [&](const char* key) {
+    auto v = get_ids(j, key, w);
+    for (int64_t id : v)
+      if (id < 0) fail("{}: field \"{}\" holds {}, a negative token id", w, key, id);
+    if (vocab_size) check_ids(v, key, w, *vocab_size);
+    return v;
+  };
+  auto bos = ids("bos_token_id");
   if (!bos.empty()) g.bos_token_id = bos[0];
-  auto pad = get_ids(j, "pad_token_id", w);
+  auto pad = ids("pad_token_id");
   if (!pad.empty()) g.pad_token_id = pad[0];
-  g.eos_token_ids = get_ids(j, "eos_token_id", w);
+  g.eos_token_ids = ids("eos_token_id");
   g.do_sample = get_bool(j, "do_sample", w, false);
-  g.temperature = get_number(j, "temperature", w, 1.0);
+  // The ranges transformers' GenerationConfig.validate() accepts (temperature bounded for sanity).
+  g.temperature = check_range(get_number(j, "temperature", w, 1.0), 0, 1e6, "temperature", w);
   if (j.contains("top_k") && !j["top_k"].is_null()) g.top_k = get_int(j, "top_k", w);
-  g.top_p = get_number(j, "top_p", w, 1.0);
-  g.min_p = get_number(j, "min_p", w, 0.0);
-  g.repetition_penalty = get_number(j, "repetition_penalty", w, 1.0);
-  if (j.contains("max_new_tokens") && !j["max_new_tokens"].is_null()) g.max_new_tokens = get_int(j, "max_new_tokens", w);
+  if (g.top_k < 0) fail("{}: field \"top_k\" is {}, must be >= 0 (0: off)", w, g.top_k);
+  g.top_p = check_range(get_number(j, "top_p", w, 1.0), 0, 1, "top_p", w);
+  g.min_p = check_range(get_number(j, "min_p", w, 0.0), 0, 1, "min_p", w);
+  g.repetition_penalty = check_range(get_number(j, "repetition_penalty", w, 1.0), 0, 1e6, "repetition_penalty", w, true);
+  if (j.contains("max_new_tokens") && !j["max_new_tokens"].is_null()) {
+    g.max_new_tokens = get_int(j, "max_new_tokens", w);
+    if (*g.max_new_tokens < 0) fail("{}: field \"max_new_tokens\" is {}, must be >= 0", w, *g.max_new_tokens);
+  }
   return g;
 }
 

@@ -72,8 +72,10 @@ struct GenerationConfig {
   double repetition_penalty = 1.0;
   std::optional<int64_t> max_new_tokens;
 
-  // An absent file gives the transformers defaults.
-  static GenerationConfig load(const std::filesystem::path& generation_config_json);
+  // An absent file gives the transformers defaults. With vocab_size, token ids are checked to lie
+  // in [0, vocab_size).
+  static GenerationConfig load(const std::filesystem::path& generation_config_json,
+                               std::optional<int64_t> vocab_size = std::nullopt);
 };
 
 // RoPE tables derived from the config: inverse frequencies (head_dim / 2 of them) and the factor

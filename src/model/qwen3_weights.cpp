@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "io/safetensors.h"
 #include "parallel/shard_plan.h"
 
@@ -29,6 +30,34 @@ void set_fp8_scale_rows(Linear& l, const std::vector<int64_t>& part_rows) {
   }
 }
 
+// Copies n elements of a float dtype and counts the NaN and Inf among them (all exponent bits
+// set) in the same pass, so that the check costs no extra read of the weights: the loader copies
+// every tensor anyway. Bit tests on integers, which the compiler vectorizes.
+template <typename U, U kExponent>
+size_t copy_count_nonfinite(uint8_t* dst, const uint8_t* src, size_t n) {
+  size_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    U v;
+    std::memcpy(&v, src + i * sizeof(U), sizeof(U));  // src is not aligned (safetensors offsets)
+    std::memcpy(dst + i * sizeof(U), &v, sizeof(U));
+    bad += (v & kExponent) == kExponent;
+  }
+  return bad;
+}
+
+size_t copy_count_nonfinite(uint8_t* dst, const uint8_t* src, size_t n, DType dt) {
+  switch (dt) {
+    case DType::F32: return copy_count_nonfinite<uint32_t, 0x7f800000u>(dst, src, n);
+    case DType::BF16: return copy_count_nonfinite<uint16_t, 0x7f80>(dst, src, n);
+    case DType::F16: return copy_count_nonfinite<uint16_t, 0x7c00>(dst, src, n);
+  }
+  return 0;
+}
+
+void warn_nonfinite(const TensorInfo& t, size_t bad) {
+  if (bad) warn("{}: tensor '{}' holds {} NaN or Inf value(s); outputs computed from them will be NaN", t.file->string(), t.name, bad);
+}
+
 // One tensor as the checkpoint must hold it, and the part of it this rank keeps.
 struct Want {
   std::string name;
@@ -43,8 +72,7 @@ class Loader {
       : ckpt_(Checkpoint::open(dir)), c_(c), plan_(plan) {}
 
   const TensorInfo& get(const Want& w) {
-    const TensorInfo* t = ckpt_.find(w.name);
-    if (!t) fail("{}: missing tensor '{}'", ckpt_.dir().string(), w.name);
+    const TensorInfo* t = &ckpt_.require(w.name);
     used_.insert(w.name);
     if (!t->dtype) {
       if (t->dtype_str.rfind("F8_", 0) == 0)
@@ -89,10 +117,12 @@ class Loader {
       int64_t r0 = 0, nr = p.shape[0], c0 = 0, nc = full_cols;
       if (p.split == Split::Rows) r0 = p.range.begin, nr = p.range.size;
       if (p.split == Split::Cols) c0 = p.range.begin, nc = p.range.size;
+      size_t bad = 0;
       for (int64_t r = 0; r < nr; ++r) {
-        std::memcpy(dst, t.data + (size_t((r0 + r) * full_cols + c0)) * es, size_t(nc) * es);
+        bad += copy_count_nonfinite(dst, t.data + (size_t((r0 + r) * full_cols + c0)) * es, size_t(nc), dt);
         dst += size_t(nc) * es;
       }
+      warn_nonfinite(t, bad);
       t.release();
     }
     return l;
@@ -131,12 +161,14 @@ class Loader {
                "use fewer ranks or an unquantized checkpoint", t.file->string(), t.name, p.range.begin, end, kQBlock);
         b0 = p.range.begin / kQBlock, pnb = (p.range.size + kQBlock - 1) / kQBlock;
       }
+      size_t bad = 0;  // in the scales (the int8 / int4 codes are always finite)
       for (int64_t r = 0; r < nr; ++r) {
         std::memcpy(dst, t.data + size_t(((r0 + r) * full_nb + b0) * block_bytes), size_t(pnb * block_bytes));
-        std::memcpy(sdst, s.data + size_t(((r0 + r) * full_nb + b0) * 2), size_t(pnb * 2));
+        bad += copy_count_nonfinite(sdst, s.data + size_t(((r0 + r) * full_nb + b0) * 2), size_t(pnb), DType::F16);
         dst += pnb * block_bytes;
         sdst += pnb * 2;
       }
+      warn_nonfinite(s, bad);
       t.release();
       s.release();
     }
@@ -221,16 +253,16 @@ class Loader {
     kernels::WeightView view{kernels::format_of(*t.dtype), t.data, 1, w.shape[0]};
     std::vector<float> full(static_cast<size_t>(w.shape[0]));
     kernels::load_row(view, 0, full.data());
+    warn_nonfinite(t, size_t(std::count_if(full.begin(), full.end(), [](float x) { return !std::isfinite(x); })));
     std::copy(full.begin() + b, full.begin() + b + n, v.begin());
     return v;
   }
 
   // A tensor looked up without the float dtype check (quantized data and scales).
   const TensorInfo& raw(const std::string& name) {
-    const TensorInfo* t = ckpt_.find(name);
-    if (!t) fail("{}: missing tensor '{}'", ckpt_.dir().string(), name);
+    const TensorInfo& t = ckpt_.require(name);
     used_.insert(name);
-    return *t;
+    return t;
   }
 
   static void check_shape(const TensorInfo& t, const char* dtype, const std::vector<int64_t>& shape) {
@@ -255,7 +287,7 @@ class Loader {
       if (extra.size() > 5) list += fmt::format(" and {} more", extra.size() - 5);
       fail("{}: {} unexpected tensor(s) for this config.json (num_hidden_layers {}, attention_bias {}, "
            "tie_word_embeddings {}): {}",
-           ckpt_.dir().string(), extra.size(), c_.num_hidden_layers, c_.attention_bias, c_.tie_word_embeddings, list);
+           ckpt_.tensors().at(extra[0])->file->string(), extra.size(), c_.num_hidden_layers, c_.attention_bias, c_.tie_word_embeddings, list);
     }
   }
 

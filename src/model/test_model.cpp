@@ -7,6 +7,7 @@
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/parallel_for.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
@@ -121,12 +122,7 @@ ordered_json base_config() {
   })");
 }
 
-void write_text(const std::filesystem::path& p, const std::string& s) {
-  std::ofstream out(p);
-  if (!out) fail("{}: cannot write", p.string());
-  out << s;
-  if (!out) fail("{}: write failed", p.string());
-}
+void write_text(const std::filesystem::path& p, const std::string& s) { write_file(p, s); }
 
 }  // namespace
 

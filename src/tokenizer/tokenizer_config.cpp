@@ -1,9 +1,8 @@
 #include <nlohmann/json.hpp>
 
-#include <fstream>
-#include <sstream>
-
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/json_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qwen3 {
@@ -34,14 +33,7 @@ bool bool_value(const json& root, const char* key, const std::string& origin) {
 
 TokenizerConfig TokenizerConfig::load(const std::filesystem::path& path) {
   const std::string origin = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open {}", origin);
-  json root;
-  try {
-    root = json::parse(in);
-  } catch (const json::parse_error& e) {
-    fail("{}: not valid JSON: {}", origin, e.what());
-  }
+  const json root = read_json_file(path);
   if (!root.is_object()) fail("{}: expected an object at the top level", origin);
 
   TokenizerConfig c;
@@ -90,12 +82,7 @@ TokenizerConfig TokenizerConfig::load(const std::filesystem::path& path) {
   } else {
     // Newer checkpoints keep the template in its own file.
     const auto jinja = path.parent_path() / "chat_template.jinja";
-    std::ifstream t(jinja, std::ios::binary);
-    if (t) {
-      std::ostringstream ss;
-      ss << t.rdbuf();
-      c.chat_template = std::move(ss).str();
-    }
+    if (regular_file_exists(jinja)) c.chat_template = read_file(jinja);
   }
   return c;
 }

@@ -5,13 +5,14 @@
 // Quantized formats are made from this file by llama.cpp's own llama-quantize.
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/json_file.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
 #include "model/qwen3_config.h"
@@ -27,15 +28,7 @@ struct Opts {
   std::string model, out;
 };
 
-json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) fail("cannot read '{}'", p.string());
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    fail("'{}': {}", p.string(), e.what());
-  }
-}
+json read_json(const fs::path& p) { return read_json_file(p); }
 
 // 1-D tensor (a norm) as float32 bytes.
 std::vector<uint8_t> to_f32_bytes(const TensorInfo& t) {
@@ -92,7 +85,7 @@ void add_tokenizer(gguf::Writer& w, const fs::path& dir, const Qwen3Config& c) {
   w.add_i32s("tokenizer.ggml.token_type", std::move(types));
   w.add_strings("tokenizer.ggml.merges", std::move(merges));
 
-  json tc = fs::exists(dir / "tokenizer_config.json") ? read_json(dir / "tokenizer_config.json") : json::object();
+  json tc = regular_file_exists(dir / "tokenizer_config.json") ? read_json(dir / "tokenizer_config.json") : json::object();
   auto special_id = [&](const char* field) -> std::optional<int64_t> {
     const json& v = tc.contains(field) ? tc[field] : json();
     std::string s = v.is_string() ? v.get<std::string>() : v.is_object() ? v.value("content", "") : "";
@@ -111,7 +104,7 @@ void add_tokenizer(gguf::Writer& w, const fs::path& dir, const Qwen3Config& c) {
   w.add_bool("tokenizer.ggml.add_bos_token", tc.value("add_bos_token", false));
   std::string tmpl;
   if (tc.contains("chat_template") && tc["chat_template"].is_string()) tmpl = tc["chat_template"];
-  else if (std::ifstream f(dir / "chat_template.jinja"); f) tmpl.assign(std::istreambuf_iterator<char>(f), {});
+  else if (regular_file_exists(dir / "chat_template.jinja")) tmpl = read_file(dir / "chat_template.jinja");
   if (!tmpl.empty()) w.add_string("tokenizer.chat_template", tmpl);
 }
 
@@ -144,8 +137,7 @@ int run(const Opts& o) {
   // HF name -> GGUF name; matrices keep their stored dtype, 1-D norms become F32.
   std::string matrix_dtype;
   auto tensor = [&](const std::string& hf, const std::string& name, bool norm) {
-    const TensorInfo* t = ck.find(hf);
-    if (!t) fail("'{}': tensor '{}' is missing", dir.string(), hf);
+    const TensorInfo* t = &ck.require(hf);
     if (norm) {
       if (t->shape.size() != 1) fail("tensor '{}': shape {} is not 1-D", hf, t->shape_str());
       w.add_tensor(name, gguf::TensorType::F32, t->shape, to_f32_bytes(*t));

@@ -5,3 +5,7 @@ add_test(NAME text_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test
 set_tests_properties(text_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900 SKIP_RETURN_CODE 77)
 add_test(NAME bench_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_bench.py)
 set_tests_properties(bench_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900)
+# Corrupt checkpoints (>= 60 generated cases): each must fail with one line naming the file and the
+# field or tensor, within time and memory bounds, never by a signal or a hang.
+add_test(NAME corrupt_checkpoint COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_corrupt_checkpoint.py)
+set_tests_properties(corrupt_checkpoint PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 600)

@@ -1,0 +1,18 @@
+// Warnings: one line on stderr, "qwen3: warning: ...", for what a user would want to know but
+// that does not stop the program (errors are thrown: core/error.h).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <string>
+
+namespace qwen3 {
+
+template <typename... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
+  const std::string line = "qwen3: warning: " + fmt::format(f, std::forward<Args>(args)...) + "\n";
+  std::fputs(line.c_str(), stderr);
+}
+
+}  // namespace qwen3
