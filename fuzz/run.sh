@@ -40,8 +40,8 @@ build() {
 
 seeds() {
   rm -rf "$BUILD/seeds"
-  local qwen3=()
-  [ -x build/qwen3 ] && qwen3=(--qwen3 build/qwen3)
+  local qwen3=() bin=${QWEN3_BIN:-build/qwen3}  # for the make-test-model seeds
+  [ -x "$bin" ] && qwen3=(--qwen3 "$bin")
   python3 fuzz/make_seeds.py "$BUILD/seeds" "${qwen3[@]}"
 }
 
