@@ -216,8 +216,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const qwen3::Error&) {
     return 0;  // e.g. a full /dev/shm
   }
-  std::ifstream f(out_path(), std::ios::binary);
-  const std::string file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string file;
+  {
+    std::ifstream f(out_path(), std::ios::binary);
+    file.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  std::filesystem::remove(out_path());  // nothing left in /dev/shm when the process dies
   verify(file, e);
   return 0;
 }
