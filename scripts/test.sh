@@ -27,4 +27,8 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQWEN3_SANITIZE_THRE
 cmake --build build-tsan -j"$jobs" --target test_core test_kernels test_engine
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs" -R "ParallelFor|Matmul|Attention|EngineLoop"
 
+# The parsers under libFuzzer (clang, ASan+UBSan): every saved reproducer in fuzz/regressions/
+# replayed, then each fuzzer for a few seconds from seeds made of the test data (fuzz/README.md).
+bash fuzz/run.sh ci 6
+
 echo "test suite wall time: $(( $(date +%s) - start )) s"
