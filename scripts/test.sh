@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 start=$(date +%s)
 # On a machine where scripts/install-deps.sh has not run yet, run it first.
-if ! command -v cmake >/dev/null || ! command -v ninja >/dev/null || ! command -v npm >/dev/null ||
+if ! command -v cmake >/dev/null || ! command -v ninja >/dev/null || ! command -v npm >/dev/null || ! command -v clang++ >/dev/null ||
    ! /usr/bin/python3 -c "import numpy" 2>/dev/null || [ ! -f /usr/include/CLI/CLI.hpp ]; then
   bash scripts/install-deps.sh
 fi

@@ -8,6 +8,15 @@
 #include "chat/text.h"
 
 namespace qwen3::jinja {
+
+std::vector<Value>& IteratorObject::get() {
+  if (produce) {
+    auto p = std::move(produce);
+    produce = nullptr;
+    items = p();
+  }
+  return items;
+}
 namespace {
 
 // The worklist of the release_values call running on this thread, if any.

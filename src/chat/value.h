@@ -71,14 +71,9 @@ struct IteratorObject {
 
   ~IteratorObject() { release_values(items); }
 
-  std::vector<Value>& get() {
-    if (produce) {
-      auto p = std::move(produce);
-      produce = nullptr;
-      items = p();
-    }
-    return items;
-  }
+  // The items, produced on first use. Defined in value.cpp: Value is incomplete here, and clang
+  // instantiates std::vector<Value>'s assignment on the spot.
+  std::vector<Value>& get();
 };
 
 // A Python dict: insertion-ordered, keys compared with Python equality (1 == 1.0 == True).

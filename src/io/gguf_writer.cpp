@@ -46,13 +46,13 @@ void Writer::add_tensor(std::string name, TensorType type, std::vector<int64_t> 
   for (auto& t : tensors_)
     if (t.name == name) fail("gguf: tensor '{}' added twice", name);
   if (shape.empty() || shape.size() > 4) fail("gguf: tensor '{}' has {} dimensions (1 to 4)", name, shape.size());
-  size_t n = 1;
+  size_t n = 1, need = 0;
   for (int64_t d : shape) {
     if (d <= 0) fail("gguf: tensor '{}' has a dimension {}", name, d);
-    n *= size_t(d);
+    if (__builtin_mul_overflow(n, size_t(d), &n)) fail("gguf: tensor '{}': its element count overflows", name);
   }
-  if (n * type_size(type) != nbytes)
-    fail("gguf: tensor '{}': {} bytes given, its shape and type need {}", name, nbytes, n * type_size(type));
+  if (__builtin_mul_overflow(n, type_size(type), &need)) fail("gguf: tensor '{}': its size overflows", name);
+  if (need != nbytes) fail("gguf: tensor '{}': {} bytes given, its shape and type need {}", name, nbytes, need);
   tensors_.push_back({std::move(name), type, std::move(shape), static_cast<const uint8_t*>(data), nbytes, {}});
 }
 

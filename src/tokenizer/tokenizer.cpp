@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "io/json_brief.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
@@ -82,7 +83,7 @@ struct Context {
     return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX;
   }
   int32_t id_value(const json& v, std::string_view where) const {
-    if (!is_id(v)) error(where, fmt::format("expected a token id (an integer in [0, 2^31)), got {}", v.dump()));
+    if (!is_id(v)) error(where, fmt::format("expected a token id (an integer in [0, 2^31)), got {}", json_brief(v)));
     return static_cast<int32_t>(v.get<int64_t>());
   }
 };
@@ -137,7 +138,7 @@ void Tokenizer::Impl::set_token(int32_t id, std::string token) {
 void Tokenizer::Impl::load_model(const json& root, const Context& cx) {
   const json& model = cx.member(root, "(top level)", "model");
   if (model.contains("type") && model["type"] != "BPE") {
-    cx.error("model.type", fmt::format("{} is not supported (only BPE)", model["type"].dump()));
+    cx.error("model.type", fmt::format("{} is not supported (only BPE)", json_brief(model["type"])));
   }
   auto unsupported_if = [&](const char* key, auto&& is_set) {
     auto it = model.find(key);
@@ -204,7 +205,7 @@ MergeTable Tokenizer::Impl::load_merges(const json& model, const Context& cx) co
       left = m[0].get_ref<const std::string&>();
       right = m[1].get_ref<const std::string&>();
     } else {
-      cx.error(where(), fmt::format("expected \"a b\" or [\"a\", \"b\"], got {}", m.dump()));
+      cx.error(where(), fmt::format("expected \"a b\" or [\"a\", \"b\"], got {}", json_brief(m)));
     }
     auto id_of = [&](const std::string& t) {
       auto it = token_ids.find(t);
@@ -269,7 +270,7 @@ void Tokenizer::Impl::load_pipeline(const json& root, const Context& cx) {
   } else if (normalizer.is_object() && normalizer.value("type", "") == "NFC") {
     normalization = Normalization::kNfc;
   } else {
-    cx.error("normalizer", fmt::format("{} is not supported (only NFC or null)", normalizer.dump()));
+    cx.error("normalizer", fmt::format("{} is not supported (only NFC or null)", json_brief(normalizer)));
   }
 
   // Qwen3: Sequence[Split(regex, Isolated), ByteLevel(use_regex=false, add_prefix_space=false)].
@@ -306,7 +307,7 @@ void Tokenizer::Impl::load_pipeline(const json& root, const Context& cx) {
 
   const json decoder = root.value("decoder", json());
   if (!decoder.is_object() || decoder.value("type", "") != "ByteLevel") {
-    cx.error("decoder", fmt::format("{} is not supported (only ByteLevel)", decoder.dump()));
+    cx.error("decoder", fmt::format("{} is not supported (only ByteLevel)", json_brief(decoder)));
   }
 }
 

@@ -48,7 +48,7 @@ int run(const Opts& o) {
   ordered_json input;
   try {
     input = ordered_json::parse(read_all(stdin));
-  } catch (const ordered_json::parse_error& e) {
+  } catch (const ordered_json::exception& e) {  // parse_error, and out_of_range for 1e999
     fail("stdin: not valid JSON: {}", e.what());
   }
   if (!input.is_object()) fail("stdin: expected a JSON object with \"messages\"");

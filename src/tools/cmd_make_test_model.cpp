@@ -34,7 +34,7 @@ int run(const Opts& o) {
   if (!o.override_json.empty()) {
     try {
       t.override_config = nlohmann::ordered_json::parse(o.override_json);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       fail("--override: not valid JSON: {}", e.what());
     }
   }

@@ -60,7 +60,7 @@ void for_each_line(std::string_view text, F&& f) {
 json parse_line(std::string_view line, size_t number) {
   try {
     return json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     fail("stdin line {}: not valid JSON: {}", number, e.what());
   }
 }
@@ -117,7 +117,7 @@ int run_detokenize(const Opts& o) {
     json j;
     try {
       j = json::parse(input);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       fail("stdin: not valid JSON: {}", e.what());
     }
     out = tok.decode(ids_from_json(j, "stdin"), o.skip_special_tokens);

@@ -207,6 +207,9 @@ TEST_F(GgufWriterTest, ClearErrors) {
   EXPECT_THROW(w.add_tensor("t", gguf::TensorType::F32, {3}, b.data(), b.size()), Error);  // 12 bytes needed
   EXPECT_THROW(w.add_tensor("t", gguf::TensorType::F16, {}, b.data(), b.size()), Error);
   EXPECT_THROW(w.add_tensor("t", gguf::TensorType::F16, {0, 3}, b.data(), b.size()), Error);
+  // A shape whose byte count wraps to 0 in size_t (found by the gguf_writer fuzzer).
+  EXPECT_THROW(w.add_tensor("t", gguf::TensorType::BF16, {27197700, 604731395276800, 844424930131968}, b.data(), 0), Error);
+  EXPECT_THROW(w.add_tensor("t", gguf::TensorType::F32, {int64_t(1) << 62}, b.data(), 0), Error);
   w.add_tensor("t", gguf::TensorType::F16, {3}, b.data(), b.size());
   EXPECT_THROW(w.add_tensor("t", gguf::TensorType::F16, {3}, b.data(), b.size()), Error);  // repeated name
   w.add_u32("k", 1);
