@@ -9,6 +9,10 @@
 
 namespace qwen3::jinja {
 
+ListObject::~ListObject() { release_values(items); }
+
+IteratorObject::~IteratorObject() { release_values(items); }
+
 std::vector<Value>& IteratorObject::get() {
   if (produce) {
     auto p = std::move(produce);
@@ -394,28 +398,44 @@ Value::StrPtr Value::new_string(std::string s) {
   return std::make_shared<const std::string>(std::move(s));
 }
 
+// Filled member by member: clang 14 has no parenthesised aggregate initialisation, and a brace
+// temporary would be copied (the destructors make the types non-movable).
+namespace {
+std::shared_ptr<ListObject> make_list(std::vector<Value> items, bool is_tuple) {
+  auto l = std::make_shared<ListObject>();
+  l->items = std::move(items);
+  l->is_tuple = is_tuple;
+  return l;
+}
+std::shared_ptr<DictObject> make_dict(std::vector<std::pair<Value, Value>> items) {
+  auto d = std::make_shared<DictObject>();
+  d->items = std::move(items);
+  return d;
+}
+}  // namespace
+
 Value Value::list(std::vector<Value> items) {
   budget::check_list(items.size());
   budget::built(items.size() * sizeof(Value));
-  return Value(Variant(std::make_shared<ListObject>(std::move(items), false)));
+  return Value(Variant(make_list(std::move(items), false)));
 }
 
 Value Value::tuple(std::vector<Value> items) {
   budget::check_list(items.size());
   budget::built(items.size() * sizeof(Value));
-  return Value(Variant(std::make_shared<ListObject>(std::move(items), true)));
+  return Value(Variant(make_list(std::move(items), true)));
 }
 
 Value Value::dict(std::vector<std::pair<Value, Value>> items) {
   budget::check_list(items.size());
   budget::built(items.size() * 2 * sizeof(Value));
-  return Value(Variant(std::make_shared<DictObject>(std::move(items))));
+  return Value(Variant(make_dict(std::move(items))));
 }
 
 Value Value::namespace_(std::vector<std::pair<Value, Value>> attrs) {
   budget::check_list(attrs.size());
   budget::built(attrs.size() * 2 * sizeof(Value));
-  return Value(Variant(NamespacePtr{std::make_shared<DictObject>(std::move(attrs))}));
+  return Value(Variant(NamespacePtr{make_dict(std::move(attrs))}));
 }
 
 Value Value::function(std::string name, std::function<Value(CallArgs&)> call, bool is_macro) {
@@ -425,11 +445,17 @@ Value Value::function(std::string name, std::function<Value(CallArgs&)> call, bo
 Value Value::loop(LoopObject loop) { return Value(Variant(std::make_shared<const LoopObject>(std::move(loop)))); }
 
 Value Value::iterator(std::vector<Value> items, const char* type_name) {
-  return Value(Variant(std::make_shared<IteratorObject>(IteratorObject{nullptr, std::move(items), 0, type_name})));
+  auto it = std::make_shared<IteratorObject>();
+  it->items = std::move(items);
+  it->type_name = type_name;
+  return Value(Variant(std::move(it)));
 }
 
 Value Value::iterator(std::function<std::vector<Value>()> produce, const char* type_name) {
-  return Value(Variant(std::make_shared<IteratorObject>(IteratorObject{std::move(produce), {}, 0, type_name})));
+  auto it = std::make_shared<IteratorObject>();
+  it->produce = std::move(produce);
+  it->type_name = type_name;
+  return Value(Variant(std::move(it)));
 }
 
 Value Value::from_json(const nlohmann::ordered_json& j) { return from_json_at(j, 0); }

@@ -56,7 +56,7 @@ struct ListObject {
   const char* view = nullptr;  // "dict_items" etc.: what dict.items() returned, printed as Python does
   bool mutated = false;  // appended to during this render: may be part of a cycle
 
-  ~ListObject() { release_values(items); }
+  ~ListObject();  // in value.cpp, where Value is complete (clang instantiates ~vector<Value> here)
 };
 
 // A one-shot Python iterator (a generator or a list_reverseiterator). Its items are produced on
@@ -66,10 +66,10 @@ struct IteratorObject {
   std::function<std::vector<Value>()> produce;  // run once, on first use
   std::vector<Value> items;
   size_t next = 0;        // items before it have been consumed
-  const char* type_name;  // "generator", "list_reverseiterator"
+  const char* type_name = nullptr;  // "generator", "list_reverseiterator"
   int depth = 1;          // generators producing from generators: 1 + the deepest source's
 
-  ~IteratorObject() { release_values(items); }
+  ~IteratorObject();
 
   // The items, produced on first use. Defined in value.cpp: Value is incomplete here, and clang
   // instantiates std::vector<Value>'s assignment on the spot.
