@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/value.h"
+#include "core/json_file.h"
 
 namespace qwen3 {
 namespace {
@@ -35,29 +36,10 @@ bool is_newline(char c) { return c == '\n'; }
 // recursive, and the body is model output (untrusted).
 constexpr int kMaxToolCallDepth = 64;
 
-bool nested_deeper_than(std::string_view s, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if ((c == '[' || c == '{') && ++depth > max_depth) {
-      return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 // Parses a tool call body; false when it is not {"name": string, "arguments": object|string}
 // (including JSON that nlohmann rejects in any way, e.g. a number out of a double's range).
 bool parse_tool_call(std::string_view body, ToolCall& call) {
-  if (nested_deeper_than(body, kMaxToolCallDepth)) return false;
+  if (json_nested_deeper_than(body, kMaxToolCallDepth)) return false;
   nlohmann::ordered_json j;
   try {
     j = nlohmann::ordered_json::parse(body);

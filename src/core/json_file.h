@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -20,6 +21,28 @@ Json read_json_file(const std::filesystem::path& path) {
   } catch (const nlohmann::json::exception& e) {
     fail("{}: not valid JSON: {}", path.string(), e.what());
   }
+}
+
+// True when JSON text nests arrays/objects deeper than `max_depth` (brackets inside strings do not
+// count). A cheap scan before parsing untrusted text whose parsed value is later walked
+// recursively (dump(), conversions), so that it cannot exhaust the stack.
+inline bool json_nested_deeper_than(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if ((c == '[' || c == '{') && ++depth > max_depth) {
+      return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
 }
 
 }  // namespace qwen3

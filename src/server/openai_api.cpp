@@ -6,6 +6,8 @@
 #include <limits>
 #include <random>
 
+#include "core/json_file.h"
+
 namespace qwen3::server {
 
 namespace {
@@ -165,21 +167,8 @@ Json ApiError::to_json() const {
 }
 
 Json parse_body(std::string_view body, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) bad("", fmt::format("the JSON body is nested deeper than {} levels", max_depth));
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
+  if (json_nested_deeper_than(body, max_depth))
+    bad("", fmt::format("the JSON body is nested deeper than {} levels", max_depth));
   Json j;
   try {
     j = Json::parse(body);
