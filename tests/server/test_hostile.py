@@ -275,7 +275,9 @@ try:
     short_req = subprocess.Popen(
         ["curl", "-s", "--max-time", "60", f"http://127.0.0.1:{port}{chat}", "--data-binary",
          json.dumps({"messages": ok_msg, "max_tokens": 20, "ignore_eos": True})], stdout=subprocess.PIPE, text=True)
-    wait_metric(port, "qwen3_requests_running", lambda x: x >= 1, 10 * SLOW)
+    # Both admitted before the signal (a request still on its way gets the draining 503).
+    v, _ = wait_metric(port, "qwen3_requests_running", lambda x: x >= 2, 20 * SLOW)
+    check("both requests run before SIGTERM", v is not None and v >= 2, v)
     p.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     try:
@@ -339,7 +341,8 @@ try:
         ["curl", "-s", "-N", "--max-time", "60", f"http://127.0.0.1:{port2}{chat}", "--data-binary",
          json.dumps({"messages": ok_msg, "max_tokens": 3900, "ignore_eos": True, "stream": True})],
         stdout=subprocess.PIPE, text=True)
-    wait_metric(port2, "qwen3_requests_running", lambda x: x >= 1, 10 * SLOW)
+    v, _ = wait_metric(port2, "qwen3_requests_running", lambda x: x >= 1, 20 * SLOW)
+    check("the stream runs before SIGTERM", v is not None and v >= 1, v)
     t0 = time.time()
     p2.send_signal(signal.SIGTERM)
     out_long = long_req.communicate(timeout=60)[0]
