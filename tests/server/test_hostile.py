@@ -269,13 +269,15 @@ try:
 
     # 12 (part): a request still streaming when SIGTERM comes gets its final event and [DONE].
     long_req = subprocess.Popen(
-        ["curl", "-s", "-N", "--max-time", "60", f"http://127.0.0.1:{port}{chat}", "--data-binary",
+        ["curl", "-s", "-N", "--max-time", "120", f"http://127.0.0.1:{port}{chat}", "--data-binary",
          json.dumps({"messages": ok_msg, "max_tokens": 3900, "ignore_eos": True, "stream": True})],
         stdout=subprocess.PIPE, text=True)
+    # Both admitted before the signal (a request still on its way gets the draining 503); the short
+    # one (200 tokens, a few seconds) finishes inside the 30 s drain.
+    v, _ = wait_metric(port, "qwen3_requests_running", lambda x: x >= 1, 20 * SLOW)
     short_req = subprocess.Popen(
-        ["curl", "-s", "--max-time", "60", f"http://127.0.0.1:{port}{chat}", "--data-binary",
-         json.dumps({"messages": ok_msg, "max_tokens": 20, "ignore_eos": True})], stdout=subprocess.PIPE, text=True)
-    # Both admitted before the signal (a request still on its way gets the draining 503).
+        ["curl", "-s", "--max-time", "120", f"http://127.0.0.1:{port}{chat}", "--data-binary",
+         json.dumps({"messages": ok_msg, "max_tokens": 200, "ignore_eos": True})], stdout=subprocess.PIPE, text=True)
     v, _ = wait_metric(port, "qwen3_requests_running", lambda x: x >= 2, 20 * SLOW)
     check("both requests run before SIGTERM", v is not None and v >= 2, v)
     p.send_signal(signal.SIGTERM)
@@ -297,7 +299,7 @@ try:
     try:
         short = json.loads(out_short)
         check("SIGTERM: a short non-streamed request finishes normally",
-              short["choices"][0]["finish_reason"] == "length" and short["usage"]["completion_tokens"] == 20, short)
+              short["choices"][0]["finish_reason"] == "length" and short["usage"]["completion_tokens"] == 200, short)
     except (ValueError, KeyError, IndexError) as e:
         check("SIGTERM: a short non-streamed request finishes normally", False, f"{e}: {out_short[:300]}")
 
