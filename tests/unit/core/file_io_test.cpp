@@ -10,20 +10,16 @@
 #include "core/error.h"
 #include "core/json_file.h"
 
+#include "../temp_dir_test.h"
+
 namespace qwen3 {
 namespace {
 
 namespace fs = std::filesystem;
 
-class FileIoTest : public ::testing::Test {
+class FileIoTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("qwen3_fileio_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  FileIoTest() : TempDirTest("fileio") {}
 
   // The message of the Error that `f` throws ("" when it throws none).
   template <typename F>
@@ -35,7 +31,6 @@ class FileIoTest : public ::testing::Test {
     }
     return "";
   }
-  fs::path dir_;
 };
 
 TEST_F(FileIoTest, ReadsRegularFilesAndSymlinksToThem) {

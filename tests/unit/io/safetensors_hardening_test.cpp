@@ -16,20 +16,16 @@
 #include "io/npy.h"
 #include "io/safetensors.h"
 
+#include "../temp_dir_test.h"
+
 namespace qwen3 {
 namespace {
 
 namespace fs = std::filesystem;
 
-class SafetensorsHardeningTest : public ::testing::Test {
+class SafetensorsHardeningTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("qwen3_sth_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  SafetensorsHardeningTest() : TempDirTest("sth") {}
 
   fs::path raw(const std::string& name, const std::string& header, size_t data_bytes) {
     std::string s(8, '\0');
@@ -50,7 +46,6 @@ class SafetensorsHardeningTest : public ::testing::Test {
   static std::string open_error(const fs::path& p) {
     return error_of([&] { SafetensorsFile::open(p); });
   }
-  fs::path dir_;
 };
 
 // The data section must be tiled by the tensors (the format forbids holes and trailing bytes).

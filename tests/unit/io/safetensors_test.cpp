@@ -9,20 +9,16 @@
 #include "io/npy.h"
 #include "io/safetensors.h"
 
+#include "../temp_dir_test.h"
+
 namespace qwen3 {
 namespace {
 
 namespace fs = std::filesystem;
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("qwen3_st_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  SafetensorsTest() : TempDirTest("st") {}
 
   // A file with the given header text and `data_bytes` bytes of data.
   fs::path raw(const std::string& name, const std::string& header, size_t data_bytes, int64_t header_len = -1) {
@@ -45,7 +41,6 @@ class SafetensorsTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
 };
 
 TEST_F(SafetensorsTest, ReadsWhatItWrites) {
