@@ -61,6 +61,59 @@ void apply_bias_and_penalties(std::vector<float>& l, const SamplingParams& p, st
 int32_t first_argmax(std::span<const float> v) {
   return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
 }
+
+// Step 4 on s.logits (bias and penalties applied): divides by the temperature, then leaves in
+// s.order the candidate tokens and in s.probs their unnormalised weights exp(l - max), zero where
+// min_p removed them; the first `kept` candidates survive top_k / top_p, they weigh zk in all, and
+// `last` is the last with a weight > 0.
+struct Candidates {
+  size_t kept = 0, last = 0;
+  double zk = 0;
+};
+Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
+  const int32_t V = int32_t(s.logits.size());
+  float* l = s.logits.data();
+  const float inv_t = float(1.0 / p.temperature);
+  for (int32_t i = 0; i < V; ++i) l[i] *= inv_t;
+  // Candidates: the top_k when set (sorted), all tokens sorted when top_p needs the order, else
+  // all tokens in id order.
+  auto& order = s.order;
+  order.resize(size_t(V));
+  for (int32_t i = 0; i < V; ++i) order[size_t(i)] = i;
+  const ByValueDesc cmp{l};
+  if (p.top_k > 0 && p.top_k < V) {
+    std::nth_element(order.begin(), order.begin() + (p.top_k - 1), order.end(), cmp);
+    order.resize(size_t(p.top_k));
+    std::sort(order.begin(), order.end(), cmp);
+  } else if (p.top_p < 1.0) {
+    std::sort(order.begin(), order.end(), cmp);
+  }
+  float m = -std::numeric_limits<float>::infinity();
+  for (int32_t t : order) m = std::max(m, l[t]);
+  auto& pr = s.probs;
+  pr.resize(order.size());
+  double z = 0;
+  for (size_t i = 0; i < order.size(); ++i) z += pr[i] = std::exp(l[order[i]] - m);
+  Candidates c;
+  c.kept = order.size();
+  if (p.top_p < 1.0) {
+    double before = 0;
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i > 0 && before / z >= p.top_p) {
+        c.kept = i;
+        break;
+      }
+      before += pr[i];
+    }
+  }
+  // min_p: p_i / p_max >= min_p, where p_max's unnormalised weight is exp(0) = 1.
+  for (size_t i = 0; i < c.kept; ++i) {
+    if (p.min_p > 0.0 && pr[i] < p.min_p) pr[i] = 0;
+    c.zk += pr[i];
+    if (pr[i] > 0) c.last = i;
+  }
+  return c;
+}
 }  // namespace
 
 std::span<const float> process_logits(std::span<const float> logits, const SamplingParams& params,
@@ -120,62 +173,50 @@ SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::sp
   if (greedy) {
     r.token = first_argmax(logits);
   } else {
-    const int32_t V = int32_t(logits.size());
-    float* l = s.logits.data();
-    const float inv_t = float(1.0 / p.temperature);
-    for (int32_t i = 0; i < V; ++i) l[i] *= inv_t;
-    // Candidates: the top_k when set (sorted), all tokens sorted when top_p needs the order, else
-    // all tokens in id order.
-    auto& order = s.order;
-    order.resize(size_t(V));
-    for (int32_t i = 0; i < V; ++i) order[size_t(i)] = i;
-    const ByValueDesc cmp{l};
-    if (p.top_k > 0 && p.top_k < V) {
-      std::nth_element(order.begin(), order.begin() + (p.top_k - 1), order.end(), cmp);
-      order.resize(size_t(p.top_k));
-      std::sort(order.begin(), order.end(), cmp);
-    } else if (p.top_p < 1.0) {
-      std::sort(order.begin(), order.end(), cmp);
-    }
-    float m = -std::numeric_limits<float>::infinity();
-    for (int32_t t : order) m = std::max(m, l[t]);
-    auto& pr = s.probs;
-    pr.resize(order.size());
-    double z = 0;
-    for (size_t i = 0; i < order.size(); ++i) z += pr[i] = std::exp(l[order[i]] - m);
-    size_t kept = order.size();
-    if (p.top_p < 1.0) {
-      double before = 0;
-      for (size_t i = 0; i < order.size(); ++i) {
-        if (i > 0 && before / z >= p.top_p) {
-          kept = i;
-          break;
-        }
-        before += pr[i];
-      }
-    }
-    // min_p: p_i / p_max >= min_p, where p_max's unnormalised weight is exp(0) = 1.
-    double zk = 0;
-    size_t last = 0;
-    for (size_t i = 0; i < kept; ++i) {
-      if (p.min_p > 0.0 && pr[i] < p.min_p) pr[i] = 0;
-      zk += pr[i];
-      if (pr[i] > 0) last = i;
-    }
-    const double target = rng.uniform() * zk;
+    const Candidates c = candidates(p, s);
+    const double target = rng.uniform() * c.zk;
     double cum = 0;
-    r.token = order[last];
-    for (size_t i = 0; i < kept; ++i) {
-      if (pr[i] <= 0) continue;
-      cum += pr[i];
+    r.token = s.order[c.last];
+    for (size_t i = 0; i < c.kept; ++i) {
+      if (s.probs[i] <= 0) continue;
+      cum += s.probs[i];
       if (target < cum) {
-        r.token = order[i];
+        r.token = s.order[i];
         break;
       }
     }
   }
   if (p.logprobs || p.top_logprobs > 0) r.top = top_logprobs(raw, p.top_logprobs, r.token, &r.logprob);
   return r;
+}
+
+void distribution(std::span<const float> raw, const SamplingParams& p, std::span<const int32_t> prompt,
+                  std::span<const int32_t> output, SamplerScratch& s, std::vector<float>& probs) {
+  probs.assign(raw.size(), 0.0f);
+  if (raw.empty()) return;
+  s.logits.assign(raw.begin(), raw.end());
+  apply_bias_and_penalties(s.logits, p, prompt, output, s);
+  if (p.temperature <= 0.0) {
+    probs[size_t(first_argmax(s.logits))] = 1.0f;
+    return;
+  }
+  const Candidates c = candidates(p, s);
+  for (size_t i = 0; i < c.kept; ++i) probs[size_t(s.order[i])] = float(double(s.probs[i]) / c.zk);
+}
+
+int32_t sample_from(std::span<const float> probs, Rng& rng) {
+  double z = 0;
+  int32_t last = 0;
+  for (size_t i = 0; i < probs.size(); ++i)
+    if (probs[i] > 0) z += probs[i], last = int32_t(i);
+  const double target = rng.uniform() * z;
+  double cum = 0;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] <= 0) continue;
+    cum += probs[i];
+    if (target < cum) return int32_t(i);
+  }
+  return last;
 }
 
 }  // namespace qwen3::engine

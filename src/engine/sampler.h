@@ -66,6 +66,15 @@ std::span<const float> process_logits(std::span<const float> logits, const Sampl
 SampleResult sample(std::span<const float> logits, const SamplingParams& params, std::span<const int32_t> prompt,
                     std::span<const int32_t> output, Rng& rng, SamplerScratch& scratch);
 
+// The distribution sample() draws from, as probabilities over the whole vocabulary (steps 1-4;
+// they sum to 1 up to rounding): temperature 0 puts 1 on the greedy token. Speculative decoding
+// compares the target's and the draft's distributions with it (spec/verify.h).
+void distribution(std::span<const float> logits, const SamplingParams& params, std::span<const int32_t> prompt,
+                  std::span<const int32_t> output, SamplerScratch& scratch, std::vector<float>& probs);
+// One draw from `probs` (weights >= 0, not necessarily normalised) with one rng.uniform(): the
+// first token whose cumulative weight, in id order, exceeds u * sum.
+int32_t sample_from(std::span<const float> probs, Rng& rng);
+
 // The k most likely tokens of log_softmax(logits), most likely first (ties: smaller id first), and
 // the log-probability of `token`.
 std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int32_t token, float* token_logprob);
