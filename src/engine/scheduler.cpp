@@ -41,6 +41,16 @@ std::span<const int32_t> Scheduler::output(RequestId id) const {
 }
 int64_t Scheduler::num_computed(RequestId id) const { return get(id).num_computed; }
 bool Scheduler::is_running(RequestId id) const { return get(id).status == Status::Running; }
+bool Scheduler::is_decoding(RequestId id) const {
+  const Request& r = get(id);
+  return r.status == Status::Running && r.num_computed == int64_t(r.tokens.size()) - 1 && r.output_len() > 0;
+}
+
+void Scheduler::set_draft(RequestId id, std::vector<int32_t> draft) {
+  auto it = requests_.find(id);
+  if (it == requests_.end() || !is_decoding(id)) return;
+  it->second->draft = std::move(draft);
+}
 
 void Scheduler::add(NewRequest nr) {
   const int64_t kv_tokens = kv_.options().num_pages * kv_.options().page_size;
@@ -83,9 +93,12 @@ void Scheduler::insert_by_arrival(std::vector<Request*>& list, Request* r) {
   list.insert(at, r);
 }
 
-ScheduledChunk Scheduler::chunk(Request& r, int64_t n) {
+ScheduledChunk Scheduler::chunk(Request& r, int64_t n, int64_t num_draft) {
   ScheduledChunk c{r.id, r.num_computed, n, {}};
-  if (r.num_computed + n == int64_t(r.tokens.size())) {
+  c.tokens.assign(r.tokens.begin() + r.num_computed, r.tokens.begin() + (r.num_computed + n - num_draft));
+  c.tokens.insert(c.tokens.end(), r.draft.begin(), r.draft.begin() + num_draft);
+  c.num_draft = num_draft;
+  if (r.num_computed + n - num_draft == int64_t(r.tokens.size())) {
     c.samplers.push_back(r.id);
     // Siblings take their first token from the same logits (the last prompt token's).
     if (r.output_len() == 0)
@@ -96,6 +109,7 @@ ScheduledChunk Scheduler::chunk(Request& r, int64_t n) {
 
 void Scheduler::preempt(Request& r) {
   kv_.remove_sequence(r.id);
+  r.draft.clear();
   r.num_computed = 0;
   r.fork_parent.reset();
   r.status = Status::Waiting;
@@ -167,7 +181,14 @@ SchedulePlan Scheduler::schedule() {
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Request& r = *running_[i];
     const bool decoding = r.num_computed >= r.prompt_len;
-    const int64_t n = std::min({int64_t(r.tokens.size()) - r.num_computed, budget, decoding ? budget : prefill_budget});
+    int64_t n = std::min({int64_t(r.tokens.size()) - r.num_computed, budget, decoding ? budget : prefill_budget});
+    // Drafted tokens ride along with a decode step, as far as the budget, max_tokens (the step
+    // emits up to drafts + 1 tokens) and the context allow.
+    int64_t num_draft = 0;
+    if (!r.draft.empty() && n == 1 && r.num_computed == int64_t(r.tokens.size()) - 1 && r.output_len() > 0)
+      num_draft = std::max<int64_t>(0, std::min({int64_t(r.draft.size()), budget - 1, r.max_tokens - r.output_len() - 1,
+                                                 options_.max_context - int64_t(r.tokens.size())}));
+    n += num_draft;
     if (n == 0) {  // a prompt chunk over this step's prefill budget: later requests may decode
       ++i;
       continue;
@@ -188,7 +209,8 @@ SchedulePlan Scheduler::schedule() {
       }
     }
     if (self_preempted) break;  // r was the newest: nothing after it
-    plan.chunks.push_back(chunk(r, n));
+    plan.chunks.push_back(chunk(r, n, num_draft));
+    r.draft.clear();
     plan.num_tokens += n;
     budget -= n;
     if (!decoding) prefill_budget -= n;
@@ -235,20 +257,36 @@ void Scheduler::finish(RequestId id) {
 }
 
 std::vector<RequestUpdate> Scheduler::update_from_output(const SchedulePlan& plan, std::span<const Sampled> sampled) {
+  std::map<RequestId, int64_t> drafted;  // requests whose chunk had drafts: how many
   for (const ScheduledChunk& c : plan.chunks) {
     auto it = requests_.find(c.id);
     if (it == requests_.end() || it->second->status != Status::Running) continue;
     Request& r = *it->second;
     if (r.num_computed != c.begin) fail("scheduler: request {} advanced from {} but the plan began at {}", r.id, r.num_computed, c.begin);
-    r.num_computed += c.count;
-    if (options_.prefix_cache) kv_.cache_full_pages(r.id, r.tokens);
+    r.num_computed += c.count - c.num_draft;  // the drafts' K/V count once accepted (settle)
+    if (c.num_draft > 0) drafted[r.id] = c.num_draft;
   }
+  std::map<RequestId, int64_t> emitted;  // tokens appended this step
+  // Once r's tokens of this step are known: the K/V of accepted drafts stay, the rest are popped
+  // (emitted m + 1 tokens: the first m drafts were accepted), then its full pages are offered to
+  // the prefix cache (which must never see a rejected draft's K/V).
+  auto settle = [&](Request& r) {
+    auto d = drafted.find(r.id);
+    if (d != drafted.end()) {
+      const int64_t accepted = std::min(d->second, std::max<int64_t>(0, emitted[r.id] - 1));
+      r.num_computed += accepted;
+      kv_.pop(r.id, d->second - accepted);
+      drafted.erase(d);
+    }
+    if (options_.prefix_cache && kv_.contains(r.id)) kv_.cache_full_pages(r.id, r.tokens);
+  };
   std::vector<RequestUpdate> updates;
   for (const Sampled& s : sampled) {
     auto it = requests_.find(s.id);
     if (it == requests_.end()) continue;
     Request& r = *it->second;
     r.tokens.push_back(s.token);
+    ++emitted[r.id];
     RequestUpdate u{r.id, s.token, std::nullopt, false};
     if (std::find(r.stop_token_ids.begin(), r.stop_token_ids.end(), s.token) != r.stop_token_ids.end()) {
       u.finished = FinishReason::Stop;
@@ -259,12 +297,19 @@ std::vector<RequestUpdate> Scheduler::update_from_output(const SchedulePlan& pla
     // The first sample of the request's prompt logits was shared with its siblings.
     if (r.output_len() == 1) r.awaiting.erase(r.awaiting.begin(), r.awaiting.end());
     if (u.finished) {
+      if (r.status == Status::Running) settle(r);
       remove(r);
     } else if (r.status == Status::AwaitingParent) {
       r.status = Status::Waiting;
       insert_by_arrival(waiting_, &r);
     }
     updates.push_back(u);
+  }
+  for (const ScheduledChunk& c : plan.chunks) {
+    auto it = requests_.find(c.id);
+    if (it == requests_.end() || it->second->status != Status::Running) continue;
+    if (c.num_draft > 0 && !emitted.count(c.id)) fail("scheduler: request {} had drafts but no token", c.id);
+    settle(*it->second);
   }
   return updates;
 }

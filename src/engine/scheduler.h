@@ -71,6 +71,12 @@ struct NewRequest {
 struct ScheduledChunk {
   RequestId id = 0;
   int64_t begin = 0, count = 0;     // tokens [begin, begin + count) of the request's prompt + output
+  // The chunk's token ids, what the forward pass runs: the request's tokens [begin, begin + count),
+  // except that the last num_draft of them are drafted tokens (speculative decoding), not yet the
+  // request's: a decoding request's chunk is then [its last token, draft...], whose logits are all
+  // wanted, and update_from_output keeps the K/V of the drafts that were accepted.
+  std::vector<int32_t> tokens;
+  int64_t num_draft = 0;
   // Who samples a token from the logits of this chunk's last token, in order: empty when the chunk
   // does not reach the end of the request's tokens (a prompt chunk that is not the last).
   std::vector<RequestId> samplers;
@@ -86,6 +92,8 @@ struct SchedulePlan {
   bool empty() const { return chunks.empty(); }
 };
 
+// A token sampled for a request. A request with a drafted chunk may have several in a row (the
+// accepted drafts, then one more), in order.
 struct Sampled {
   RequestId id = 0;
   int32_t token = 0;
@@ -108,8 +116,17 @@ class Scheduler {
   // max_tokens < 1, or prompt + max_tokens past max_context or past what the whole KV cache holds.
   void add(NewRequest request);
   SchedulePlan schedule();
+  // Speculative decoding: tokens to verify in the request's next decode step (when it is decoding,
+  // i.e. everything but its last token computed). Capped there by the step's token budget, by
+  // max_tokens (no draft past the last token the request may emit) and by the context; consumed by
+  // the next schedule(), used or not. Ignored for an unknown or not-decoding request.
+  void set_draft(RequestId id, std::vector<int32_t> draft);
+  // Running, with everything but its last token computed: the next chunk is one decode step.
+  bool is_decoding(RequestId id) const;
   // Advances the requests of `plan` by their chunks and appends the sampled tokens (those of
-  // finished requests are skipped). Finished requests are removed (their KV freed).
+  // finished requests are skipped). Finished requests are removed (their KV freed). A chunk with
+  // drafts: the sampled tokens are the accepted drafts then one more (at least one token); the K/V
+  // of the rejected drafts are popped.
   std::vector<RequestUpdate> update_from_output(const SchedulePlan& plan, std::span<const Sampled> sampled);
   // Removes a request wherever it is and frees its KV (cancellation, a stop string, an error).
   // Unknown ids are ignored (the request may have finished already).
@@ -148,13 +165,14 @@ class Scheduler {
     std::optional<RequestId> fork_parent;  // a sibling to fork from when admitted
     std::vector<RequestId> awaiting;  // siblings that sample from this request's last prompt logits
     bool admitted_before = false;
+    std::vector<int32_t> draft;       // set_draft(), for the next decode step
     int64_t output_len() const { return int64_t(tokens.size()) - prompt_len; }
   };
   const Request& get(RequestId id) const;
   void insert_by_arrival(std::vector<Request*>& list, Request* r);
   void preempt(Request& r);
   bool admit(Request& r, int64_t budget, SchedulePlan& plan);
-  ScheduledChunk chunk(Request& r, int64_t n);
+  ScheduledChunk chunk(Request& r, int64_t n, int64_t num_draft = 0);
   void release_awaiting(Request& r);
   void remove(Request& r);
 

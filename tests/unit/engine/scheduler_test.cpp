@@ -5,6 +5,7 @@
 // do), so a recomputed request must continue exactly where it was.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 
 #include "core/error.h"
@@ -37,12 +38,14 @@ struct Harness {
   std::map<RequestId, std::vector<int32_t>> outputs;
   std::map<RequestId, FinishReason> finished;
   std::vector<SchedulePlan> plans;
+  std::function<void(Harness&)> before_step;  // e.g. a fake proposer calling set_draft
 
   Harness(int64_t pages, SchedulerOptions o, int page_size = 4) : kv(tiny_kv(pages, page_size)), s(kv, o) {}
 
   // One step: the plan, the fake forward (reserve is a no-op after the scheduler's; commit), fake
   // samples, update; then the invariants.
   std::vector<RequestUpdate> step() {
+    if (before_step) before_step(*this);
     SchedulePlan plan = s.schedule();
     int64_t tokens = 0;
     std::vector<Sampled> sampled;
@@ -50,11 +53,27 @@ struct Harness {
       const int64_t free_before = kv.num_free_pages();
       kv.reserve(c.id, c.count);
       EXPECT_EQ(kv.num_free_pages(), free_before) << "the scheduler reserved the chunk's pages";
+      // The chunk carries its tokens: the request's, then its drafts.
       auto toks = s.tokens(c.id);
       EXPECT_EQ(kv.num_tokens(c.id), c.begin);
-      for (int64_t i = 0; i < c.count; ++i) *reinterpret_cast<float*>(kv.key(0, c.id, c.begin + i)) = float(toks[size_t(c.begin + i)]);
+      EXPECT_EQ(int64_t(c.tokens.size()), c.count);
+      if (int64_t(c.tokens.size()) != c.count) return {};
+      for (int64_t i = 0; i < c.count - c.num_draft; ++i) EXPECT_EQ(c.tokens[size_t(i)], toks[size_t(c.begin + i)]);
+      for (int64_t i = 0; i < c.count; ++i) *reinterpret_cast<float*>(kv.key(0, c.id, c.begin + i)) = float(c.tokens[size_t(i)]);
       kv.commit(c.id, c.count);
       tokens += c.count;
+      if (c.num_draft > 0) {
+        // Verification: the fake model's token after each prefix, kept while it equals the draft.
+        EXPECT_EQ(c.samplers, std::vector<RequestId>{c.id});
+        std::vector<int32_t> ctx(toks.begin(), toks.end());
+        for (int64_t i = 0; i <= c.num_draft; ++i) {
+          const int32_t t = fake_token(ctx, c.id);
+          sampled.push_back({c.id, t});
+          if (i == c.num_draft || t != c.tokens[size_t(1 + i)]) break;
+          ctx.push_back(t);
+        }
+        continue;
+      }
       for (RequestId r : c.samplers) sampled.push_back({r, fake_token(s.tokens(c.id), r)});
     }
     EXPECT_EQ(tokens, plan.num_tokens);
@@ -419,6 +438,80 @@ TEST(SchedulerPrefixCache, SiblingsRecomputeFromTheCache) {
   EXPECT_EQ(h.plans.back().chunks[0].begin, 8);
   h.run();
   EXPECT_EQ(h.outputs[4], solo(prompt(10, 1), 3, 4));
+}
+
+}  // namespace
+}  // namespace qwen3::engine
+
+namespace qwen3::engine {
+namespace {
+
+// A fake proposer: for every decoding request, k tokens that follow the fake model's own choices
+// for the first `right` of them (a different hash decides how many per request and step), then
+// wrong ones.
+void propose(Harness& h, int k, uint64_t salt) {
+  for (SeqId id : h.kv.sequences()) {
+    if (!h.s.is_decoding(id)) continue;
+    auto toks = h.s.tokens(id);
+    std::vector<int32_t> ctx(toks.begin(), toks.end()), draft;
+    const int right = int((uint64_t(toks.size()) * 2654435761u ^ salt ^ uint64_t(id)) % uint64_t(k + 1));
+    for (int i = 0; i < k; ++i) {
+      int32_t t = fake_token(ctx, id);
+      if (i >= right) t = t % 997 + 2000;  // never the fake model's choice (those are 1..1000)
+      draft.push_back(t);
+      ctx.push_back(t);
+    }
+    h.s.set_draft(id, draft);
+  }
+}
+
+TEST(SchedulerDrafts, OutputsAreTheSameAndRejectedDraftsLeaveTheCache) {
+  for (bool prefix_cache : {false, true})
+    for (int k : {1, 3, 7})
+      for (int64_t pages : {int64_t(1000), int64_t(14)}) {  // 14: preemptions
+        SCOPED_TRACE(testing::Message() << "prefix cache " << prefix_cache << ", k " << k << ", pages " << pages);
+        Harness h(pages, {.max_running = 4, .max_batch_tokens = 24, .max_context = 4096, .prefix_cache = prefix_cache});
+        h.before_step = [&](Harness& hh) { propose(hh, k, 99); };
+        std::map<RequestId, std::vector<int32_t>> expect;
+        for (RequestId id = 1; id <= 4; ++id) {
+          const auto p = prompt(5 + int(id) * 3, int(id % 2));  // two pairs share a prefix
+          expect[id] = solo(p, 9 + id, id);
+          h.s.add({.id = id, .prompt = p, .max_tokens = 9 + id, .stop_token_ids = {}, .siblings = {}});
+        }
+        h.run();
+        for (auto& [id, out] : expect) EXPECT_EQ(h.outputs[id], out) << "request " << id;
+        int64_t drafted = 0;
+        for (auto& plan : h.plans)
+          for (auto& c : plan.chunks) drafted += c.num_draft;
+        EXPECT_GT(drafted, 0);
+        if (pages == 14) EXPECT_GT(h.s.num_preemptions(), 0);
+      }
+}
+
+TEST(SchedulerDrafts, DraftsStopAtMaxTokensTheBudgetAndOnlyWhileDecoding) {
+  Harness h(100, {.max_running = 2, .max_batch_tokens = 6, .max_context = 4096});
+  h.s.add({.id = 1, .prompt = prompt(4, 0), .max_tokens = 4, .stop_token_ids = {}, .siblings = {}});
+  h.s.set_draft(1, {1, 2, 3});  // waiting: ignored
+  h.step();                     // prefill, first token
+  ASSERT_TRUE(h.s.is_decoding(1));
+  h.s.set_draft(1, {1, 2, 3, 4, 5, 6, 7});
+  SchedulePlan plan = h.s.schedule();
+  ASSERT_EQ(plan.chunks.size(), 1u);
+  // 3 tokens left to emit: at most 2 drafts (each verify emits drafts + 1).
+  EXPECT_EQ(plan.chunks[0].num_draft, 2);
+  EXPECT_EQ(plan.chunks[0].count, 3);
+  EXPECT_EQ(plan.chunks[0].tokens, (std::vector<int32_t>{h.s.tokens(1).back(), 1, 2}));
+  // All rejected: one token, both drafts popped (the forward pass wrote all three).
+  h.kv.commit(1, plan.chunks[0].count);
+  auto u = h.s.update_from_output(plan, std::vector<Sampled>{{1, 7}});
+  EXPECT_EQ(h.kv.num_tokens(1), int64_t(h.s.tokens(1).size()) - 1);
+  h.kv.check_invariants();
+  // The budget caps drafts too (6 tokens a step: 5 drafts).
+  Harness b(100, {.max_running = 2, .max_batch_tokens = 6, .max_context = 4096});
+  b.s.add({.id = 1, .prompt = prompt(4, 0), .max_tokens = 100, .stop_token_ids = {}, .siblings = {}});
+  b.step();
+  b.s.set_draft(1, std::vector<int32_t>(20, 5));
+  EXPECT_EQ(b.s.schedule().chunks[0].num_draft, 5);
 }
 
 }  // namespace
