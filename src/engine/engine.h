@@ -29,6 +29,8 @@
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
 #include "engine/scheduler.h"
+#include "engine/engine_core.h"
+#include "engine/output_processor.h"
 #include "engine/stop_strings.h"
 #include "model/qwen3_model.h"
 #include "tokenizer/tokenizer.h"
@@ -43,7 +45,7 @@ class QueueFull : public Error {
 
 struct EngineOptions {
   int max_batch = 16;                // sequences per step
-  int64_t max_batch_tokens = 512;    // tokens per step (prefill chunks + decodes)
+  int64_t max_batch_tokens = 512;    // tokens per step (prefill chunks + decodes + drafts)
   // While requests decode: prompt tokens per step, unless waiting prompts >= ratio x decoding
   // (SchedulerOptions); 0: no cap.
   int64_t decode_prefill_tokens = 0;
@@ -54,23 +56,9 @@ struct EngineOptions {
   int max_queue = 256;               // choices waiting beyond max_batch before submit() refuses
   bool prefix_cache = true;          // SchedulerOptions::prefix_cache (--no-prefix-cache)
   std::vector<int32_t> eos_token_ids;
+  DraftLengthOptions spec;           // draft lengths, with a proposer (speculative decoding)
   // Where the engine reports what went wrong inside it (a failed forward pass); may be empty.
   std::function<void(const std::string&)> log;
-};
-
-struct TokenInfo {
-  int32_t token = 0;
-  float logprob = 0;               // when the request asked for logprobs
-  std::vector<TokenLogprob> top;   // top_logprobs alternatives
-};
-
-// What one choice produced since its last delta.
-struct ChoiceDelta {
-  int index = 0;
-  std::string text;                 // whole UTF-8 characters; stop strings and what follows removed
-  std::vector<TokenInfo> tokens;    // the tokens behind it (text may lag them by an incomplete character)
-  std::optional<FinishReason> finish;
-  int64_t cached_tokens = 0;        // the request's prompt tokens found in the prefix cache
 };
 
 class RequestStream {
@@ -98,7 +86,8 @@ class RequestStream {
 
 class Engine {
  public:
-  Engine(Qwen3Model& model, const Tokenizer& tokenizer, EngineOptions options);
+  // With a proposer, decoding is speculative (engine_core.h); the outputs are the same.
+  Engine(Qwen3Model& model, const Tokenizer& tokenizer, EngineOptions options, std::unique_ptr<Proposer> proposer = nullptr);
   ~Engine();  // stops the loop; open streams finish as cancelled
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -109,21 +98,18 @@ class Engine {
   // Cancels every choice of the request and frees its KV pages (soon, on the engine thread).
   void cancel(RequestId id);
   // Longest prompt + output of one sequence: max_position_embeddings, or the KV cache if smaller.
-  int64_t max_context() const { return max_context_; }
+  int64_t max_context() const { return core_.max_context(); }
   MetricsSnapshot metrics() const;
   const EngineOptions& options() const { return options_; }
 
  private:
+  // Per choice, what the engine thread keeps beside the core and the output stage: where its
+  // deltas go and its timing.
   struct Choice {
     std::shared_ptr<RequestStream> stream;
-    std::shared_ptr<const SamplingParams> params;
     int index = 0;
-    Rng rng;
-    StreamingDetokenizer detok;
-    StopMatcher stop;
-    std::chrono::steady_clock::time_point submitted, first_token, last_token;
+    std::chrono::steady_clock::time_point submitted, last_token;
     int64_t generated = 0;
-    int64_t cached_tokens = 0;  // of the request's prompt, at its first admission (prefix cache)
   };
   struct Pending {
     std::shared_ptr<RequestStream> stream;
@@ -135,21 +121,16 @@ class Engine {
   void loop();
   void admit(Pending& p);
   void step();
-  void emit(RequestId id, const RequestUpdate& u, SampleResult* s);
-  void end_choice(RequestId id, Choice& c, FinishReason reason, ChoiceDelta d);
+  void deliver(const CoreOutput& o);
+  void end_choice(RequestId id, ChoiceDelta d);  // d.finish set; the core has let go of it
+  void abort_choice(RequestId id, FinishReason reason);  // the core lets go of it now
   void publish_metrics();
-  void note_first_admissions(const SchedulePlan& plan);  // prefix-cache usage and counters
 
-  Qwen3Model& model_;
-  const Tokenizer& tokenizer_;
   const EngineOptions options_;
-  int64_t max_context_ = 0;
-  KvCache kv_;
-  Scheduler scheduler_;
-  Logits logits_;                          // the step's logits, buffer reused
-  std::vector<SamplerScratch> scratch_;     // one per sampling thread
+  EngineCore core_;
+  OutputProcessor output_;
   std::unordered_map<RequestId, Choice> choices_;                  // engine thread only
-  std::unordered_map<RequestId, std::vector<RequestId>> groups_;   // request -> its choices
+  std::unordered_map<RequestId, std::vector<RequestId>> groups_;   // request -> its open choices
 
   // Shared with submitting threads.
   mutable std::mutex mu_;

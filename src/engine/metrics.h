@@ -30,6 +30,10 @@ struct Metrics {
   uint64_t prefix_hit_tokens = 0, prefix_miss_tokens = 0, prefix_hit_requests = 0, prefix_miss_requests = 0;
   int64_t kv_pages_cached = 0;     // cached and held by no sequence (evictable; free for allocation)
   int64_t kv_pages_free = 0;       // in the free list (neither used nor cached)
+  // Speculative decoding: decode steps that verified drafts, tokens drafted / accepted / emitted by
+  // them (emitted = accepted + one per step), seconds drafting and in the verifying forward passes.
+  uint64_t spec_verify_steps = 0, spec_drafted_tokens = 0, spec_accepted_tokens = 0, spec_emitted_tokens = 0;
+  double spec_draft_seconds = 0, spec_verify_seconds = 0;
   Histogram time_to_first_token{{0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
   Histogram inter_token_latency{{0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28}};
 };

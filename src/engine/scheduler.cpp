@@ -228,6 +228,7 @@ SchedulePlan Scheduler::schedule() {
       prefill_budget -= plan.chunks.back().count;
     }
   }
+  for (Request* r : running_) r->draft.clear();  // drafts are for this step only
   return plan;
 }
 

@@ -1,0 +1,133 @@
+// The engine's core: requests in, tokens out. Schedule -> forward -> sample (or verify drafts) ->
+// update, one step per call, on the caller's thread, with no tokenizer, no text and no clock
+// (vLLM v1's EngineCore). The Engine (engine.h) runs it on its own thread and turns its tokens into
+// text with an OutputProcessor; the CLI runs it directly.
+//
+//   EngineCore core(model, options);               // optionally with a Proposer: speculative decoding
+//   core.add(id, prompt, params);                   // choices id .. id + params->n - 1; validates
+//   while (core.has_work())
+//     for (const CoreOutput& o : core.step()) ...   // tokens of choice o.id; o.finish on its last
+//   core.abort(id);                                 // a choice ends (a stop string, a cancel)
+//
+// Speculative decoding lives here: before each step the proposer drafts tokens for the sequences
+// that decode (as many as DraftLength chooses for each), the scheduler puts them in the sequences'
+// decode chunks, one forward pass computes every chunk, and spec/verify.h keeps the drafts the
+// target agrees with. Greedy and point-guess outputs are bit for bit those without speculation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "core/dtype.h"
+#include "engine/sampler.h"
+#include "engine/sampling_params.h"
+#include "engine/scheduler.h"
+#include "engine/spec/draft_length.h"
+#include "engine/spec/proposer.h"
+#include "engine/spec/verify.h"
+#include "model/qwen3_model.h"
+
+namespace qwen3::engine {
+
+struct CoreOptions {
+  int max_batch = 16;                // sequences per step
+  int64_t max_batch_tokens = 512;    // tokens per step (prefill chunks, decodes, drafts)
+  int64_t decode_prefill_tokens = 0; // SchedulerOptions
+  double prefill_waiting_ratio = 2.0;
+  int64_t kv_pages = 4096;           // KV cache size in pages
+  int page_size = 16;
+  DType kv_dtype = DType::BF16;
+  bool prefix_cache = true;
+  std::vector<int32_t> eos_token_ids;
+  DraftLengthOptions spec;           // with a proposer
+  // Where the core reports a failed forward pass (the choices in it end with FinishReason::Error);
+  // may be empty.
+  std::function<void(const std::string&)> log;
+};
+
+struct TokenInfo {
+  int32_t token = 0;
+  float logprob = 0;               // when the request asked for logprobs
+  std::vector<TokenLogprob> top;   // top_logprobs alternatives
+};
+
+// What one choice produced in a step.
+struct CoreOutput {
+  RequestId id = 0;
+  std::vector<TokenInfo> tokens;         // usually one; more when drafts were accepted; none on an error
+  std::optional<FinishReason> finish;    // the choice ended (with its last token, if any)
+  bool stop_token = false;               // it ended on a stop id (the last token; not part of the text)
+  int64_t cached_tokens = 0;             // the request's prompt tokens found in the prefix cache
+};
+
+// Cumulative counters (the Engine exports them as metrics; bench prints them).
+struct CoreStats {
+  uint64_t steps = 0, preemptions = 0;
+  uint64_t prefix_hit_tokens = 0, prefix_miss_tokens = 0, prefix_hit_requests = 0, prefix_miss_requests = 0;
+  // Speculative decoding: decode steps that verified drafts, tokens drafted and accepted, tokens
+  // emitted by those steps; seconds spent proposing and in the forward passes that verified.
+  uint64_t spec_verify_steps = 0, spec_drafted = 0, spec_accepted = 0, spec_emitted = 0;
+  double draft_seconds = 0, verify_forward_seconds = 0, forward_seconds = 0;
+  uint64_t forward_steps = 0, verify_forward_steps = 0;
+};
+
+class EngineCore {
+ public:
+  EngineCore(Qwen3Model& model, CoreOptions options, std::unique_ptr<Proposer> proposer = nullptr);
+  EngineCore(const EngineCore&) = delete;
+  EngineCore& operator=(const EngineCore&) = delete;
+
+  // qwen3::Error for an empty prompt, an id outside the vocabulary, prompt + max_tokens past the
+  // context, parameters out of range. Thread-safe (reads only the configuration).
+  void validate(std::span<const int32_t> prompt, const SamplingParams& params) const;
+  // Queues a request with params->n choices, ids id .. id + n - 1 (validated first).
+  void add(RequestId id, std::vector<int32_t> prompt, std::shared_ptr<const SamplingParams> params);
+  // Ends one choice now, wherever it is, and frees its pages; nothing more is output for it.
+  void abort(RequestId id);
+  std::vector<CoreOutput> step();
+  bool has_work() const { return scheduler_.has_work(); }
+
+  int64_t max_context() const { return max_context_; }
+  const CoreOptions& options() const { return options_; }
+  const Scheduler& scheduler() const { return scheduler_; }
+  const KvCache& kv() const { return kv_; }
+  const CoreStats& stats() const { return stats_; }
+  const Proposer* proposer() const { return proposer_.get(); }
+  const DraftLength& draft_length() const { return draft_length_; }
+
+ private:
+  struct Choice {
+    std::shared_ptr<const SamplingParams> params;
+    Rng rng, draft_rng;
+    int64_t cached_tokens = 0;
+    bool first_admitted = false;
+  };
+  void propose();
+  void note_first_admissions(const SchedulePlan& plan);
+  void end(RequestId id);  // forget a choice (scheduler, proposer, draft length)
+
+  Qwen3Model& model_;
+  const CoreOptions options_;
+  int64_t max_context_ = 0;
+  KvCache kv_;
+  Scheduler scheduler_;
+  std::unique_ptr<Proposer> proposer_;
+  DraftLength draft_length_;
+  std::unordered_map<RequestId, Choice> choices_;
+  std::unordered_map<RequestId, std::vector<RequestId>> groups_;  // request -> its choices
+  std::unordered_map<RequestId, Draft> drafts_;  // this step's, by choice
+  Logits logits_;
+  std::vector<VerifyScratch> scratch_;  // one per sampling thread
+  CoreStats stats_;
+  double last_draft_seconds_ = 0;
+  int last_rounds_ = 0;
+};
+
+}  // namespace qwen3::engine

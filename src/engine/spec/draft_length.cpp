@@ -1,0 +1,72 @@
+#include "engine/spec/draft_length.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qwen3::engine {
+
+namespace {
+constexpr double kDecay = 0.9;        // per observation, on the acceptance counts
+constexpr double kCostWeight = 0.1;   // EMA weight of a new cost measurement
+constexpr double kPriorAccepted = 1, kPriorTrials = 2;  // a = 0.5 before anything is seen
+}  // namespace
+
+double DraftLength::acceptance(SeqId id) const {
+  auto it = seqs_.find(id);
+  const double a = it == seqs_.end() ? 0 : it->second.accepted, t = it == seqs_.end() ? 0 : it->second.trials;
+  return (a + kPriorAccepted) / (t + kPriorTrials);
+}
+
+int DraftLength::best_k(double a) const {
+  int best = 0;
+  double best_rate = 1.0;  // k = 0: one token per unit
+  double e = 1, ak = 1;    // E(k) = 1 + a + ... + a^k
+  for (int k = 1; k <= o_.max_k; ++k) {
+    ak *= a;
+    e += ak;
+    const double rate = e / (1.0 + k * (v_ + d_));
+    if (rate > best_rate * 1.01) best = k, best_rate = rate;  // 1%: no drafting for nothing
+  }
+  return best;
+}
+
+int DraftLength::choose(SeqId id) {
+  if (o_.max_k <= 0) return 0;
+  if (!o_.adaptive) return o_.max_k;
+  Seq& s = seqs_[id];
+  ++s.steps;
+  const int k = best_k(acceptance(id));
+  if (k == 0 && o_.probe_every > 0 && s.steps % o_.probe_every == 0) return 1;
+  return k;
+}
+
+void DraftLength::observe(SeqId id, int drafted, int accepted) {
+  if (drafted <= 0) return;
+  Seq& s = seqs_[id];
+  // accepted successes, then one failure unless every draft was accepted.
+  const int trials = accepted + (accepted < drafted ? 1 : 0);
+  s.accepted = kDecay * s.accepted + accepted;
+  s.trials = kDecay * s.trials + trials;
+}
+
+void DraftLength::observe_step(double forward_seconds, int64_t decoding, int64_t drafted, double draft_seconds,
+                               int rounds) {
+  if (decoding <= 0 || !(forward_seconds > 0)) return;
+  const double per_seq = forward_seconds / double(decoding);
+  if (drafted == 0) {
+    base_ = have_base_ ? (1 - kCostWeight) * base_ + kCostWeight * per_seq : per_seq;
+    have_base_ = true;
+    return;
+  }
+  if (!have_base_) return;
+  // One more token per sequence costs v target steps; a draft round costs d.
+  const double per_token = double(drafted) / double(decoding);
+  const double v = std::max(0.0, (per_seq / base_ - 1.0) / per_token);
+  v_ = (1 - kCostWeight) * v_ + kCostWeight * v;
+  if (rounds > 0) {
+    const double d = draft_seconds / double(rounds) / (base_ * double(decoding));
+    d_ = (1 - kCostWeight) * d_ + kCostWeight * d;
+  }
+}
+
+}  // namespace qwen3::engine

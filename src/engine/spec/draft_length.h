@@ -1,0 +1,55 @@
+// How many tokens to draft for each sequence, step by step (adaptive draft length).
+//
+// Drafting k tokens and verifying them costs the draft's k rounds plus k more tokens in the
+// target's forward pass; it pays with the drafts accepted. With a per-token acceptance rate a (the
+// chance that a draft token is accepted given the ones before it were), a step with k drafts emits
+// E(k) = (1 - a^(k+1)) / (1 - a) tokens on average, and costs 1 + k (v + d) target decode steps,
+// where v is what one more token adds to the target's forward pass and d what one draft round
+// costs, both relative to a target step without drafts, measured as the engine runs. Each
+// sequence drafts the k in [0, max_k] with the most tokens per unit of cost; a = 0 gives k = 0.
+// A sequence at k = 0 still drafts one token every probe_every steps, so that it notices when its
+// acceptance comes back (at a cost of about (v + d) / probe_every). adaptive = false: always max_k.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+
+#include "kv/kv_cache.h"
+
+namespace qwen3::engine {
+
+struct DraftLengthOptions {
+  int max_k = 4;
+  bool adaptive = true;
+  int probe_every = 16;
+};
+
+class DraftLength {
+ public:
+  explicit DraftLength(DraftLengthOptions o) : o_(o) {}
+  const DraftLengthOptions& options() const { return o_; }
+  int choose(SeqId id);                                 // k for this step
+  void observe(SeqId id, int drafted, int accepted);    // after verification
+  // One step's costs: seconds of the target's forward pass, with how many sequences decoded and how
+  // many draft tokens they verified in it, and seconds spent drafting for it (rounds: the most
+  // tokens any sequence drafted).
+  void observe_step(double forward_seconds, int64_t decoding, int64_t drafted, double draft_seconds, int rounds);
+  void release(SeqId id) { seqs_.erase(id); }
+  double acceptance(SeqId id) const;  // the current estimate of a
+  double verify_cost() const { return v_; }
+  double draft_cost() const { return d_; }
+  int best_k(double a) const;         // the k maximising E(k) / cost(k)
+
+ private:
+  struct Seq {
+    double accepted = 0, trials = 0;  // decayed counts
+    int64_t steps = 0;
+  };
+  DraftLengthOptions o_;
+  std::unordered_map<SeqId, Seq> seqs_;
+  double base_ = 0;     // EMA of the forward seconds of steps without drafts, per decoding sequence
+  double v_ = 0.1, d_ = 0.0;  // relative costs (priors until measured)
+  bool have_base_ = false;
+};
+
+}  // namespace qwen3::engine
