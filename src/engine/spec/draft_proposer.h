@@ -51,7 +51,7 @@ class DraftModelProposer : public Proposer {
   DraftModelProposer(std::unique_ptr<Qwen3Model> draft, DraftModelOptions opts);
 
   std::string name() const override { return opts_.name; }
-  // Preconditions: ids distinct within a call; params non-null (null: greedy without processing);
+  // Preconditions: ids distinct within a call; params may be null (greedy, no processing);
   // rng non-null when params->temperature > 0. A request gets an empty draft when the draft's KV
   // cache cannot hold it (its sequence is dropped and recomputed on a later call), when one of its
   // tokens is outside the draft's vocabulary, or at max_position_embeddings; k is also capped so
