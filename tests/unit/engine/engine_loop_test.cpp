@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "engine/generation_defaults.h"
+#include "engine/spec/ngram_proposer.h"
 #include "model/test_model.h"
 
 namespace qwen3::engine {
@@ -248,6 +249,36 @@ TEST(EngineLoop, StopStringsEndTheText) {
   r = collect(*e.submit(prompt_ids(5), p));
   EXPECT_EQ(r.tokens[0], std::vector<int32_t>(full.tokens[0].begin(), full.tokens[0].begin() + 4));
   EXPECT_EQ(r.finish[0], FinishReason::Stop);
+}
+
+TEST(EngineLoop, SpeculationKeepsTextStopStringsAndTokens) {
+  // The output stage sees several tokens per step; a stop string completed by a token in the
+  // middle of an accepted draft ends the text (and the tokens) where plain decoding does.
+  World& w = world();
+  if (!w.model) GTEST_SKIP() << "no tokenizer files (run npm ci)";
+  Engine plain(*w.model, *w.tok, opts(4, 512, 64));
+  const Result full = collect(*plain.submit(prompt_ids(5), greedy(40)));
+  const std::string& text = full.text[0];
+  ASSERT_GT(text.size(), 12u);
+  std::vector<SamplingParams> ps(3, greedy(40));
+  ps[1].stop = {text.substr(text.size() / 3, 2)};
+  ps[2].stop = {text.substr(text.size() / 2, 3)};
+  ps[2].logprobs = true;
+  ps[2].top_logprobs = 2;
+  std::vector<Result> expect;
+  for (auto& p : ps) expect.push_back(collect(*plain.submit(prompt_ids(5), p)));
+  EngineOptions o = opts(4, 512, 64);
+  o.spec = {.max_k = 5, .adaptive = false, .probe_every = 16};
+  Engine spec(*w.model, *w.tok, o, std::make_unique<NgramProposer>());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    Result r = collect(*spec.submit(prompt_ids(5), ps[i]));
+    EXPECT_EQ(r.text, expect[i].text) << i;
+    EXPECT_EQ(r.tokens, expect[i].tokens) << i;
+    EXPECT_EQ(r.finish, expect[i].finish) << i;
+    for (size_t j = 0; j < r.infos[0].size() && j < expect[i].infos[0].size(); ++j)
+      EXPECT_EQ(r.infos[0][j].logprob, expect[i].infos[0][j].logprob);
+  }
+  EXPECT_GT(spec.metrics().spec_drafted_tokens, 0u);
 }
 
 TEST(EngineLoop, CancelFreesPagesAndQueueLimits) {
