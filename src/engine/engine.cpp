@@ -77,17 +77,18 @@ Engine::~Engine() {
 }
 
 std::shared_ptr<RequestStream> Engine::submit(std::vector<int32_t> prompt, const SamplingParams& p) {
-  core_.validate(prompt, p);  // the one validation; the engine thread's add() cannot refuse it
+  // The one validation: the engine thread queues what it returns.
+  ValidRequest request = core_.check(std::move(prompt), std::make_shared<const SamplingParams>(p));
   const int64_t limit = int64_t(options_.max_batch) + options_.max_queue;
   if (active_choices_.fetch_add(p.n) + p.n > limit) {
     active_choices_.fetch_sub(p.n);
     throw QueueFull(fmt::format("the server is busy ({} sequences running or queued); try again later", limit));
   }
   const RequestId id = next_id_.fetch_add(p.n);
-  auto stream = std::make_shared<RequestStream>(id, p.n, int64_t(prompt.size()));
+  auto stream = std::make_shared<RequestStream>(id, p.n, request.prompt_tokens());
   {
     std::lock_guard lk(mu_);
-    inbox_.push_back({stream, std::make_shared<const SamplingParams>(p), std::move(prompt), clock::now()});
+    inbox_.push_back({stream, std::move(request), clock::now()});
   }
   cv_.notify_all();
   return stream;
@@ -108,18 +109,19 @@ MetricsSnapshot Engine::metrics() const {
 
 void Engine::admit(Pending& p) {
   const RequestId id = p.stream->id();
-  const int n = p.params->n;
-  const size_t prompt_tokens = p.prompt.size();
-  core_.add(id, std::move(p.prompt), p.params);
+  const int n = p.request.params().n;
+  const int64_t prompt_tokens = p.request.prompt_tokens();
+  const std::vector<std::string> stop = p.request.params().stop;
+  core_.add(id, std::move(p.request));
   std::vector<RequestId> ids;
   for (int i = 0; i < n; ++i) {
     choices_.emplace(id + i, Choice{p.stream, i, p.submitted, {}, 0});
-    output_.add(id + i, i, p.params->stop);
+    output_.add(id + i, i, stop);
     ids.push_back(id + i);
   }
   groups_[id] = std::move(ids);
   std::lock_guard lk(metrics_mu_);
-  metrics_.prompt_tokens += prompt_tokens;
+  metrics_.prompt_tokens += uint64_t(prompt_tokens);
 }
 
 void Engine::end_choice(RequestId id, ChoiceDelta d) {

@@ -113,8 +113,7 @@ class Engine {
   };
   struct Pending {
     std::shared_ptr<RequestStream> stream;
-    std::shared_ptr<const SamplingParams> params;
-    std::vector<int32_t> prompt;
+    ValidRequest request;
     std::chrono::steady_clock::time_point submitted;
   };
 

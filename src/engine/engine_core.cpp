@@ -54,10 +54,10 @@ void EngineCore::validate(std::span<const int32_t> prompt, const SamplingParams&
       fail("logit_bias: token {} is outside the vocabulary or its bias is not finite", tok);
 }
 
-void EngineCore::add(RequestId id, std::vector<int32_t> prompt, std::shared_ptr<const SamplingParams> params) {
+void EngineCore::add(RequestId id, ValidRequest request) {
+  std::shared_ptr<const SamplingParams> params = std::move(request.params_);
   const SamplingParams& sp = *params;
-  validate(prompt, sp);
-  NewRequest nr{.id = id, .prompt = std::move(prompt), .max_tokens = sp.max_tokens, .stop_token_ids = sp.stop_token_ids, .siblings = {}};
+  NewRequest nr{.id = id, .prompt = std::move(request.prompt_), .max_tokens = sp.max_tokens, .stop_token_ids = sp.stop_token_ids, .siblings = {}};
   if (!sp.ignore_eos) nr.stop_token_ids.insert(nr.stop_token_ids.end(), options_.eos_token_ids.begin(), options_.eos_token_ids.end());
   std::vector<RequestId> ids{id};
   for (int i = 1; i < sp.n; ++i) nr.siblings.push_back(id + i), ids.push_back(id + i);

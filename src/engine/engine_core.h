@@ -78,6 +78,21 @@ struct CoreStats {
   uint64_t forward_steps = 0, verify_forward_steps = 0;
 };
 
+// A request EngineCore::check() accepted. Only such a request can be queued (add), so a request is
+// validated once, where it is submitted (the Engine does it on the submitting thread).
+class ValidRequest {
+ public:
+  int64_t prompt_tokens() const { return int64_t(prompt_.size()); }
+  const SamplingParams& params() const { return *params_; }
+
+ private:
+  friend class EngineCore;
+  ValidRequest(std::vector<int32_t> prompt, std::shared_ptr<const SamplingParams> params)
+      : prompt_(std::move(prompt)), params_(std::move(params)) {}
+  std::vector<int32_t> prompt_;
+  std::shared_ptr<const SamplingParams> params_;
+};
+
 class EngineCore {
  public:
   EngineCore(Qwen3Model& model, CoreOptions options, std::unique_ptr<Proposer> proposer = nullptr);
@@ -87,8 +102,15 @@ class EngineCore {
   // qwen3::Error for an empty prompt, an id outside the vocabulary, prompt + max_tokens past the
   // context, parameters out of range. Thread-safe (reads only the configuration).
   void validate(std::span<const int32_t> prompt, const SamplingParams& params) const;
-  // Queues a request with params->n choices, ids id .. id + n - 1 (validated first).
-  void add(RequestId id, std::vector<int32_t> prompt, std::shared_ptr<const SamplingParams> params);
+  ValidRequest check(std::vector<int32_t> prompt, std::shared_ptr<const SamplingParams> params) const {
+    validate(prompt, *params);
+    return ValidRequest(std::move(prompt), std::move(params));
+  }
+  // Queues a request with params->n choices, ids id .. id + n - 1 (not in use).
+  void add(RequestId id, ValidRequest request);
+  void add(RequestId id, std::vector<int32_t> prompt, std::shared_ptr<const SamplingParams> params) {
+    add(id, check(std::move(prompt), std::move(params)));
+  }
   // Ends one choice now, wherever it is, and frees its pages; nothing more is output for it.
   void abort(RequestId id);
   std::vector<CoreOutput> step();
