@@ -83,6 +83,7 @@ ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinkin
   if (core_) {
     turn.stats = generate_with_core(*core_, next_id_++, prompt, options_.max_tokens, /*ignore_eos=*/false, on_token,
                                     &turn.reused_tokens);
+    turn.stats.prompt_tokens -= turn.reused_tokens;  // as below: the tokens prefilled
   } else {
     GenerationParams params;
     params.max_tokens = options_.max_tokens;
