@@ -42,9 +42,6 @@ GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std:
   return r;
 }
 
-}  // namespace qwen3::tools
-
-namespace qwen3::tools {
 
 engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DType kv_dtype,
                                                  std::vector<int32_t> eos_token_ids) {
