@@ -64,6 +64,15 @@ try:
           rc == 0 and a.get("ids") == b.get("ids") and a.get("text") == b.get("text") and len(a.get("ids", [])) == 20,
           f"{a} vs {b} {err}")
 
+    # chat: the same replies with speculation (two turns: the second reuses the first's pages).
+    turns = "please write a long story about the sea and the ships and the sailors on the ocean\nagain\n"
+    chat = ["chat", "--model", target, "--max-tokens", "20", "--no-think", "--stats"]
+    rc, out0, err0 = run(*chat, input=turns)
+    for extra in [["--spec", "ngram"], ["--draft-quant", "q8"]]:
+        rc, out1, err1 = run(*chat, *extra, input=turns)
+        check(f"chat {extra}: same replies", rc == 0 and out1 == out0 and out0.strip() != "", f"{out0!r} vs {out1!r} {err1}")
+    check("chat --draft-quant q8: second turn reuses pages", "(16 reused)" in err1 or "(32 reused)" in err1, err1)
+
     # Refusals.
     expect_error("--spec draft alone", [*gen, "--spec", "draft"], "--spec draft needs", "--draft-model", "--draft-quant")
     expect_error("--spec-k out of range", [*gen, "--spec", "ngram", "--spec-k", "17"], "--spec-k", "1..16")
