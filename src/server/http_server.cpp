@@ -287,6 +287,19 @@ std::string HttpServer::Impl::metrics_text() {
   scalar("qwen3_prefix_cache_miss_requests_total", "counter", "Requests with nothing of the prompt cached.",
          double(m.prefix_miss_requests));
   scalar("qwen3_kv_pages_total", "gauge", "KV cache pages.", double(m.kv_pages_total));
+  scalar("qwen3_spec_verify_steps_total", "counter", "Speculative decoding: decode steps that verified drafts.",
+         double(m.spec_verify_steps));
+  scalar("qwen3_spec_draft_tokens_total", "counter", "Speculative decoding: draft tokens proposed and verified.",
+         double(m.spec_drafted_tokens));
+  scalar("qwen3_spec_accepted_tokens_total", "counter", "Speculative decoding: draft tokens accepted.",
+         double(m.spec_accepted_tokens));
+  scalar("qwen3_spec_emitted_tokens_total", "counter",
+         "Speculative decoding: tokens emitted by verifying steps (accepted drafts + one per step).",
+         double(m.spec_emitted_tokens));
+  scalar("qwen3_spec_draft_seconds_total", "counter", "Speculative decoding: seconds spent proposing drafts.",
+         m.spec_draft_seconds);
+  scalar("qwen3_spec_verify_seconds_total", "counter",
+         "Speculative decoding: seconds in the forward passes that verified drafts.", m.spec_verify_seconds);
   histogram(out, "qwen3_time_to_first_token_seconds", "Time from submission to the first token.", m.time_to_first_token);
   histogram(out, "qwen3_inter_token_latency_seconds", "Time between consecutive tokens of a sequence.", m.inter_token_latency);
   if (pool != nullptr) {

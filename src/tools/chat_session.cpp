@@ -8,14 +8,24 @@
 namespace qwen3::tools {
 
 ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
-                         std::vector<int64_t> stop_ids, const Options& options)
+                         std::vector<int64_t> stop_ids, const Options& options,
+                         std::unique_ptr<engine::Proposer> proposer)
     : model_(model),
       tokenizer_(tokenizer),
       renderer_(renderer),
       stop_ids_(std::move(stop_ids)),
       options_(options),
-      kv_(model.kv_options((options.context_tokens + 15) / 16, 16, options.kv_dtype)) {
+      // With a proposer the core holds the K/V instead: this cache stays at one page.
+      kv_(model.kv_options(proposer ? 1 : (options.context_tokens + 15) / 16, 16, options.kv_dtype)) {
   kv_.add_sequence(0);
+  if (proposer) {
+    std::vector<int32_t> eos(stop_ids_.begin(), stop_ids_.end());
+    engine::CoreOptions co =
+        single_sequence_core_options(options.context_tokens, options.spec.max_k, options.kv_dtype, std::move(eos));
+    co.spec = options.spec;
+    co.prefix_cache = true;
+    core_ = std::make_unique<engine::EngineCore>(model, std::move(co), std::move(proposer));
+  }
 }
 
 void ChatSession::reset() {
@@ -38,11 +48,14 @@ ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinkin
 
   // Keep the K/V of the longest common prefix with what the cache holds; prefill the rest (at least
   // one token, whose logits start the reply).
+  // (With the core, its prefix cache does this by whole pages.)
   size_t common = 0;
-  while (common < cached_.size() && common < prompt.size() && cached_[common] == prompt[common]) ++common;
-  if (common == prompt.size()) --common;
-  kv_.pop(0, int64_t(cached_.size() - common));
-  cached_.resize(common);
+  if (!core_) {
+    while (common < cached_.size() && common < prompt.size() && cached_[common] == prompt[common]) ++common;
+    if (common == prompt.size()) --common;
+    kv_.pop(0, int64_t(cached_.size() - common));
+    cached_.resize(common);
+  }
 
   ChatTurn turn;
   turn.reused_tokens = int64_t(common);
@@ -61,21 +74,30 @@ ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinkin
     }
   };
   auto emit = [&](const std::string& text) { take(parser.feed(text)); };
-  GenerationParams params;
-  params.max_tokens = options_.max_tokens;
-  params.stop_ids = stop_ids_;
-  const std::span<const int32_t> fresh(prompt.data() + common, prompt.size() - common);
-  turn.stats = generate_greedy(model_, kv_, 0, fresh, params, [&](int32_t id) {
+  auto on_token = [&](int32_t id) {
     // The embedding has rows past the tokenizer's vocabulary (151936 vs 151669 in Qwen3); such an
     // id has no text, and Hugging Face's decode drops it too.
     if (tokenizer_.contains(id)) emit(detok.push(id));
     return true;
-  });
+  };
+  if (core_) {
+    turn.stats = generate_with_core(*core_, next_id_++, prompt, options_.max_tokens, /*ignore_eos=*/false, on_token,
+                                    &turn.reused_tokens);
+    turn.stats.prompt_tokens -= turn.reused_tokens;  // as below: the tokens prefilled
+  } else {
+    GenerationParams params;
+    params.max_tokens = options_.max_tokens;
+    params.stop_ids = stop_ids_;
+    const std::span<const int32_t> fresh(prompt.data() + common, prompt.size() - common);
+    turn.stats = generate_greedy(model_, kv_, 0, fresh, params, on_token);
+  }
   emit(detok.flush());
   take(parser.finish());
   // The cache now holds the prompt and every generated token but the last.
-  cached_ = prompt;
-  if (!turn.stats.ids.empty()) cached_.insert(cached_.end(), turn.stats.ids.begin(), turn.stats.ids.end() - 1);
+  if (!core_) {
+    cached_ = prompt;
+    if (!turn.stats.ids.empty()) cached_.insert(cached_.end(), turn.stats.ids.begin(), turn.stats.ids.end() - 1);
+  }
 
   messages_ = std::move(messages);
   nlohmann::ordered_json reply = {{"role", "assistant"}, {"content", turn.content}};

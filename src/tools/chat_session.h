@@ -1,6 +1,8 @@
 // Chat for the CLI: the checkpoint's chat template, the end-of-sequence ids, and a multi-turn
 // session that keeps its KV cache between turns (only the part of the rendered conversation that
-// changed is prefilled again).
+// changed is prefilled again). With a proposer, each reply is generated speculatively through one
+// engine core for the session (its prefix cache keeps the earlier turns' full KV pages); the text
+// is the same.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,9 @@
 #include "chat/chat_renderer.h"
 #include "chat/chat_template.h"
 #include "chat/output_parser.h"
+#include "engine/engine_core.h"
 #include "engine/generation_defaults.h"
+#include "engine/spec/proposer.h"
 #include "model/qwen3_model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/generation.h"
@@ -29,7 +33,8 @@ struct ChatTurn {
   std::string reasoning, content;  // what the assistant said, split at </think>
   std::vector<ToolCall> tool_calls;
   GenerationResult stats;
-  int64_t reused_tokens = 0;       // prompt tokens whose KV was kept from the previous turn
+  int64_t reused_tokens = 0;       // prompt tokens whose KV was kept from the previous turn (or found
+                                   // in the prefix cache, with a proposer)
 };
 
 class ChatSession {
@@ -38,9 +43,11 @@ class ChatSession {
     int64_t context_tokens = 8192;  // KV cache size
     DType kv_dtype = DType::BF16;
     int max_tokens = 1024;          // per reply
+    engine::DraftLengthOptions spec;  // with a proposer
   };
   ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
-              std::vector<int64_t> stop_ids, const Options& options);
+              std::vector<int64_t> stop_ids, const Options& options,
+              std::unique_ptr<engine::Proposer> proposer = nullptr);
 
   // Adds the user's message and generates the reply. `on_reasoning` and `on_content` receive the
   // text as it streams (reasoning is what comes before </think>).
@@ -49,6 +56,7 @@ class ChatSession {
                  const std::function<void(const std::string&)>& on_content);
   void reset();
   const nlohmann::ordered_json& messages() const { return messages_; }
+  const engine::EngineCore* core() const { return core_.get(); }  // null without a proposer
 
  private:
   Qwen3Model& model_;
@@ -58,6 +66,8 @@ class ChatSession {
   Options options_;
   KvCache kv_;
   std::vector<int32_t> cached_;  // tokens whose K/V are in the cache, in order
+  std::unique_ptr<engine::EngineCore> core_;  // with a proposer, instead of kv_
+  engine::RequestId next_id_ = 1;
   nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();
 };
 

@@ -22,6 +22,11 @@
 //   bandwidth_fraction, depth_bandwidth_fraction   the two GB/s over bandwidth_gb_s (or null);
 //   load_s                   model load time in seconds; peak_rss_mib (after the bandwidth probe
 //                            buffer is freed, the peak is reset where Linux allows: see below).
+// With --spec (tools/bench_spec.h): speculative against plain greedy decoding, and the key
+//   spec: {"proposer", "k", "prompt_tokens", "acceptance_rate", "tokens_per_verify",
+//          "draft_ms_per_step", "verify_ms_per_step", "decode_tok_s", "baseline_decode_tok_s",
+//          "speedup", "predicted_speedup", "identical"};
+// --spec-only skips the other measurements (and the bandwidth probe): their keys are then null.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,6 +41,7 @@
 #include "model/qwen3_model.h"
 #include "tools/bench_bandwidth.h"
 #include "tools/bench_quality.h"
+#include "tools/bench_spec.h"
 #include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
@@ -50,6 +56,7 @@ struct Opts {
   uint32_t seed = 0;
   std::string format = "text";
   QualityOpts quality;
+  SpecBenchOpts spec;
 };
 
 using clock_type = std::chrono::steady_clock;
@@ -168,11 +175,11 @@ void validate(const Opts& o, const Qwen3Config& c) {
 
 // Everything one bench run reports.
 struct Results {
-  Stat prefill, decode;
-  std::optional<Stat> batch, depth;
-  double wbytes = 0, kv_pos = 0, decode_gb = 0, load_s = 0, rss_mib = 0;
-  std::optional<double> depth_gb, bandwidth, frac, depth_frac;
+  std::optional<Stat> prefill, decode, batch, depth;  // all null with --spec-only
+  double wbytes = 0, kv_pos = 0, load_s = 0, rss_mib = 0;
+  std::optional<double> decode_gb, depth_gb, bandwidth, frac, depth_frac;
   std::string isa;
+  std::optional<SpecBenchResult> spec;
 };
 
 void print_json(const Opts& o, const Results& r) {
@@ -183,10 +190,11 @@ void print_json(const Opts& o, const Results& r) {
                       {"prefill_tok_s", stat_json(r.prefill)}, {"decode_tok_s", stat_json(r.decode)},
                       {"batch_decode_tok_s", stat_json(r.batch)}, {"depth_decode_tok_s", stat_json(r.depth)},
                       {"weight_bytes_per_token", r.wbytes}, {"kv_bytes_per_position", r.kv_pos},
-                      {"decode_gb_s", r.decode_gb}, {"depth_decode_gb_s", opt_json(r.depth_gb)},
+                      {"decode_gb_s", opt_json(r.decode_gb)}, {"depth_decode_gb_s", opt_json(r.depth_gb)},
                       {"bandwidth_gb_s", opt_json(r.bandwidth)}, {"bandwidth_fraction", opt_json(r.frac)},
                       {"depth_bandwidth_fraction", opt_json(r.depth_frac)},
                       {"load_s", r.load_s}, {"peak_rss_mib", r.rss_mib}};
+  if (r.spec) j["spec"] = spec_bench_json(*r.spec);
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -197,8 +205,8 @@ void print_text(const Opts& o, const Results& r) {
     std::printf("%-26s %10.2f tok/s  (min %.2f, max %.2f, %d repeats)\n", what.c_str(), s.median, s.min, s.max,
                 o.repeat);
   };
-  line(fmt::format("prefill {}", o.prompt), r.prefill);
-  line(fmt::format("decode {} (batch 1)", o.gen), r.decode);
+  if (r.prefill) line(fmt::format("prefill {}", o.prompt), *r.prefill);
+  if (r.decode) line(fmt::format("decode {} (batch 1)", o.gen), *r.decode);
   if (r.batch) line(fmt::format("decode {} (batch {})", o.gen, o.batch), *r.batch);
   if (r.depth) line(fmt::format("decode {} at depth {}", o.gen, o.depth), *r.depth);
   std::printf("weights read per token     %.1f MiB; K/V per position %.1f KiB\n", r.wbytes / (1 << 20),
@@ -207,8 +215,9 @@ void print_text(const Opts& o, const Results& r) {
     if (f) std::printf("%-26s %10.2f GB/s = %.0f%% of the measured %.1f GB/s\n", what.c_str(), gb, 100 * *f, *r.bandwidth);
     else std::printf("%-26s %10.2f GB/s\n", what.c_str(), gb);
   };
-  bw_line("decode reads", r.decode_gb, r.frac);
+  if (r.decode_gb) bw_line("decode reads", *r.decode_gb, r.frac);
   if (r.depth_gb) bw_line(fmt::format("decode reads at depth {}", o.depth), *r.depth_gb, r.depth_frac);
+  if (r.spec) print_spec_bench_text(*r.spec, o.spec.flags);
   std::printf("load %.2f s | peak RSS %.0f MiB\n", r.load_s, r.rss_mib);
 }
 
@@ -222,8 +231,11 @@ int run(const Opts& o) {
   const Qwen3Config config = Qwen3Config::load(std::filesystem::path(o.m.model) / "config.json");
   validate(o, config);
 
+  const bool speculate = spec_mode(o.spec.flags) != SpecMode::Off;
+  if (o.spec.only && !speculate) fail("--spec-only needs --spec ngram or draft");
+
   Results r;
-  if (o.bandwidth_mib > 0) {
+  if (o.bandwidth_mib > 0 && !o.spec.only) {
     r.bandwidth = measure_read_bandwidth({.buffer_bytes = size_t(o.bandwidth_mib) << 20});
     reset_peak_rss();
   }
@@ -231,29 +243,32 @@ int run(const Opts& o) {
   auto model = load_model(o.m);
   r.load_s = seconds_since(t_load);
 
-  Bench bench(*model, o);
-  std::vector<double> pre, dec, bat, dep;
-  bench.decode(1, 1);  // warm-up: workspaces grow, pages fault in
-  for (int i = 0; i < o.repeat; ++i) {
-    pre.push_back(bench.prefill());
-    dec.push_back(bench.decode(1, 1));
-    if (o.batch >= 2) bat.push_back(bench.decode(o.batch, 16));
-    if (o.depth > 0) dep.push_back(bench.decode(1, o.depth));
+  if (!o.spec.only) {
+    Bench bench(*model, o);
+    std::vector<double> pre, dec, bat, dep;
+    bench.decode(1, 1);  // warm-up: workspaces grow, pages fault in
+    for (int i = 0; i < o.repeat; ++i) {
+      pre.push_back(bench.prefill());
+      dec.push_back(bench.decode(1, 1));
+      if (o.batch >= 2) bat.push_back(bench.decode(o.batch, 16));
+      if (o.depth > 0) dep.push_back(bench.decode(1, o.depth));
+    }
+    r.prefill = stat_of(pre);
+    r.decode = stat_of(dec);
+    if (!bat.empty()) r.batch = stat_of(bat);
+    if (!dep.empty()) r.depth = stat_of(dep);
   }
-  r.prefill = stat_of(pre);
-  r.decode = stat_of(dec);
-  if (!bat.empty()) r.batch = stat_of(bat);
-  if (!dep.empty()) r.depth = stat_of(dep);
+  if (speculate) r.spec = run_spec_bench(*model, o.m, o.spec, o.gen, o.repeat, o.seed);
 
   const Qwen3Config& c = model->config();
   r.wbytes = weight_bytes_per_token(model->weights());
   r.kv_pos = 2.0 * double(c.num_hidden_layers * c.num_key_value_heads * c.head_dim) * double(dtype_size(kv_dtype(o.m)));
   // Mean depth of the timed steps: context + (gen - 1) / 2 positions already in the cache, plus the new one.
   auto gb_s = [&](double tok_s, double context) { return (r.wbytes + r.kv_pos * (context + 0.5 * (o.gen + 1))) * tok_s / 1e9; };
-  r.decode_gb = gb_s(r.decode.median, 1);
+  if (r.decode) r.decode_gb = gb_s(r.decode->median, 1);
   if (r.depth) r.depth_gb = gb_s(r.depth->median, o.depth);
   if (r.bandwidth && *r.bandwidth > 0) {
-    r.frac = r.decode_gb / *r.bandwidth;
+    if (r.decode_gb) r.frac = *r.decode_gb / *r.bandwidth;
     if (r.depth_gb) r.depth_frac = *r.depth_gb / *r.bandwidth;
   }
   r.rss_mib = double(peak_rss_bytes()) / (1 << 20);
@@ -278,6 +293,7 @@ const bool registered = register_command(
           ->capture_default_str();
       app.add_option("--format", o->format, "text | json")->capture_default_str();
       add_quality_flags(app, o->quality);
+      add_spec_bench_flags(app, o->spec);
       return [o] { return run(*o); };
     });
 

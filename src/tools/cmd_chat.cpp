@@ -12,12 +12,14 @@
 #include "tools/chat_session.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
+#include "tools/spec_flags.h"
 
 namespace qwen3::tools {
 namespace {
 
 struct Opts {
   ModelFlags m;
+  SpecFlags spec;
   int max_tokens = 1024;
   int64_t ctx = 8192;
   bool no_think = false, stats = false;
@@ -29,6 +31,7 @@ void out(const std::string& s) {
 }
 
 int run(const Opts& o) {
+  const bool speculate = spec_mode(o.spec) != SpecMode::Off;
   const std::filesystem::path dir = o.m.model;
   auto model = load_model(o.m);
   const Tokenizer tok = Tokenizer::load(dir / "tokenizer.json");
@@ -37,7 +40,15 @@ int run(const Opts& o) {
   so.context_tokens = std::min<int64_t>(o.ctx, model->config().max_position_embeddings);
   so.kv_dtype = kv_dtype(o.m);
   so.max_tokens = o.max_tokens;
-  ChatSession session(*model, tok, renderer, end_of_sequence_ids(dir, model->config()), so);
+  so.spec = draft_length_options(o.spec);
+  std::unique_ptr<engine::Proposer> proposer;
+  if (speculate) {
+    // The draft's cache matches the session's (single_sequence_core_options).
+    const int64_t pages = (so.context_tokens + o.spec.k + 15) / 16 + 1;
+    proposer = make_proposer(o.spec, o.m, *model, &tok, pages, 16, so.kv_dtype);
+    std::fprintf(stderr, "qwen3 chat: speculative decoding: %s\n", describe_spec(o.spec).c_str());
+  }
+  ChatSession session(*model, tok, renderer, end_of_sequence_ids(dir, model->config()), so, std::move(proposer));
 
   const bool tty = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
   const char* dim = tty ? "\x1b[2m" : "";
@@ -84,6 +95,13 @@ int run(const Opts& o) {
                    (long long)turn.stats.prompt_tokens, (long long)turn.reused_tokens, turn.stats.ids.size(),
                    turn.stats.finish_reason.c_str(), turn.stats.prefill_tokens_per_second(),
                    turn.stats.decode_tokens_per_second());
+    if (o.stats && session.core()) {
+      const engine::CoreStats& st = session.core()->stats();
+      std::fprintf(stderr, "[spec %s: %llu drafted, %llu accepted, %.2f tokens per verify step, session total]\n",
+                   session.core()->proposer()->name().c_str(), (unsigned long long)st.spec_drafted,
+                   (unsigned long long)st.spec_accepted,
+                   st.spec_verify_steps ? double(st.spec_emitted) / double(st.spec_verify_steps) : 0.0);
+    }
   }
   return 0;
 }
@@ -95,6 +113,7 @@ const bool registered = register_command("chat", "Interactive multi-turn chat wi
   app.add_option("--ctx-size", o->ctx, "context (KV cache) size in tokens")->capture_default_str();
   app.add_flag("--no-think", o->no_think, "start with thinking off (enable_thinking=false)");
   app.add_flag("--stats", o->stats, "print token counts and speed after each reply");
+  add_spec_flags(app, o->spec);
   return [o] { return run(*o); };
 });
 

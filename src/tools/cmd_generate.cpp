@@ -1,5 +1,7 @@
 // qwen3 generate: greedy continuation of token ids (--ids), raw text (--prompt) or one user turn
 // through the checkpoint's chat template (--chat), streamed as it is generated, with the speed.
+// With --spec (tools/spec_flags.h) the same greedy generation runs through the engine core with a
+// proposer: the same ids, finish reason and text, and --format json adds "spec" with the counts.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -14,12 +16,14 @@
 #include "tools/command.h"
 #include "tools/generation.h"
 #include "tools/model_flags.h"
+#include "tools/spec_flags.h"
 
 namespace qwen3::tools {
 namespace {
 
 struct Opts {
   ModelFlags m;
+  SpecFlags spec;
   std::string ids, prompt, chat, format = "text";
   int max_tokens = 16;
   bool ignore_eos = false, no_think = false;
@@ -30,6 +34,7 @@ int run(const Opts& o) {
   if (o.max_tokens < 0) fail("--max-tokens: must be >= 0, got {}", o.max_tokens);
   const int inputs = int(!o.ids.empty()) + int(!o.prompt.empty()) + int(!o.chat.empty());
   if (inputs != 1) fail("give exactly one of --ids, --prompt and --chat");
+  const bool speculate = spec_mode(o.spec) != SpecMode::Off;
 
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();
@@ -53,25 +58,46 @@ int run(const Opts& o) {
   }
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
 
-  GenerationParams params;
-  params.max_tokens = o.max_tokens;
-  if (!o.ignore_eos) params.stop_ids = end_of_sequence_ids(dir, model->config());
-  const int64_t page = 16;
-  // Room for the prompt and the reply, but never past the model's positions.
-  const int64_t tokens = std::min<int64_t>(int64_t(prompt.size()) + o.max_tokens, model->config().max_position_embeddings);
-  KvCache kv(model->kv_options((tokens + page - 1) / page + 1, int(page), kv_dtype(o.m)));
-  kv.add_sequence(0);
-
   std::unique_ptr<StreamingDetokenizer> detok;
   if (tok && o.format == "text") detok = std::make_unique<StreamingDetokenizer>(*tok);
-  GenerationResult r = generate_greedy(*model, kv, 0, prompt, params, [&](int32_t id) {
+  auto on_token = [&](int32_t id) {
     if (detok && tok->contains(id)) {  // ids past the tokenizer's vocabulary have no text (HF drops them)
       std::string s = detok->push(id);
       std::fwrite(s.data(), 1, s.size(), stdout);
       std::fflush(stdout);
     }
     return true;
-  });
+  };
+  // Room for the prompt and the reply, but never past the model's positions.
+  const int64_t tokens = std::min<int64_t>(int64_t(prompt.size()) + o.max_tokens, model->config().max_position_embeddings);
+  GenerationResult r;
+  nlohmann::json spec_json;
+  if (speculate) {
+    std::vector<int32_t> eos;
+    for (int64_t id : end_of_sequence_ids(dir, model->config())) eos.push_back(int32_t(id));
+    engine::CoreOptions co = single_sequence_core_options(tokens, o.spec.k, kv_dtype(o.m), std::move(eos));
+    co.spec = draft_length_options(o.spec);
+    auto proposer = make_proposer(o.spec, o.m, *model, tok.get(), co.kv_pages, co.page_size, co.kv_dtype);
+    engine::EngineCore core(*model, co, std::move(proposer));
+    r = generate_with_core(core, 1, prompt, o.max_tokens, o.ignore_eos, on_token);
+    const engine::CoreStats& st = core.stats();
+    spec_json = {{"proposer", core.proposer()->name()},
+                 {"k", o.spec.k},
+                 {"drafted", st.spec_drafted},
+                 {"accepted", st.spec_accepted},
+                 {"acceptance_rate", st.spec_drafted ? double(st.spec_accepted) / double(st.spec_drafted) : 0.0},
+                 {"verify_steps", st.spec_verify_steps},
+                 {"tokens_per_verify",
+                  st.spec_verify_steps ? double(st.spec_emitted) / double(st.spec_verify_steps) : 0.0}};
+  } else {
+    GenerationParams params;
+    params.max_tokens = o.max_tokens;
+    if (!o.ignore_eos) params.stop_ids = end_of_sequence_ids(dir, model->config());
+    const int64_t page = 16;
+    KvCache kv(model->kv_options((tokens + page - 1) / page + 1, int(page), kv_dtype(o.m)));
+    kv.add_sequence(0);
+    r = generate_greedy(*model, kv, 0, prompt, params, on_token);
+  }
   if (o.format == "json") {
     nlohmann::json j = {{"ids", r.ids},
                         {"finish_reason", r.finish_reason},
@@ -81,6 +107,7 @@ int run(const Opts& o) {
                         {"decode_tokens_per_second", r.decode_tokens_per_second()},
                         {"threads", num_threads()},
                         {"peak_rss_bytes", peak_rss_bytes()}};
+    if (speculate) j["spec"] = spec_json;
     if (tok) {
       std::vector<int32_t> known;
       for (int32_t id : r.ids)
@@ -103,6 +130,11 @@ int run(const Opts& o) {
                  (long long)r.prompt_tokens, r.ids.size(), r.finish_reason.c_str(), load_s,
                  r.prefill_tokens_per_second(), r.decode_tokens_per_second(), num_threads(),
                  double(peak_rss_bytes()) / (1 << 20));
+    if (speculate)
+      std::fprintf(stderr, "spec %s, k %d | drafted %s, accepted %s (%.0f%%) | %.2f tokens per verify step\n",
+                   spec_json["proposer"].get<std::string>().c_str(), o.spec.k, spec_json["drafted"].dump().c_str(),
+                   spec_json["accepted"].dump().c_str(), 100 * spec_json["acceptance_rate"].get<double>(),
+                   spec_json["tokens_per_verify"].get<double>());
   }
   return 0;
 }
@@ -118,6 +150,7 @@ const bool registered = register_command(
       app.add_option("--max-tokens", o->max_tokens, "tokens to generate")->capture_default_str();
       app.add_option("--format", o->format, "text | json")->capture_default_str();
       app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-sequence token");
+      add_spec_flags(app, o->spec);
       return [o] { return run(*o); };
     });
 

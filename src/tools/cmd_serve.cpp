@@ -21,12 +21,14 @@
 #include "tokenizer/tokenizer.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
+#include "tools/spec_flags.h"
 
 namespace qwen3::tools {
 namespace {
 
 struct Opts {
   ModelFlags m;
+  SpecFlags spec;
   std::string host = "127.0.0.1", api_key, served_name;
   int port = 8080, max_batch = 16, max_queue = 256;
   server::ServerOptions http;  // --http-threads, timeouts and request bounds
@@ -60,6 +62,7 @@ int run(const Opts& o) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  const SpecMode spec = spec_mode(o.spec);
   const std::filesystem::path dir = o.m.model;
   auto model = load_model(o.m);
   const Tokenizer tok = Tokenizer::load(dir / "tokenizer.json");
@@ -75,16 +78,31 @@ int run(const Opts& o) {
   eo.prefix_cache = !o.no_prefix_cache;
   eo.kv_dtype = kv_dtype(o.m);
   eo.page_size = 16;
-  // --kv-memory bounds the cache; no more pages than max_batch full-length sequences can use.
-  const double page_bytes = 2.0 * double(c.num_hidden_layers) * double(c.num_key_value_heads) * double(c.head_dim) *
-                            eo.page_size * double(dtype_size(eo.kv_dtype));
+  // --kv-memory bounds the cache, the draft model's included: with a draft, target and draft get the
+  // same number of pages (a sequence holds as many positions in each). No more pages than max_batch
+  // full-length sequences can use.
+  const int64_t page_bytes = kv_page_bytes(c, eo.page_size, eo.kv_dtype);
+  const int64_t draft_page_bytes = draft_kv_page_bytes(o.spec, o.m, eo.page_size, eo.kv_dtype);
   const int64_t pages_per_seq = (c.max_position_embeddings + eo.page_size - 1) / eo.page_size;
-  eo.kv_pages = std::min<int64_t>(int64_t(o.kv_memory_gib * double(1ull << 30) / page_bytes),
+  eo.kv_pages = std::min<int64_t>(int64_t(o.kv_memory_gib * double(1ull << 30) / double(page_bytes + draft_page_bytes)),
                                   int64_t(o.max_batch) * pages_per_seq);
-  if (eo.kv_pages < 1) fail("--kv-memory: {} GiB holds no KV page ({} bytes each)", o.kv_memory_gib, page_bytes);
+  if (eo.kv_pages < 1)
+    fail("--kv-memory: {} GiB holds no KV page ({} bytes each{})", o.kv_memory_gib, page_bytes + draft_page_bytes,
+         draft_page_bytes ? ", target and draft" : "");
   for (int64_t id : end_of_sequence_ids(dir, c)) eo.eos_token_ids.push_back(int32_t(id));
   eo.log = [](const std::string& line) { std::fprintf(stderr, "qwen3 serve: %s\n", line.c_str()); };
-  engine::Engine engine(*model, tok, eo);
+  eo.spec = draft_length_options(o.spec);
+  auto proposer = make_proposer(o.spec, o.m, *model, &tok, eo.kv_pages, eo.page_size, eo.kv_dtype);
+  if (spec != SpecMode::Off) {
+    const double mib = double(1 << 20);
+    std::fprintf(stderr,
+                 "qwen3 serve: speculative decoding: %s | draft KV %lld pages = %.1f MiB | target KV %lld pages = "
+                 "%.1f MiB\n",
+                 describe_spec(o.spec).c_str(), (long long)(draft_page_bytes ? eo.kv_pages : 0),
+                 double(draft_page_bytes) * double(eo.kv_pages) / mib, (long long)eo.kv_pages,
+                 double(page_bytes) * double(eo.kv_pages) / mib);
+  }
+  engine::Engine engine(*model, tok, eo, std::move(proposer));
 
   server::ApiDefaults defaults;
   defaults.sampling = engine::default_sampling(GenerationConfig::load(dir / "generation_config.json"));
@@ -142,6 +160,7 @@ const bool registered = register_command(
     "serve", "OpenAI-compatible HTTP server with continuous batching", [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
       add_model_flags(app, o->m);
+      add_spec_flags(app, o->spec);
       app.add_option("--host", o->host, "address to listen on")->capture_default_str();
       app.add_option("--port", o->port, "port (0: any free port, printed on stderr)")->capture_default_str();
       app.add_option("--max-batch", o->max_batch, "sequences in one batch")->capture_default_str();
@@ -154,7 +173,7 @@ const bool registered = register_command(
       app.add_option("--prefill-waiting-ratio", o->prefill_waiting_ratio,
                      "lift that cap when requests waiting for their prompt >= this x the decoding ones")
           ->capture_default_str();
-      app.add_option("--kv-memory", o->kv_memory_gib, "KV cache size in GiB")->capture_default_str();
+      app.add_option("--kv-memory", o->kv_memory_gib, "KV cache size in GiB (the draft model's cache included)")->capture_default_str();
       app.add_option("--max-queue", o->max_queue, "sequences waiting beyond --max-batch before 503")
           ->capture_default_str();
       app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY (all endpoints but /health)");

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
+#include <optional>
+
+#include "core/error.h"
 
 namespace qwen3::tools {
 
@@ -35,6 +39,69 @@ GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std:
     next = argmax(lg.row(0));
   }
   r.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+  return r;
+}
+
+
+engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DType kv_dtype,
+                                                 std::vector<int32_t> eos_token_ids) {
+  engine::CoreOptions o;
+  o.max_batch = 1;
+  o.page_size = 16;
+  // The drafts of the last step take up to max_k slots past the last token.
+  o.kv_pages = (tokens + max_k + o.page_size - 1) / o.page_size + 1;
+  o.max_batch_tokens = std::max<int64_t>(512, tokens + max_k + 1);
+  o.kv_dtype = kv_dtype;
+  o.eos_token_ids = std::move(eos_token_ids);
+  return o;
+}
+
+GenerationResult generate_with_core(engine::EngineCore& core, engine::RequestId id, std::vector<int32_t> prompt,
+                                    int max_tokens, bool ignore_eos, const std::function<bool(int32_t)>& on_token,
+                                    int64_t* cached_tokens) {
+  using clock = std::chrono::steady_clock;
+  GenerationResult r;
+  r.prompt_tokens = int64_t(prompt.size());
+  if (cached_tokens) *cached_tokens = 0;
+  if (max_tokens <= 0) return r;
+  auto params = std::make_shared<engine::SamplingParams>();
+  params->temperature = 0;
+  params->max_tokens = std::max<int64_t>(1, std::min<int64_t>(max_tokens, core.max_context() - int64_t(prompt.size())));
+  params->ignore_eos = ignore_eos;
+  params->seed = 0;
+  const auto t0 = clock::now();
+  core.add(id, std::move(prompt), params);
+  std::optional<clock::time_point> first;
+  bool done = false;
+  while (!done && core.has_work()) {
+    for (const engine::CoreOutput& o : core.step()) {
+      if (o.id != id || done) continue;
+      if (cached_tokens) *cached_tokens = o.cached_tokens;
+      for (const engine::TokenInfo& t : o.tokens) {
+        if (!first) first = clock::now();
+        r.ids.push_back(t.token);
+        if (on_token && !on_token(t.token)) {
+          r.finish_reason = "cancelled";
+          if (!o.finish) core.abort(id);
+          done = true;
+          break;
+        }
+      }
+      if (done) break;
+      if (o.finish) {
+        if (*o.finish == engine::FinishReason::Error) fail("generation failed (a forward pass raised an error)");
+        r.finish_reason = engine::finish_reason_name(*o.finish);
+        done = true;
+      }
+    }
+  }
+  const auto t1 = clock::now();
+  if (first) {
+    r.prefill_seconds = std::chrono::duration<double>(*first - t0).count();
+    r.decode_seconds = std::chrono::duration<double>(t1 - *first).count();
+  } else {
+    r.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
+  }
   return r;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine_core.h"
 #include "model/qwen3_model.h"
 
 namespace qwen3::tools {
@@ -35,6 +36,24 @@ struct GenerationResult {
 // ("cancelled"). Throws KvCacheFull when the cache cannot hold the prompt plus what is generated.
 GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std::span<const int32_t> new_tokens,
                                  const GenerationParams& params, const std::function<bool(int32_t)>& on_token = {});
+
+// The same greedy generation through an EngineCore (one request `id` with `prompt`; speculative
+// when the core has a proposer): the ids, finish reason and text are those of generate_greedy,
+// since greedy verification keeps exactly the target's argmax. Stops at the core's eos_token_ids
+// unless ignore_eos. max_tokens is capped so that prompt + output fit the core's context
+// (generate_greedy can emit one token more at the very end of max_position_embeddings: the core
+// keeps a slot for the last token's K/V). prefill_seconds is the time to the first token,
+// decode_seconds the rest. A forward error (FinishReason::Error) throws qwen3::Error; `on_token`
+// returning false aborts the request ("cancelled"). `cached_tokens`, when given, receives the prompt
+// tokens found in the core's prefix cache.
+GenerationResult generate_with_core(engine::EngineCore& core, engine::RequestId id, std::vector<int32_t> prompt,
+                                    int max_tokens, bool ignore_eos, const std::function<bool(int32_t)>& on_token = {},
+                                    int64_t* cached_tokens = nullptr);
+
+// CoreOptions for one greedy sequence of up to `tokens` tokens (prompt + output) drafting up to
+// `max_k` tokens: KV pages for all of it plus the drafts, the whole prompt in one prefill chunk.
+engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DType kv_dtype,
+                                                 std::vector<int32_t> eos_token_ids);
 
 int32_t argmax(std::span<const float> logits);  // first maximum, as torch.argmax
 

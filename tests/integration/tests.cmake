@@ -9,3 +9,6 @@ set_tests_properties(bench_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:q
 # field or tensor, within time and memory bounds, never by a signal or a hang.
 add_test(NAME corrupt_checkpoint COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_corrupt_checkpoint.py)
 set_tests_properties(corrupt_checkpoint PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 600)
+# Speculative decoding from the CLI (generate, bench): the same ids with every proposer, refusals.
+add_test(NAME spec_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_spec_cli.py)
+set_tests_properties(spec_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900 SKIP_RETURN_CODE 77)

@@ -159,6 +159,23 @@ try:
     check("right key: 200", code == 200, f"{code} {j}")
     code, j = curl(url3, "/health", None)
     check("health without key: 200", code == 200, f"{code} {j}")
+    # Speculative decoding (n-gram): a greedy completion equals the plain server's, and /metrics has
+    # the spec counters on both (0 without speculation).
+    p4, url4 = start(m, "--kv-memory", "0.05", "--spec", "ngram", "--spec-k", "3")
+    procs.append(p4)
+    body = json.dumps({"prompt": [5, 6, 7, 8, 5, 6, 7, 8, 5, 6], "max_tokens": 24, "temperature": 0})
+    code_a, ja = curl(url, "/v1/completions", body)
+    code_b, jb = curl(url4, "/v1/completions", body)
+    ok = code_a == 200 and code_b == 200 and ja["choices"][0]["text"] == jb["choices"][0]["text"] \
+        and ja["choices"][0]["finish_reason"] == jb["choices"][0]["finish_reason"]
+    check("spec ngram: same greedy completion", ok, f"{code_a} {str(ja)[:300]} | {code_b} {str(jb)[:300]}")
+    spec_counters = ["qwen3_spec_verify_steps_total", "qwen3_spec_draft_tokens_total", "qwen3_spec_accepted_tokens_total",
+                     "qwen3_spec_emitted_tokens_total", "qwen3_spec_draft_seconds_total", "qwen3_spec_verify_seconds_total"]
+    for u, name in [(url, "plain"), (url4, "spec")]:
+        _, text = curl(u, "/metrics", None)
+        for c in spec_counters:
+            check(f"metrics ({name}): {c}", isinstance(text, str) and re.search(rf"^{c} [0-9.e+-]+$", text, re.M)
+                  and f"# TYPE {c} counter" in text, str(text)[-500:])
     for q in procs:
         check("server still running", q.poll() is None, f"exit {q.poll()}")
 finally:
