@@ -6,9 +6,9 @@
 namespace qwen3::engine {
 
 namespace {
-constexpr double kDecay = 0.9;        // per observation, on the acceptance counts
+constexpr double kDecay = 0.95;       // per observation, on the acceptance counts (a window of ~20)
 constexpr double kCostWeight = 0.1;   // EMA weight of a new cost measurement
-constexpr double kPriorAccepted = 1, kPriorTrials = 2;  // a = 0.5 before anything is seen
+constexpr double kPriorAccepted = 0.5, kPriorTrials = 1;  // a = 0.5 before anything is seen, weighing one trial
 }  // namespace
 
 double DraftLength::acceptance(SeqId id) const {
@@ -35,9 +35,13 @@ int DraftLength::choose(SeqId id) {
   if (!o_.adaptive) return o_.max_k;
   Seq& s = seqs_[id];
   ++s.steps;
+  s.probing = false;
   const int k = best_k(acceptance(id));
-  if (k == 0 && o_.probe_every > 0 && s.steps % o_.probe_every == 0) return 1;
-  return k;
+  if (k > 0 || o_.probe_every <= 0) return k;
+  if (s.probe_interval == 0) s.probe_interval = o_.probe_every, s.next_probe = s.steps + s.probe_interval;
+  if (s.steps < s.next_probe) return 0;
+  s.probing = true;
+  return 1;
 }
 
 void DraftLength::observe(SeqId id, int drafted, int accepted) {
@@ -47,6 +51,12 @@ void DraftLength::observe(SeqId id, int drafted, int accepted) {
   const int trials = accepted + (accepted < drafted ? 1 : 0);
   s.accepted = kDecay * s.accepted + accepted;
   s.trials = kDecay * s.trials + trials;
+  if (s.probing) {
+    // A rejected probe waits twice as long for the next; an accepted one resets the interval.
+    s.probe_interval = accepted > 0 ? o_.probe_every : std::min<int64_t>(2 * s.probe_interval, 8 * int64_t(o_.probe_every));
+    s.next_probe = s.steps + s.probe_interval;
+    s.probing = false;
+  }
 }
 
 void DraftLength::observe_step(double forward_seconds, int64_t decoding, int64_t drafted, double draft_seconds,

@@ -8,7 +8,9 @@
 // costs, both relative to a target step without drafts, measured as the engine runs. Each
 // sequence drafts the k in [0, max_k] with the most tokens per unit of cost; a = 0 gives k = 0.
 // A sequence at k = 0 still drafts one token every probe_every steps, so that it notices when its
-// acceptance comes back (at a cost of about (v + d) / probe_every). adaptive = false: always max_k.
+// acceptance comes back; each probe that is rejected doubles that interval (up to 8 x probe_every)
+// and an accepted one resets it, so a draft that is never accepted costs about (v + d) / (8 x
+// probe_every) of a step in the long run. adaptive = false: always max_k.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,9 @@ class DraftLength {
   struct Seq {
     double accepted = 0, trials = 0;  // decayed counts
     int64_t steps = 0;
+    int64_t next_probe = 0;     // the step of the next probe while k = 0
+    int64_t probe_interval = 0;
+    bool probing = false;       // this step's draft is a probe
   };
   DraftLengthOptions o_;
   std::unordered_map<SeqId, Seq> seqs_;

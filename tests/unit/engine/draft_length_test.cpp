@@ -1,0 +1,61 @@
+// Adaptive draft length: the k that maximises expected tokens per unit of cost, and probes that
+// back off when a sequence's drafts are never accepted.
+#include <gtest/gtest.h>
+
+#include "engine/spec/draft_length.h"
+
+namespace qwen3::engine {
+namespace {
+
+TEST(DraftLength, BestKFollowsAcceptanceAndCost) {
+  DraftLength d({.max_k = 8, .adaptive = true, .probe_every = 16});
+  // Priors: v = 0.1, d = 0. E(k) / (1 + 0.1 k).
+  EXPECT_EQ(d.best_k(0.0), 0);
+  EXPECT_EQ(d.best_k(0.05), 0);
+  EXPECT_GE(d.best_k(0.5), 1);
+  EXPECT_EQ(d.best_k(0.99), 8);
+  EXPECT_LT(d.best_k(0.5), d.best_k(0.8));
+  // Steps without drafts cost 10 ms per sequence; with 1 draft token each, 11 ms: v = 0.1. A draft
+  // round costing half a target step (d = 0.5) makes drafting pay only at high acceptance.
+  for (int i = 0; i < 100; ++i) {
+    d.observe_step(0.010, 1, 0, 0, 0);
+    d.observe_step(0.011, 1, 1, 0.005, 1);
+  }
+  EXPECT_NEAR(d.verify_cost(), 0.1, 1e-3);
+  EXPECT_NEAR(d.draft_cost(), 0.5, 1e-3);
+  EXPECT_EQ(d.best_k(0.5), 0);
+  // E(3) / (1 + 3 x 0.6) = 1.325 and E(4) / 3.4 = 1.329: within 1%, the shorter draft.
+  EXPECT_EQ(d.best_k(0.95), 3);
+  // A draft round as costly as a target step never pays (E(k) < 1 + k (v + d) for a < 1).
+  for (int i = 0; i < 200; ++i) d.observe_step(0.011, 1, 1, 0.010, 1);
+  EXPECT_EQ(d.best_k(0.95), 0);
+}
+
+TEST(DraftLength, NeverAcceptedBacksOffToRareProbes) {
+  DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  int drafted = 0;
+  for (int step = 0; step < 2000; ++step) {
+    const int k = d.choose(1);
+    if (k > 0) d.observe(1, k, 0), drafted += k;
+  }
+  // A few drafts while the prior fades, then probes at 16, 32, 64, 128, 128, ... steps apart.
+  EXPECT_LT(drafted, 30);
+  EXPECT_GT(drafted, 10);
+  EXPECT_NEAR(d.acceptance(1), 0.0, 0.2);
+}
+
+TEST(DraftLength, AcceptedDraftsKeepDrafting) {
+  DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  for (int step = 0; step < 100; ++step) {
+    const int k = d.choose(1);
+    ASSERT_GT(k, 0) << "step " << step;
+    d.observe(1, k, k);
+  }
+  EXPECT_EQ(d.choose(1), 4);
+  DraftLength fixed({.max_k = 3, .adaptive = false, .probe_every = 16});
+  fixed.observe(1, 3, 0);
+  EXPECT_EQ(fixed.choose(1), 3);
+}
+
+}  // namespace
+}  // namespace qwen3::engine
