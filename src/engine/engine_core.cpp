@@ -113,7 +113,10 @@ void EngineCore::propose() {
     // No draft past the last token the choice may emit (a step emits drafts + 1).
     const int64_t left = c.params->max_tokens - int64_t(scheduler_.output(id).size()) - 1;
     const int k = int(std::min<int64_t>(draft_length_.choose(id), left));
-    if (k <= 0) continue;
+    if (k <= 0) {
+      if (draft_length_.off(id)) proposer_->release(id);  // not drafting again: free its state
+      continue;
+    }
     reqs.push_back({id, scheduler_.tokens(id), int64_t(scheduler_.prompt(id).size()), k, c.params.get(), &c.draft_rng});
   }
   if (reqs.empty()) return;

@@ -33,9 +33,12 @@ int DraftLength::best_k(double a) const {
 int DraftLength::choose(SeqId id) {
   if (o_.max_k <= 0) return 0;
   if (!o_.adaptive) return o_.max_k;
+  // The costs are relative to a step without drafts: measure one first.
+  if (!have_base_) return 0;
   Seq& s = seqs_[id];
   ++s.steps;
   s.probing = false;
+  if (s.off) return 0;
   const int k = best_k(acceptance(id));
   if (k > 0 || o_.probe_every <= 0) return k;
   if (s.probe_interval == 0) s.probe_interval = o_.probe_every, s.next_probe = s.steps + s.probe_interval;
@@ -56,6 +59,8 @@ void DraftLength::observe(SeqId id, int drafted, int accepted) {
     s.probe_interval = accepted > 0 ? o_.probe_every : std::min<int64_t>(2 * s.probe_interval, 8 * int64_t(o_.probe_every));
     s.next_probe = s.steps + s.probe_interval;
     s.probing = false;
+    s.failed_probes = accepted > 0 ? 0 : s.failed_probes + 1;
+    if (s.failed_probes >= 2 && d_ >= 0.05) s.off = true;
   }
 }
 

@@ -7,10 +7,14 @@
 // where v is what one more token adds to the target's forward pass and d what one draft round
 // costs, both relative to a target step without drafts, measured as the engine runs. Each
 // sequence drafts the k in [0, max_k] with the most tokens per unit of cost; a = 0 gives k = 0.
+// Nothing is drafted before one step without drafts has been timed (the unit of cost).
 // A sequence at k = 0 still drafts one token every probe_every steps, so that it notices when its
 // acceptance comes back; each probe that is rejected doubles that interval (up to 8 x probe_every)
-// and an accepted one resets it, so a draft that is never accepted costs about (v + d) / (8 x
-// probe_every) of a step in the long run. adaptive = false: always max_k.
+// and an accepted one resets it. A probe of a draft model costs more than its one token: the draft
+// first catches up on every token since its last call. So when drafting is not nearly free
+// (d >= 0.05) two rejected probes in a row turn speculation off for the sequence for good (off():
+// the proposer can drop its state), which bounds what a draft that is never accepted costs.
+// adaptive = false: always max_k.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +41,10 @@ class DraftLength {
   // tokens any sequence drafted).
   void observe_step(double forward_seconds, int64_t decoding, int64_t drafted, double draft_seconds, int rounds);
   void release(SeqId id) { seqs_.erase(id); }
+  bool off(SeqId id) const {
+    auto it = seqs_.find(id);
+    return it != seqs_.end() && it->second.off;
+  }
   double acceptance(SeqId id) const;  // the current estimate of a
   double verify_cost() const { return v_; }
   double draft_cost() const { return d_; }
@@ -49,6 +57,8 @@ class DraftLength {
     int64_t next_probe = 0;     // the step of the next probe while k = 0
     int64_t probe_interval = 0;
     bool probing = false;       // this step's draft is a probe
+    int failed_probes = 0;      // in a row
+    bool off = false;           // speculation turned off for good
   };
   DraftLengthOptions o_;
   std::unordered_map<SeqId, Seq> seqs_;

@@ -33,6 +33,8 @@ TEST(DraftLength, BestKFollowsAcceptanceAndCost) {
 
 TEST(DraftLength, NeverAcceptedBacksOffToRareProbes) {
   DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  EXPECT_EQ(d.choose(1), 0) << "no draft before a plain step is timed";
+  d.observe_step(0.010, 1, 0, 0, 0);
   int drafted = 0;
   for (int step = 0; step < 2000; ++step) {
     const int k = d.choose(1);
@@ -44,8 +46,21 @@ TEST(DraftLength, NeverAcceptedBacksOffToRareProbes) {
   EXPECT_NEAR(d.acceptance(1), 0.0, 0.2);
 }
 
+TEST(DraftLength, ACostlyDraftThatIsNeverAcceptedIsTurnedOff) {
+  DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  d.observe_step(0.010, 1, 0, 0, 0);
+  int drafted = 0;
+  for (int step = 0; step < 2000; ++step) {
+    const int k = d.choose(1);
+    if (k > 0) d.observe(1, k, 0), drafted += k, d.observe_step(0.011, 1, k, 0.004 * k, k);  // d = 0.4
+  }
+  EXPECT_TRUE(d.off(1));
+  EXPECT_LT(drafted, 10);
+}
+
 TEST(DraftLength, AcceptedDraftsKeepDrafting) {
   DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  d.observe_step(0.010, 1, 0, 0, 0);
   for (int step = 0; step < 100; ++step) {
     const int k = d.choose(1);
     ASSERT_GT(k, 0) << "step " << step;
