@@ -60,7 +60,7 @@ void DraftLength::observe(SeqId id, int drafted, int accepted) {
     s.next_probe = s.steps + s.probe_interval;
     s.probing = false;
     s.failed_probes = accepted > 0 ? 0 : s.failed_probes + 1;
-    if (s.failed_probes >= 2 && d_ >= 0.05) s.off = true;
+    if (s.failed_probes >= 1 && d_ >= 0.05) s.off = true;
   }
 }
 

@@ -12,7 +12,7 @@
 // acceptance comes back; each probe that is rejected doubles that interval (up to 8 x probe_every)
 // and an accepted one resets it. A probe of a draft model costs more than its one token: the draft
 // first catches up on every token since its last call. So when drafting is not nearly free
-// (d >= 0.05) two rejected probes in a row turn speculation off for the sequence for good (off():
+// (d >= 0.05) a rejected probe turns speculation off for the sequence for good (off():
 // the proposer can drop its state), which bounds what a draft that is never accepted costs.
 // adaptive = false: always max_k.
 #pragma once
