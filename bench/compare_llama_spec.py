@@ -126,7 +126,7 @@ def llama_spec_round(args, proposer, k):
     args.commands.setdefault(f"llama {proposer} k={k}", " ".join(quote(c) for c in cmd))
     rc, out, err = run(cmd, args.timeout)
     if rc != 0:
-        raise RuntimeError(f"{os.path.basename(cmd[0])} exited {rc}: {first_line(err)}")
+        raise RuntimeError(f"{os.path.basename(cmd[0])} exited {rc}: {first_line(err) or first_line(out)}")
     return parse_llama_spec(out + "\n" + err)
 
 
@@ -141,6 +141,19 @@ def llama_base_round(args):
         if t["n_gen"] > 0 and t["n_prompt"] == 0:
             return {"tok_s": t["avg_ts"]}
     raise RuntimeError("llama-bench printed no tg result")
+
+
+def llama_base(args, base, base_skip):
+    """Appends one llama-bench tg sample to base["llama"]; returns the reason to skip it from now on, if any."""
+    if base_skip is not None:
+        return base_skip
+    try:
+        base["llama"].append(llama_base_round(args))
+    except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
+        base["note"] = f"llama-bench: {e}"
+        print(f"baseline: llama.cpp skipped: {e}", file=sys.stderr)
+        return base["note"]
+    return None
 
 
 def qwen3_cmd(args, proposer, k):
@@ -161,7 +174,7 @@ def qwen3_round(args, proposer, k):
     args.commands.setdefault(f"qwen3 {proposer} k={k}", " ".join(quote(c) for c in cmd))
     rc, out, err = run(cmd, args.timeout)
     if rc != 0:
-        raise RuntimeError(f"qwen3 bench exited {rc}: {first_line(err)}")
+        raise RuntimeError(f"qwen3 bench exited {rc}: {first_line(err) or first_line(out)}")
     s = json.loads(out).get("spec")
     if not isinstance(s, dict):
         raise RuntimeError("qwen3 bench printed no \"spec\" object")
@@ -237,7 +250,10 @@ def main():
     os.makedirs(args.work, exist_ok=True)
 
     # GGUF files (exported from the same checkpoints qwen3 loads, so both engines run the same weights).
-    args.target_gguf = ensure_gguf(args, args.target, args.quant)
+    try:
+        args.target_gguf = ensure_gguf(args, args.target, args.quant)
+    except (RuntimeError, OSError) as e:
+        sys.exit(f"compare_llama_spec: no GGUF of the target: {e}")
     args.self_gguf, args.draft_gguf = {}, None
     results, skip = {}, {}
     for p in proposers:
@@ -266,12 +282,7 @@ def main():
     t0 = time.time()
     for i in range(args.repeat):
         order = ["llama", "qwen3"] if i % 2 == 0 else ["qwen3", "llama"]
-        if base_skip is None:
-            try:
-                base["llama"].append(llama_base_round(args))
-            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
-                base_skip = base["note"] = f"llama-bench: {e}"
-                print(f"baseline: llama.cpp skipped: {e}", file=sys.stderr)
+        base_skip = llama_base(args, base, base_skip)
         for p in proposers:
             for k in ks:
                 r = results[(p, k)]
@@ -292,6 +303,9 @@ def main():
                         r["note"].append(skip[p][who])
                         print(f"{p} k={k}: {who} skipped from now on: {e}", file=sys.stderr)
                 print(f"[{time.time() - t0:6.0f} s] round {i + 1}/{args.repeat} {p} k={k} done", file=sys.stderr)
+        # a second llama.cpp baseline at the end of the round: one sample taken while the machine was busy
+        # would otherwise skew every speedup of the round
+        base_skip = llama_base(args, base, base_skip)
 
     bl, bq = med(base["llama"], "tok_s"), med(base["qwen3"], "tok_s")
     print(f"\nspeculative decoding, qwen3 vs llama.cpp: target {args.target} ({args.quant}), {args.threads} threads, "
@@ -300,7 +314,8 @@ def main():
     print("| proposer | k | llama acc % | llama tok/verify | llama tok/s | llama speedup | qwen3 acc % "
           "| qwen3 tok/verify | qwen3 tok/s | qwen3 speedup | ratio qwen3/llama |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| none (baseline) | - | - | 1.00 | {fmt_num(bl)} | 1.00 | - | 1.00 | {fmt_num(bq)} | 1.00 "
+    print(f"| none (baseline) | - | - | 1.00 | {fmt_num(bl)} | {'-' if bl is None else '1.00'} | - | 1.00 "
+          f"| {fmt_num(bq)} | {'-' if bq is None else '1.00'} "
           f"| {fmt_num(ratio(bq, bl), '.2f')} |")
     notes = []
     for p in proposers:
