@@ -31,6 +31,8 @@ EngineCore::EngineCore(Qwen3Model& model, CoreOptions options, std::unique_ptr<P
       proposer_(std::move(proposer)),
       draft_length_(options_.spec) {
   if (proposer_ && options_.spec.max_k < 1) fail("speculative decoding: the draft length must be >= 1, got {}", options_.spec.max_k);
+  if (proposer_ && proposer_->weight_bytes() > 0 && model_.weights().bytes() > 0)
+    draft_length_.set_draft_cost_prior(double(proposer_->weight_bytes()) / double(model_.weights().bytes()));
 }
 
 void EngineCore::validate(std::span<const int32_t> prompt, const SamplingParams& p) const {

@@ -41,6 +41,11 @@ int DraftLength::choose(SeqId id) {
   if (s.off) return 0;
   const int k = best_k(acceptance(id));
   if (k > 0 || o_.probe_every <= 0) return k;
+  // Drafting cannot pay even if every token were accepted: no probing (a costly draft is dropped).
+  if (best_k(1.0) == 0) {
+    if (d_ >= 0.05) s.off = true;
+    return 0;
+  }
   if (s.probe_interval == 0) s.probe_interval = o_.probe_every, s.next_probe = s.steps + s.probe_interval;
   if (s.steps < s.next_probe) return 0;
   s.probing = true;
@@ -76,11 +81,14 @@ void DraftLength::observe_step(double forward_seconds, int64_t decoding, int64_t
   if (!have_base_) return;
   // One more token per sequence costs v target steps; a draft round costs d.
   const double per_token = double(drafted) / double(decoding);
+  // The first measurement replaces the prior; later ones are averaged in.
   const double v = std::max(0.0, (per_seq / base_ - 1.0) / per_token);
-  v_ = (1 - kCostWeight) * v_ + kCostWeight * v;
+  v_ = have_v_ ? (1 - kCostWeight) * v_ + kCostWeight * v : v;
+  have_v_ = true;
   if (rounds > 0) {
     const double d = draft_seconds / double(rounds) / (base_ * double(decoding));
-    d_ = (1 - kCostWeight) * d_ + kCostWeight * d;
+    d_ = have_d_ ? (1 - kCostWeight) * d_ + kCostWeight * d : d;
+    have_d_ = true;
   }
 }
 

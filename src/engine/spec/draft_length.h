@@ -7,7 +7,9 @@
 // where v is what one more token adds to the target's forward pass and d what one draft round
 // costs, both relative to a target step without drafts, measured as the engine runs. Each
 // sequence drafts the k in [0, max_k] with the most tokens per unit of cost; a = 0 gives k = 0.
-// Nothing is drafted before one step without drafts has been timed (the unit of cost).
+// Nothing is drafted before one step without drafts has been timed (the unit of cost); the first
+// measurement of v and d replaces their priors. When drafting cannot pay even at a = 1 (a draft
+// nearly as costly as the target), a sequence at k = 0 does not probe.
 // A sequence at k = 0 still drafts one token every probe_every steps, so that it notices when its
 // acceptance comes back; each probe that is rejected doubles that interval (up to 8 x probe_every)
 // and an accepted one resets it. A probe of a draft model costs more than its one token: the draft
@@ -41,6 +43,8 @@ class DraftLength {
   // tokens any sequence drafted).
   void observe_step(double forward_seconds, int64_t decoding, int64_t drafted, double draft_seconds, int rounds);
   void release(SeqId id) { seqs_.erase(id); }
+  // The prior for d before it is measured (e.g. the draft's weight bytes over the target's).
+  void set_draft_cost_prior(double d) { d_ = d; }
   bool off(SeqId id) const {
     auto it = seqs_.find(id);
     return it != seqs_.end() && it->second.off;
@@ -64,7 +68,7 @@ class DraftLength {
   std::unordered_map<SeqId, Seq> seqs_;
   double base_ = 0;     // EMA of the forward seconds of steps without drafts, per decoding sequence
   double v_ = 0.1, d_ = 0.0;  // relative costs (priors until measured)
-  bool have_base_ = false;
+  bool have_base_ = false, have_v_ = false, have_d_ = false;
 };
 
 }  // namespace qwen3::engine

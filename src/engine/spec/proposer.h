@@ -55,6 +55,9 @@ class Proposer {
   virtual void release(SeqId id) { (void)id; }
   // Bytes of KV memory the proposer holds for its sequences (0 for stateless proposers).
   virtual int64_t kv_bytes() const { return 0; }
+  // Bytes of weights one draft round reads (0: no model). Decode is bandwidth-bound, so this over
+  // the target's weight bytes is the prior for a draft round's relative cost (draft_length.h).
+  virtual int64_t weight_bytes() const { return 0; }
 };
 
 }  // namespace qwen3::engine

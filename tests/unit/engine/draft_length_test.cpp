@@ -58,6 +58,20 @@ TEST(DraftLength, ACostlyDraftThatIsNeverAcceptedIsTurnedOff) {
   EXPECT_LT(drafted, 10);
 }
 
+TEST(DraftLength, ADraftAsCostlyAsTheTargetStopsEvenWhenAlwaysRight) {
+  // The target drafting for itself: every token accepted, but a draft round costs a target step.
+  DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  d.observe_step(0.010, 1, 0, 0, 0);
+  int drafted = 0;
+  for (int step = 0; step < 500; ++step) {
+    const int k = d.choose(1);
+    if (k > 0) d.observe(1, k, k), drafted += k, d.observe_step(0.010 + 0.0015 * k, 1, k, 0.011 * k, k);
+  }
+  EXPECT_NEAR(d.draft_cost(), 1.1, 1e-6) << "the first measurement replaces the prior";
+  EXPECT_LE(drafted, 4) << "one step of drafts, then none";
+  EXPECT_TRUE(d.off(1));
+}
+
 TEST(DraftLength, AcceptedDraftsKeepDrafting) {
   DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
   d.observe_step(0.010, 1, 0, 0, 0);
