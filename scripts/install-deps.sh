@@ -10,7 +10,8 @@ apt-get install -y -q --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev \
   python3 python3-numpy python3-jinja2 \
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev \
+  openmpi-bin libopenmpi-dev
 if ! command -v npm >/dev/null 2>&1; then
   apt-get install -y -q --no-install-recommends nodejs npm
 fi

@@ -7,6 +7,7 @@
 #include "kv/kv_cache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <limits>
 #include <new>
@@ -194,7 +195,55 @@ KvCache::KvCache(const KvCacheOptions& opts)
     : opts_(checked(opts)),
       pool_(opts_.num_pages),
       index_(opts_.num_pages, opts_.page_size, opts_.prefix_key_mask),
-      storage_(opts_) {}
+      storage_(opts_) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id++;
+}
+
+// -------------------------------------------------------------------------------------------------
+// The journal (tensor parallelism): each change as [op, argument count, arguments...].
+
+namespace {
+enum JournalOp : int64_t { kAdd = 1, kRemove, kFork, kPop, kReserve, kCommit, kAddFromPrefix, kCacheFull };
+}
+
+void KvCache::record(std::initializer_list<int64_t> op, std::span<const int32_t> tokens) {
+  if (!opts_.journal || journal_paused_) return;
+  auto it = op.begin();
+  journal_.push_back(*it++);
+  journal_.push_back(int64_t(op.size() - 1 + tokens.size()));
+  journal_.insert(journal_.end(), it, op.end());
+  journal_.insert(journal_.end(), tokens.begin(), tokens.end());
+}
+
+void KvCache::replay(std::span<const int64_t> ops) {
+  std::vector<int32_t> tokens;
+  for (size_t i = 0; i < ops.size();) {
+    if (ops.size() - i < 2 || ops[i + 1] < 0 || size_t(ops[i + 1]) > ops.size() - i - 2)
+      fail("KV cache journal: truncated operation at offset {}", i);
+    const int64_t op = ops[i];
+    const auto a = ops.subspan(i + 2, size_t(ops[i + 1]));
+    i += 2 + a.size();
+    auto need = [&](size_t n) {
+      if (a.size() < n) fail("KV cache journal: operation {} has {} arguments, needs {}", op, a.size(), n);
+    };
+    auto rest_tokens = [&](size_t from) {
+      tokens.assign(a.begin() + ptrdiff_t(from), a.end());
+      return std::span<const int32_t>(tokens);
+    };
+    switch (op) {
+      case kAdd: need(1); add_sequence(a[0]); break;
+      case kRemove: need(1); remove_sequence(a[0]); break;
+      case kFork: need(2); fork(a[0], a[1]); break;
+      case kPop: need(2); pop(a[0], a[1]); break;
+      case kReserve: need(2); reserve(a[0], a[1]); break;
+      case kCommit: need(2); commit(a[0], a[1]); break;
+      case kAddFromPrefix: need(2); add_sequence_from_prefix_cache(a[0], rest_tokens(2), a[1]); break;
+      case kCacheFull: need(1); cache_full_pages(a[0], rest_tokens(1)); break;
+      default: fail("KV cache journal: unknown operation {}", op);
+    }
+  }
+}
 
 PageId KvCache::allocate_page() {
   if (pool_.num_free() == 0 && index_.num_parked() > 0) {
@@ -232,6 +281,7 @@ KvCache::Seq& KvCache::get(SeqId seq) {
 void KvCache::add_sequence(SeqId seq) {
   if (seqs_.contains(seq)) fail("KV cache: sequence {} already exists", seq);
   seqs_.try_emplace(seq);
+  record({kAdd, seq});
 }
 
 void KvCache::remove_sequence(SeqId seq) {
@@ -242,6 +292,7 @@ void KvCache::remove_sequence(SeqId seq) {
   const auto& pages = it->second.pages;
   for (auto p = pages.rbegin(); p != pages.rend(); ++p) release_page(*p);
   seqs_.erase(it);
+  record({kRemove, seq});
 }
 
 void KvCache::fork(SeqId parent, SeqId child) {
@@ -271,6 +322,7 @@ void KvCache::fork(SeqId parent, SeqId child) {
     storage_.copy_page(page, last, partial);
     dst.pages.push_back(page);
   }
+  record({kFork, parent, child});
 }
 
 void KvCache::pop(SeqId seq, int64_t n) {
@@ -284,6 +336,7 @@ void KvCache::pop(SeqId seq, int64_t n) {
   for (size_t i = s.pages.size(); i-- > keep;) release_page(s.pages[i]);
   s.pages.resize(keep);
   s.chain.resize(std::min(s.chain.size(), size_t(s.num_tokens / opts_.page_size)));
+  record({kPop, seq, n});
 }
 
 int64_t KvCache::pages_needed(SeqId seq, int64_t n) const {
@@ -317,6 +370,7 @@ void KvCache::reserve(SeqId seq, int64_t n) {
     s.pages[idx] = page;
   }
   for (int64_t i = 0; i < grow; ++i) s.pages.push_back(allocate_page());
+  record({kReserve, seq, n});
 }
 
 void KvCache::commit(SeqId seq, int64_t n) {
@@ -338,6 +392,7 @@ void KvCache::commit(SeqId seq, int64_t n) {
         seq, s.num_tokens, s.pages[size_t(s.num_tokens / opts_.page_size)]);
   }
   s.num_tokens += n;
+  record({kCommit, seq, n});
 }
 
 int64_t KvCache::add_sequence_from_prefix_cache(SeqId seq, std::span<const int32_t> tokens, int64_t max_tokens) {
@@ -364,6 +419,7 @@ int64_t KvCache::add_sequence_from_prefix_cache(SeqId seq, std::span<const int32
       pool_.retain(p);
     }
   }
+  record({kAddFromPrefix, seq, int64_t(limit)}, tokens.first(limit));
   return int64_t(pages.size() * ps);
 }
 
@@ -388,6 +444,7 @@ void KvCache::cache_full_pages(SeqId seq, std::span<const int32_t> tokens) {
     }  // else another page holds the same tokens after the same prefix: this one stays uncached
     s.chain.push_back(link);
   }
+  record({kCacheFull, seq}, tokens.first(size_t(s.num_tokens)));
 }
 
 bool KvCache::contains(SeqId seq) const { return seqs_.contains(seq); }

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <span>
 #include <unordered_map>
+#include <utility>
+#include <initializer_list>
 #include <vector>
 
 #include "core/dtype.h"
@@ -40,6 +42,8 @@ struct KvCacheOptions {
   int64_t num_pages = 0;
   DType dtype = DType::F32;  // element type of stored K and V (bf16 / f16: rounded on write)
   uint64_t prefix_key_mask = ~uint64_t{0};  // tests only: fewer hash bits force prefix-cache collisions
+  // Tensor parallelism: rank 0's cache records its changes for the other ranks (KvCache::take_journal).
+  bool journal = false;
 };
 
 // Bookkeeping only: which pages are free, and how many block tables hold each page. A page whose
@@ -155,6 +159,18 @@ class KvCache {
   int64_t num_free_pages() const { return pool_.num_free() + index_.num_parked(); }
   void check_invariants() const;                // throws qwen3::Error naming the broken invariant
 
+  // --- Tensor parallelism (model/tp_mirror.h) ---
+  // A cache made with options().journal records every successful change (add_sequence,
+  // remove_sequence, fork, pop, reserve, commit and the prefix cache's two calls) with its
+  // arguments. Rank 0 sends them to the other ranks, whose caches replay() them in the same order
+  // and so stay identical to it page for page (every operation is deterministic).
+  std::vector<int64_t> take_journal() { return std::exchange(journal_, {}); }
+  // While paused nothing is recorded: the forward pass makes its own reserve / commit calls on every rank.
+  void pause_journal(bool paused) { journal_paused_ = paused; }
+  // Applies recorded changes; throws qwen3::Error (and stops) at the first that is malformed or fails.
+  void replay(std::span<const int64_t> ops);
+  uint64_t id() const { return id_; }  // unique within the process
+
  private:
   struct Seq {
     int64_t num_tokens = 0;
@@ -176,6 +192,10 @@ class KvCache {
   PrefixIndex index_;
   KvStorage storage_;
   std::unordered_map<SeqId, Seq> seqs_;
+  uint64_t id_ = 0;
+  std::vector<int64_t> journal_;
+  bool journal_paused_ = false;
+  void record(std::initializer_list<int64_t> op, std::span<const int32_t> tokens = {});
 };
 
 }  // namespace qwen3

@@ -4,6 +4,10 @@
 //               q, k = rope(q, k);  append k, v to the paged cache;  a = attention(q, cache);
 //               x += a·Woᵀ (+b);  h = rms_norm(x);  x += (act(h·Wgateᵀ) * h·Wupᵀ)·Wdownᵀ
 //   logits = rms_norm(x)·Wheadᵀ   (Whead = embed_tokens when tied), only for the rows asked for.
+// Tensor parallel (world_size > 1): each rank holds its query/KV heads and MLP columns, so o_proj
+// and down_proj give partial sums, added up by one all-reduce each (the o_proj bias after it); the
+// embedding table and head are split by vocabulary rows: a rank looks up only its ids (the others'
+// rows stay zero until the all-reduce) and computes its slice of the logits, which rank 0 gathers.
 // All activations are float32 [num_tokens, features]; the batch is ragged: tokens of all chunks are
 // stacked, and only attention looks at which sequence a token belongs to.
 #include <cmath>
@@ -11,6 +15,7 @@
 
 #include "core/error.h"
 #include "model/qwen3_model.h"
+#include "model/tp_mirror.h"
 
 namespace qwen3 {
 
@@ -53,6 +58,9 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
   const Qwen3Config& c = config_;
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = q_heads_, Hkv = kv_heads_, I = inter_;
   const int64_t qkv_dim = (Hq + 2 * Hkv) * D;
+  const bool parallel = tensor_parallel();
+  if (parallel && comm_->rank() == 0) tp_send_step(*comm_, batch, kv);  // the other ranks run this same call
+  TpJournalPause journal_pause(kv);  // our own reserve / commit happen on every rank
 
   // --- validate the whole batch before touching anything ---
   const KvCacheOptions& ko = kv.options();
@@ -116,7 +124,14 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
       sin_t[size_t(t * D / 2 + i)] = float(std::sin(ang) * rope_.attention_scaling);
     }
 
-  for (int64_t t = 0; t < N; ++t) kernels::load_row(weights_.embed_tokens.view(), tp.ids[size_t(t)], &x[size_t(t * H)]);
+  const ShardRange vocab = weights_.vocab;
+  const bool vocab_split = vocab.size != c.vocab_size;
+  for (int64_t t = 0; t < N; ++t) {
+    const int64_t id = tp.ids[size_t(t)] - vocab.begin;
+    if (id >= 0 && id < vocab.size) kernels::load_row(weights_.embed_tokens.view(), id, &x[size_t(t * H)]);
+    else std::fill_n(&x[size_t(t * H)], H, 0.0f);  // another rank's row
+  }
+  if (vocab_split) comm_->all_reduce_sum(x.data(), N * H);  // exact: one row plus zeros
 
   const float scale = float(1.0 / std::sqrt(double(D)));
   std::vector<kernels::AttentionSeq> attn_seqs(batch.size());
@@ -147,14 +162,16 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
                         .num_kv_heads = Hkv, .head_dim = D, .scale = scale, .kv_dtype = ko.dtype,
                         .k = kv.storage().key(int(l), 0, 0), .v = kv.storage().value(int(l), 0, 0),
                         .page_size = ko.page_size, .seqs = attn_seqs});  // all sequences in one call
-    matmul(attn.data(), N, L.o_proj.view(), tmp.data(), mo);  // [N, H]  (all-reduce here when world_size > 1)
+    matmul(attn.data(), N, L.o_proj.view(), tmp.data(), mo);  // [N, H], this rank's heads' part
+    if (parallel) comm_->all_reduce_sum(tmp.data(), N * H);
     add_bias(tmp.data(), N, L.o_proj.bias);
     for (int64_t i = 0; i < N * H; ++i) x[size_t(i)] += tmp[size_t(i)];
     // MLP block
     kernels::rms_norm(x.data(), N, H, L.post_attention_layernorm.data(), c.rms_norm_eps, h.data());
     matmul(h.data(), N, L.gate_up.view(), gate_up.data(), mo);  // [N, 2 I]
     kernels::gated_act(gate_up.data(), N, I, to_act(c.hidden_act), act.data());
-    matmul(act.data(), N, L.down.view(), tmp.data(), mo);  // [N, H]  (all-reduce here when world_size > 1)
+    matmul(act.data(), N, L.down.view(), tmp.data(), mo);  // [N, H], this rank's columns' part
+    if (parallel) comm_->all_reduce_sum(tmp.data(), N * H);
     for (int64_t i = 0; i < N * H; ++i) x[size_t(i)] += tmp[size_t(i)];
   }
   for (size_t b = 0; b < batch.size(); ++b) kv.commit(batch[b].seq, int64_t(batch[b].tokens.size()));
@@ -177,8 +194,34 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
     std::copy(&x[size_t(t * H)], &x[size_t(t * H)] + H, &sel[size_t(r * H)]);
   }
   kernels::rms_norm(sel.data(), R, H, weights_.norm.data(), c.rms_norm_eps, sel.data());
+  const bool root = !parallel || comm_->rank() == 0;
+  if (!vocab_split) {  // one process, or a replicated head: rank 0 alone computes the logits
+    if (root) {
+      out.data.resize(size_t(R * c.vocab_size));
+      matmul(sel.data(), R, weights_.head().view(), out.data.data(), mo);
+    }
+    return;
+  }
+  // Vocabulary-parallel head: this rank's [R, vocab.size] slice, gathered by rank 0.
+  std::vector<float>& local = ws.local_logits;
+  local.resize(size_t(R * vocab.size));
+  matmul(sel.data(), R, weights_.head().view(), local.data(), mo);
+  const int P = comm_->size();
+  std::vector<int64_t> counts(static_cast<size_t>(P)), begins(counts), sizes(counts);
+  for (int r = 0; r < P; ++r) {
+    const ShardRange v = vocab_rows(c.vocab_size, r, P);
+    begins[size_t(r)] = v.begin, sizes[size_t(r)] = v.size, counts[size_t(r)] = R * v.size;
+  }
+  if (sizes[size_t(comm_->rank())] != vocab.size) fail("forward: this rank's vocabulary slice does not match the plan");
+  std::vector<float>& all = ws.gathered;
+  if (root) all.resize(size_t(R * c.vocab_size));
+  comm_->gather(local.data(), counts, root ? all.data() : nullptr);
+  if (!root) return;
   out.data.resize(size_t(R * c.vocab_size));
-  matmul(sel.data(), R, weights_.head().view(), out.data.data(), mo);
+  const float* src = all.data();
+  for (int r = 0; r < P; ++r)
+    for (int64_t i = 0; i < R; ++i, src += sizes[size_t(r)])
+      std::copy(src, src + sizes[size_t(r)], &out.data[size_t(i * c.vocab_size + begins[size_t(r)])]);
 }
 
 }  // namespace qwen3

@@ -1,5 +1,7 @@
 #include "model/qwen3_model.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace qwen3 {
@@ -9,9 +11,17 @@ std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, c
   Qwen3Weights weights = load_weights(dir, config, opts);
   auto m = std::make_unique<Qwen3Model>(std::move(config), std::move(weights));
   m->q_heads_ = m->config_.num_attention_heads / opts.world_size;
-  m->kv_heads_ = m->config_.num_key_value_heads / opts.world_size;
+  m->kv_heads_ = std::max<int64_t>(1, m->config_.num_key_value_heads / opts.world_size);  // replicated when fewer
   m->inter_ = m->config_.intermediate_size / opts.world_size;
   m->numerics_ = opts.numerics;
+  return m;
+}
+
+std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, LoadOptions opts, Communicator& comm) {
+  opts.rank = comm.rank();
+  opts.world_size = comm.size();
+  auto m = load(dir, opts);
+  m->comm_ = &comm;
   return m;
 }
 
@@ -20,6 +30,7 @@ Qwen3Model::Qwen3Model(Qwen3Config config, Qwen3Weights weights)
   q_heads_ = config_.num_attention_heads;
   kv_heads_ = config_.num_key_value_heads;
   inter_ = config_.intermediate_size;
+  if (weights_.vocab.size == 0) weights_.vocab = {0, config_.vocab_size};
 }
 
 KvCacheOptions Qwen3Model::kv_options(int64_t num_pages, int page_size, DType kv_dtype) const {
@@ -30,6 +41,7 @@ KvCacheOptions Qwen3Model::kv_options(int64_t num_pages, int page_size, DType kv
   o.page_size = page_size;
   o.num_pages = num_pages;
   o.dtype = kv_dtype;
+  o.journal = tensor_parallel() && comm_->rank() == 0;
   return o;
 }
 
@@ -39,6 +51,9 @@ std::vector<float> Qwen3Model::embed(std::span<const int32_t> ids) const {
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= config_.vocab_size)
       fail("embed: token id {} (index {}) is outside the vocabulary [0, {})", ids[i], i, config_.vocab_size);
+    if (weights_.vocab.size != config_.vocab_size)
+      fail("embed: this model holds a tensor-parallel slice of the embedding table; embed() needs all of it "
+           "(load with vocab_parallel = false)");
     kernels::load_row(weights_.embed_tokens.view(), ids[i], &out[i * size_t(H)]);
   }
   return out;

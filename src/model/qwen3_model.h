@@ -11,6 +11,7 @@
 #include "kv/kv_cache.h"
 #include "model/qwen3_config.h"
 #include "model/qwen3_weights.h"
+#include "parallel/communicator.h"
 
 namespace qwen3 {
 
@@ -40,13 +41,21 @@ struct Logits {
 class Qwen3Model {
  public:
   static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& dir, const LoadOptions& opts = {});
+  // Tensor parallel: this rank's slices (opts.rank and opts.world_size are taken from comm), and
+  // forward() runs the collectives. On rank 0, forward() first sends the step to the other ranks,
+  // which run the same forward() on mirror caches (model/tp_mirror.h: tp_serve); only rank 0
+  // gets logits.
+  static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& dir, LoadOptions opts, Communicator& comm);
   Qwen3Model(Qwen3Config config, Qwen3Weights weights);
 
   const Qwen3Config& config() const { return config_; }
   const Qwen3Weights& weights() const { return weights_; }
   Numerics numerics() const { return numerics_; }
   // KV cache geometry for this model on this rank.
+  // On rank 0 of a tensor-parallel model the cache records its changes for the other ranks.
   KvCacheOptions kv_options(int64_t num_pages, int page_size = 16, DType kv_dtype = DType::BF16) const;
+  Communicator* communicator() const { return comm_; }
+  bool tensor_parallel() const { return comm_ && comm_->size() > 1; }
 
   // The one forward pass. Validates the whole batch first (known sequences, each at most once,
   // token ids in range, positions below max_position_embeddings, enough KV pages: KvCacheFull), so
@@ -70,10 +79,11 @@ class Qwen3Model {
   Qwen3Weights weights_;
   RopeParams rope_;
   int64_t q_heads_ = 0, kv_heads_ = 0, inter_ = 0;  // on this rank
+  Communicator* comm_ = nullptr;  // null: one process
   Numerics numerics_ = Numerics::Exact;
   // Activations of forward(), [tokens, features] each; they grow to the largest batch and stay.
   struct Workspace {
-    std::vector<float> x, h, qkv, attn, gate_up, act, tmp, cos, sin, sel;
+    std::vector<float> x, h, qkv, attn, gate_up, act, tmp, cos, sin, sel, local_logits, gathered;
   };
   Workspace workspace_;
 };

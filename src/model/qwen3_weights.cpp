@@ -390,16 +390,25 @@ size_t Qwen3Weights::bytes() const {
   return b;
 }
 
+ShardRange vocab_rows(int64_t vocab_size, int rank, int world_size) {
+  // In 128-row steps (the FP8 block height), so a table in any stored format splits.
+  return ShardPlan(rank, world_size, {}).uneven_part(vocab_size, 128);
+}
+
 Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c, const LoadOptions& opts) {
   // The shard plan, declared next to the weights: attention by heads, MLP by intermediate
   // columns, o_proj / down_proj by input columns (each followed by one all-reduce), the rest replicated.
+  // With more ranks than KV heads, each KV head is replicated on world_size / num_key_value_heads
+  // ranks (as vLLM does): a rank's query heads then all belong to the one KV head it holds.
   const ShardPlan plan(opts.rank, opts.world_size,
-                       {{"num_attention_heads", c.num_attention_heads},
-                        {"num_key_value_heads", c.num_key_value_heads},
-                        {"intermediate_size", c.intermediate_size}});
+                       {{"num_attention_heads", c.num_attention_heads}, {"intermediate_size", c.intermediate_size}});
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads,
                 I = c.intermediate_size;
-  const ShardRange q_rows = plan.part(Hq, D), kv_rows = plan.part(Hkv, D), mlp = plan.part(I);
+  const int64_t W = opts.world_size;
+  if (Hkv % W != 0 && W % Hkv != 0)
+    fail("tensor parallel world size {} neither divides nor is a multiple of num_key_value_heads = {}", W, Hkv);
+  const ShardRange q_rows = plan.part(Hq, D), mlp = plan.part(I);
+  const ShardRange kv_rows = Hkv % W == 0 ? plan.part(Hkv, D) : ShardRange{opts.rank / (W / Hkv) * D, D};
   auto rep = [](std::string n, std::vector<int64_t> s) { return Want{std::move(n), std::move(s), Split::Replicated, {}}; };
   auto rows = [](std::string n, std::vector<int64_t> s, ShardRange r) { return Want{std::move(n), std::move(s), Split::Rows, r}; };
   auto cols = [](std::string n, std::vector<int64_t> s, ShardRange r) { return Want{std::move(n), std::move(s), Split::Cols, r}; };
@@ -434,7 +443,14 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
 
   Loader ld(dir, c, plan);
   Qwen3Weights w;
-  w.embed_tokens = head(ld.linear({rep("model.embed_tokens.weight", {c.vocab_size, H})}));
+  w.vocab = opts.vocab_parallel ? vocab_rows(c.vocab_size, opts.rank, opts.world_size) : ShardRange{0, c.vocab_size};
+  auto table = [&](std::string n) {
+    return w.vocab.size == c.vocab_size ? rep(std::move(n), {c.vocab_size, H}) : rows(std::move(n), {c.vocab_size, H}, w.vocab);
+  };
+  if (w.vocab.size == 0)
+    fail("tensor parallelism: rank {} of {} gets no rows of the {}-token vocabulary; use fewer ranks", opts.rank,
+         opts.world_size, c.vocab_size);
+  w.embed_tokens = head(ld.linear({table("model.embed_tokens.weight")}));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i);
     Qwen3Layer L;
@@ -461,7 +477,7 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     if (progress) progress->step(i + 1);
   }
   w.norm = ld.vec(rep("model.norm.weight", {H}));
-  if (!c.tie_word_embeddings) w.lm_head = head(ld.linear({rep("lm_head.weight", {c.vocab_size, H})}));
+  if (!c.tie_word_embeddings) w.lm_head = head(ld.linear({table("lm_head.weight")}));
   if (progress) progress->step(c.num_hidden_layers + 1);
   ld.check_unexpected();
   if (opts.kernel_layout && kernels::prefers_row_groups()) {  // this rank's tensors, after slicing

@@ -11,6 +11,7 @@
 #include "core/buffer.h"
 #include "kernels/kernels.h"
 #include "model/qwen3_config.h"
+#include "parallel/shard_plan.h"
 
 namespace qwen3 {
 
@@ -51,10 +52,13 @@ struct Qwen3Layer {
 };
 
 struct Qwen3Weights {
-  Linear embed_tokens;              // [vocab, hidden], replicated; also the head when tied
+  // [vocab, hidden]; also the head when tied. Under tensor parallelism with a vocabulary-parallel
+  // head, this rank's rows [vocab.begin, vocab.begin + vocab.size) of it (and of lm_head).
+  Linear embed_tokens;
+  ShardRange vocab;
   std::vector<Qwen3Layer> layers;   // [num_hidden_layers]
   std::vector<float> norm;          // [hidden]
-  std::optional<Linear> lm_head;    // [vocab, hidden]; absent when tie_word_embeddings
+  std::optional<Linear> lm_head;    // [vocab, hidden] (this rank's rows, as above); absent when tie_word_embeddings
 
   const Linear& head() const { return lm_head ? *lm_head : embed_tokens; }
   size_t bytes() const;
@@ -76,6 +80,10 @@ enum class HeadFormat : uint8_t { Auto, Stored, Q8 };
 struct LoadOptions {
   int rank = 0;
   int world_size = 1;
+  // world_size > 1: the embedding table and the head split by vocabulary rows over the ranks (each
+  // rank computes its slice of the logits, rank 0 gathers them); false: both replicated, the head
+  // computed by rank 0 alone.
+  bool vocab_parallel = true;
   Quant quant = Quant::None;
   Numerics numerics = Numerics::Exact;
   HeadFormat head = HeadFormat::Auto;
@@ -94,6 +102,9 @@ void quantize_linear_fp8(Linear& l, const std::vector<int64_t>& part_rows);
 // A q8 / q4 layer rewritten into the row-grouped layout (to_rows) or back to row-major; a no-op
 // when it is already in that layout or not q8 / q4.
 void set_row_groups(Linear& l, bool to_rows);
+
+// The rows of the embedding table and head that `rank` holds with a vocabulary-parallel head.
+ShardRange vocab_rows(int64_t vocab_size, int rank, int world_size);
 
 // Reads the checkpoint in `dir` (validated against `config`) and keeps this rank's slices.
 // Errors name the file and the tensor.

@@ -1,5 +1,7 @@
 #include "parallel/shard_plan.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace qwen3 {
@@ -18,6 +20,14 @@ ShardRange ShardPlan::part(int64_t units, int64_t unit_size) const {
   if (units % world_size_) fail("cannot split {} units over {} ranks", units, world_size_);
   int64_t per = units / world_size_;
   return {rank_ * per * unit_size, per * unit_size};
+}
+
+ShardRange ShardPlan::uneven_part(int64_t n, int64_t granule) const {
+  if (granule < 1) fail("uneven_part: granule must be >= 1, got {}", granule);
+  int64_t per = (n + world_size_ - 1) / world_size_;
+  per = (per + granule - 1) / granule * granule;
+  const int64_t b = std::min(n, rank_ * per), e = std::min(n, b + per);
+  return {b, e - b};
 }
 
 }  // namespace qwen3

@@ -31,6 +31,10 @@ class ShardPlan {
 
   // This rank's part of `units` units (heads, columns) that are `unit_size` indices each.
   ShardRange part(int64_t units, int64_t unit_size = 1) const;
+  // This rank's part of `n` indices that need not divide: parts of ceil(n / world_size) rounded up
+  // to a multiple of `granule` (the last rank takes what is left, possibly fewer or none). For the
+  // vocabulary-parallel embedding table and head.
+  ShardRange uneven_part(int64_t n, int64_t granule) const;
 
  private:
   int rank_ = 0, world_size_ = 1;

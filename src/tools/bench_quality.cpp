@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "model/qwen3_model.h"
+#include "parallel/communicator.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/generation.h"
 
@@ -82,6 +83,7 @@ int run_quality(const ModelFlags& tested, const QualityOpts& q, const std::strin
     fail("--text: '{}' encodes to {} tokens, fewer than --tokens {}", q.text, ids.size(), q.tokens);
   ids.resize(size_t(q.tokens));
 
+  if (launched_tensor_parallel()) fail("bench --quality runs in one process; run it without mpirun");
   auto ref_model = load_model(ref);
   auto test_model = load_model(tested);
   if (int64_t(ids.size()) > ref_model->config().max_position_embeddings)

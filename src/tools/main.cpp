@@ -7,6 +7,9 @@
 
 #include "core/error.h"
 #include "tools/command.h"
+#include "tools/model_flags.h"
+#include "tools/tp_launch.h"
+#include "parallel/communicator.h"
 
 namespace qwen3::tools {
 namespace {
@@ -51,11 +54,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "qwen3: error: %s (see qwen3 --help)\n", e.what());
     return 2;
   }
+  int rc = 0;
   try {
-    for (auto* sub : app.get_subcommands()) return actions.at(sub->get_name())();
+    for (auto* sub : app.get_subcommands()) {
+      // Under mpirun, ranks other than 0 only mirror rank 0's model (tools/tp_launch.h).
+      if (qwen3::launched_tensor_parallel() && qwen3::world().rank() != 0) return run_tp_worker(model_flags_of(sub));
+      rc = actions.at(sub->get_name())();
+      break;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qwen3: error: %s\n", e.what());
-    return 1;
+    rc = 1;
   }
-  return 0;
+  return finish_tp(rc);
 }

@@ -4,10 +4,27 @@
 
 #include "core/error.h"
 #include "core/parallel_for.h"
+#include "parallel/communicator.h"
+#include "tools/tp_launch.h"
+
+#include <map>
 
 namespace qwen3::tools {
 
+namespace {
+std::map<const CLI::App*, const ModelFlags*>& flags_registry() {
+  static std::map<const CLI::App*, const ModelFlags*> r;
+  return r;
+}
+}  // namespace
+
+const ModelFlags* model_flags_of(const CLI::App* app) {
+  auto it = flags_registry().find(app);
+  return it == flags_registry().end() ? nullptr : it->second;
+}
+
 void add_model_flags(CLI::App& app, ModelFlags& f) {
+  flags_registry()[&app] = &f;
   app.add_option("--model", f.model, "Hugging Face checkpoint folder")->required();
   app.add_option("--quant", f.quant, "quantize weights on load: none, q8, q4 or fp8")->capture_default_str();
   app.add_option("--kv-dtype", f.kv_dtype, "KV cache element type: f32, bf16 or f16")->capture_default_str();
@@ -44,12 +61,16 @@ DType kv_dtype(const ModelFlags& f) {
   return *d;
 }
 
-std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout) {
+std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout, bool tensor_parallel) {
   if (f.threads < 0) fail("--threads: must be >= 0, got {}", f.threads);
   LoadOptions opts = load_options(f);
   opts.kernel_layout = kernel_layout;
   kv_dtype(f);  // validate before the (possibly long) load
   set_num_threads(f.threads);
+  if (tensor_parallel && launched_tensor_parallel()) {
+    if (!kernel_layout) fail("this command runs in one process; run it without mpirun");
+    return load_tp_model(f, opts);
+  }
   return Qwen3Model::load(f.model, opts);
 }
 

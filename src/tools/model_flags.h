@@ -31,6 +31,10 @@ DType kv_dtype(const ModelFlags& f);
 // Sets the thread count and loads the model (with a progress bar while quantizing on a terminal).
 // kernel_layout = false keeps quantized weights row-major (LoadOptions::kernel_layout), for tools
 // that write them out rather than run them.
-std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout = true);
+// Under `mpirun -n N` (N > 1) the model runs tensor-parallel over the ranks (tools/tp_launch.h)
+// unless tensor_parallel is false (a draft model: rank 0 alone runs it).
+std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout = true, bool tensor_parallel = true);
+// The model flags a subcommand registered with add_model_flags, or nullptr.
+const ModelFlags* model_flags_of(const CLI::App* app);
 
 }  // namespace qwen3::tools

@@ -118,7 +118,7 @@ std::unique_ptr<engine::Proposer> make_proposer(const SpecFlags& f, const ModelF
   ModelFlags df = target_flags;
   df.model = dir.string();
   df.quant = f.draft_quant;
-  auto draft = load_model(df);
+  auto draft = load_model(df, true, /*tensor_parallel=*/false);  // on rank 0 alone
   engine::DraftModelOptions o;
   o.name = proposer_name(f);
   o.num_pages = draft_kv_pages;

@@ -138,10 +138,42 @@ TEST(Weights, ShardedCheckpointLoadsIdentically) {
 
 TEST(Weights, WorldSizeMustDivideHeadsAndIntermediate) {
   // tiny: 4 heads, 2 kv heads, intermediate 160.
-  EXPECT_CONTAINS(load_error(tiny_model("plain"), {.rank = 0, .world_size = 4}),
-                  "tensor parallel world size 4 does not divide num_key_value_heads = 2");
   EXPECT_CONTAINS(load_error(tiny_model("plain"), {.rank = 0, .world_size = 3}),
-                  "does not divide num_attention_heads = 4, num_key_value_heads = 2");
+                  "tensor parallel world size 3 does not divide num_attention_heads = 4, intermediate_size = 160");
+  // KV heads: the world size divides them, or is a multiple of them (each then replicated).
+  auto odd = tiny_model("kv4-w6", DType::F32,
+                        R"({"num_attention_heads": 12, "num_key_value_heads": 4, "intermediate_size": 168})");
+  EXPECT_CONTAINS(load_error(odd, {.rank = 0, .world_size = 6}),
+                  "tensor parallel world size 6 neither divides nor is a multiple of num_key_value_heads = 4");
+}
+
+// More ranks than KV heads: each rank holds the one KV head its query heads read, replicated on
+// world_size / num_key_value_heads ranks; the vocabulary is split in 128-row steps.
+TEST(Weights, KvHeadsReplicatedOverMoreRanks) {
+  auto dir = tiny_model("plain");
+  auto full = Qwen3Model::load(dir);
+  const int W = 4;
+  const int64_t H = 64, D = 32, Hq = 4, Hkv = 2, V = full->config().vocab_size;
+  for (int r = 0; r < W; ++r) {
+    auto m = Qwen3Model::load(dir, {.rank = r, .world_size = W});
+    const Linear& q = m->weights().layers[0].qkv;
+    const Linear& f = full->weights().layers[0].qkv;
+    ASSERT_EQ(q.out, (Hq / W + 2) * D);
+    const int64_t kv_head = r / (W / Hkv);
+    for (int64_t i = 0; i < D; ++i) {
+      EXPECT_EQ(std::memcmp(q.weight.as<float>() + (D + i) * H, f.weight.as<float>() + (Hq * D + kv_head * D + i) * H, H * 4), 0);
+      EXPECT_EQ(std::memcmp(q.weight.as<float>() + (2 * D + i) * H,
+                            f.weight.as<float>() + ((Hq + Hkv) * D + kv_head * D + i) * H, H * 4), 0);
+    }
+    EXPECT_EQ(m->kv_options(1).num_kv_heads, 1);
+    const ShardRange v = m->weights().vocab;
+    const int64_t per = ((V + W - 1) / W + 127) / 128 * 128;
+    EXPECT_EQ(v.begin, std::min<int64_t>(V, r * per));
+    EXPECT_EQ(v.size, std::min<int64_t>(V, v.begin + per) - v.begin);
+    EXPECT_EQ(m->weights().embed_tokens.out, v.size);
+    EXPECT_EQ(std::memcmp(m->weights().embed_tokens.weight.data(),
+                          full->weights().embed_tokens.weight.as<float>() + v.begin * H, size_t(v.size * H) * 4), 0);
+  }
 }
 
 // The slices of all ranks reassemble the full tensors: q/k/v and gate/up by rows (heads,
@@ -185,7 +217,9 @@ TEST(Weights, RankSlicesReassembleTheFullTensors) {
     EXPECT_EQ(k_next, (Hq + Hkv) * D);
     EXPECT_EQ(v_next, (Hq + 2 * Hkv) * D);
   }
-  EXPECT_EQ(std::memcmp(ranks[1]->weights().embed_tokens.weight.data(), full->weights().embed_tokens.weight.data(),
+  // Vocabulary-parallel by default; replicated on request.
+  auto rep = Qwen3Model::load(dir, {.rank = 1, .world_size = W, .vocab_parallel = false});
+  EXPECT_EQ(std::memcmp(rep->weights().embed_tokens.weight.data(), full->weights().embed_tokens.weight.data(),
                         full->weights().embed_tokens.weight.size()), 0);
 }
 
