@@ -1,4 +1,7 @@
-// qwen3 logits: float32 logits of every position of one prompt, as .npy [T, vocab_size].
+// qwen3 logits: float32 logits of every position of one prompt, as .npy [T, vocab_size]. With
+// several --ids, the prompts run as one ragged batch (one forward pass) and the rows follow one
+// another in prompt order: [T1 + T2 + ..., vocab_size] (batch invariance makes each prompt's rows
+// the same bits as when it runs alone).
 #include <memory>
 
 #include "core/parallel_for.h"
@@ -13,17 +16,24 @@ namespace {
 
 struct Opts {
   ModelFlags m;
-  std::string ids, out;
+  std::vector<std::string> ids;
+  std::string out;
 };
 
 int run(const Opts& o) {
-  const std::vector<int32_t> ids = parse_ids(o.ids);
+  std::vector<std::vector<int32_t>> prompts;
+  for (auto& s : o.ids) prompts.push_back(parse_ids(s));
   auto model = load_model(o.m);
   const int64_t page = 16;
-  KvCache kv(model->kv_options((int64_t(ids.size()) + page - 1) / page, int(page), kv_dtype(o.m)));
-  kv.add_sequence(0);
-  const SeqChunk ch{0, ids, LogitsWanted::All};
-  Logits lg = model->forward({&ch, 1}, kv);
+  int64_t pages = 0;
+  for (auto& p : prompts) pages += (int64_t(p.size()) + page - 1) / page;
+  KvCache kv(model->kv_options(pages, int(page), kv_dtype(o.m)));
+  std::vector<SeqChunk> batch;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    kv.add_sequence(SeqId(i));
+    batch.push_back({SeqId(i), prompts[i], LogitsWanted::All});
+  }
+  Logits lg = model->forward(batch, kv);
   write_npy_f32(o.out, lg.data.data(), {int64_t(lg.rows.size()), lg.vocab_size});
   return 0;
 }
@@ -32,7 +42,7 @@ const bool registered = register_command("logits", "Write float32 logits of ever
                                          [](CLI::App& app) {
                                            auto o = std::make_shared<Opts>();
                                            add_model_flags(app, o->m);
-                                           app.add_option("--ids", o->ids, "comma-separated token ids")->required();
+                                           app.add_option("--ids", o->ids, "comma-separated token ids; repeat for a batch of prompts")->required();
                                            app.add_option("--out", o->out, "output .npy file")->required();
                                            return [o] { return run(*o); };
                                          });

@@ -34,7 +34,11 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("--head", f.head,
                  "embedding table and lm_head: auto (q8 under --quant q8/q4, else as stored), stored or q8")
       ->capture_default_str();
-  app.add_option("--threads", f.threads, "worker threads (0: one per core)");
+  app.add_option("--threads", f.threads, "worker threads (0: one per core; per rank under mpirun)");
+  app.add_option("--tp-head", f.tp_head,
+                 "under mpirun: the embedding table and lm_head split by vocabulary over the ranks (vocab) or "
+                 "held whole by every rank, the head computed by rank 0 (replicated)")
+      ->capture_default_str();
 }
 
 LoadOptions load_options(const ModelFlags& f) {
@@ -51,6 +55,9 @@ LoadOptions load_options(const ModelFlags& f) {
   else if (f.head == "stored") o.head = HeadFormat::Stored;
   else if (f.head == "q8") o.head = HeadFormat::Q8;
   else fail("--head: '{}' is not auto, stored or q8", f.head);
+  if (f.tp_head == "vocab") o.vocab_parallel = true;
+  else if (f.tp_head == "replicated") o.vocab_parallel = false;
+  else fail("--tp-head: '{}' is not vocab or replicated", f.tp_head);
   o.show_progress = isatty(STDERR_FILENO) != 0;
   return o;
 }

@@ -20,6 +20,7 @@ struct ModelFlags {
   std::string numerics = "exact"; // exact | fast
   std::string head = "auto";      // auto | stored | q8
   int threads = 0;                // 0: one per core
+  std::string tp_head = "vocab";  // under mpirun: vocab (split by vocabulary rows) | replicated
 };
 
 void add_model_flags(CLI::App& app, ModelFlags& f);

@@ -12,3 +12,12 @@ set_tests_properties(corrupt_checkpoint PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARG
 # Speculative decoding from the CLI (generate, bench): the same ids with every proposer, refusals.
 add_test(NAME spec_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_spec_cli.py)
 set_tests_properties(spec_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900 SKIP_RETURN_CODE 77)
+# Tensor parallelism from the CLI under mpirun (2 and 4 ranks): agreement with one process, bitwise
+# determinism and batch invariance, both heads, speculation (docs/parallel.md).
+find_program(MPIRUN_EXECUTABLE mpirun)
+if(MPIRUN_EXECUTABLE)
+  add_test(NAME tp_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_tp_cli.py)
+  set_tests_properties(tp_cli PROPERTIES ENVIRONMENT
+                       "QWEN3_BIN=$<TARGET_FILE:qwen3>;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+                       TIMEOUT 900 SKIP_RETURN_CODE 77)
+endif()

@@ -5,6 +5,7 @@
     /usr/bin/python3 tests/reference/test_reference.py --self-test                 # the reference alone
     ... --only yarn,linear                                                          # a subset, by name
     ... --extended                                                                  # and known divergences
+    ... --ranks 2                                          # logits and generate tensor-parallel under mpirun
 
 For each configuration: `qwen3 make-test-model` writes a tiny random checkpoint; `qwen3 logits`
 gives float32 logits of every position, which must agree with the reference to
@@ -139,6 +140,10 @@ FP8_CONFIGS = [
     # intermediate 300: down_proj has three column blocks (128, 128, 44); with attention biases.
     ("fp8-inter300-bias", "f32", 34, 1, {"intermediate_size": 300, "attention_bias": True}, 31, ["--fp8"]),
     ("fp8-sharded-3-untied", "bf16", 35, 3, {"tie_word_embeddings": False}, 41, ["--fp8", "--fp8-scale-dtype", "bf16"]),
+    # Shapes whose tensor-parallel splits fall on the 128 x 128 blocks over 2 and 4 ranks (as in
+    # Qwen's FP8 checkpoints): head_dim 128 (q 512 rows, k / v 256), intermediate 512, untied.
+    ("fp8-tp-aligned", "bf16", 36, 1, {"head_dim": 128, "intermediate_size": 512, "tie_word_embeddings": False}, 33,
+     ["--fp8"]),
 ]
 
 # Run with --extended: configurations on which current transformers and the engine are known to
@@ -158,12 +163,27 @@ DISTINCT_IDS: list[int] = []
 MIN_MEAN_DISTINCT = 16  # wall time spent in the qwen3 binary, for the per-configuration line
 
 
+# --ranks N: `qwen3 logits` and `qwen3 generate` run under `mpirun -n N` (tensor parallelism,
+# docs/parallel.md), against the same reference and bounds. Configurations whose FP8 128 x 128
+# blocks a rank boundary would cut are refused by the engine with a message naming the blocks:
+# for them, that refusal is what is checked (TP_REFUSED).
+RANKS = [1]
+MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none"]
+TP_REFUSED = "do not fall on the"
+
+
+def launch(cmd: list[str]) -> list[str]:
+    return cmd if RANKS[0] == 1 else MPIRUN + ["-n", str(RANKS[0])] + cmd
+
+
 def run(cmd: list[str], timeout: int = 300) -> str:
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     ENGINE_SECONDS[0] += time.time() - t0
     if r.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` exited {r.returncode}: {r.stderr.strip()[-600:]}")
+        # Under mpirun the engine's own message comes before the launcher's banner.
+        errors = [l for l in r.stderr.splitlines() if l.startswith("qwen3: error:")]
+        raise RuntimeError(f"`{' '.join(cmd)}` exited {r.returncode}: {' '.join(errors) or r.stderr.strip()[-600:]}")
     return r.stdout
 
 
@@ -184,7 +204,12 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     ids = prompt(length, seed + 1000)
     ids_arg = ",".join(map(str, ids))
     npy = os.path.join(tmp, name + ".npy")
-    run([binary, "logits", "--model", model_dir, "--ids", ids_arg, "--out", npy, "--kv-dtype", kv_dtype])
+    try:
+        run(launch([binary, "logits", "--model", model_dir, "--ids", ids_arg, "--out", npy, "--kv-dtype", kv_dtype]))
+    except RuntimeError as e:
+        if RANKS[0] > 1 and extra and "--fp8" in extra and TP_REFUSED in str(e):
+            return True, f"refused over {RANKS[0]} ranks, as it must be: {str(e).split('error: ')[-1][:160]}"
+        raise
     got = np.load(npy)
 
     model = ref.load_model(model_dir)
@@ -200,8 +225,8 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     figures = (f"T={length:<3d} max|Δ|={diff:.2e} max|ref|={scale:.3f} rel={rel:.2e} < {TOLERANCE[kv_dtype]:.0e} "
                f"(worst at pos {worst[0]})")
 
-    out = json.loads(run([binary, "generate", "--model", model_dir, "--ids", ids_arg, "--kv-dtype", kv_dtype,
-                          "--max-tokens", str(GREEDY_TOKENS), "--format", "json", "--ignore-eos"]))
+    out = json.loads(run(launch([binary, "generate", "--model", model_dir, "--ids", ids_arg, "--kv-dtype", kv_dtype,
+                                 "--max-tokens", str(GREEDY_TOKENS), "--format", "json", "--ignore-eos"])))
     got_ids = [int(t) for t in out["ids"]]
     want_ids = ref.greedy(model, ids, GREEDY_TOKENS, kv_dtype)
     same = sum(1 for _ in iter_prefix(got_ids, want_ids))
@@ -590,7 +615,12 @@ def main() -> int:
     ap.add_argument("--self-test", action="store_true", help="test the reference alone (no QWEN3_BIN)")
     ap.add_argument("--only", help="comma-separated configuration names")
     ap.add_argument("--extended", action="store_true", help="also the configurations in EXTENDED_CONFIGS")
+    ap.add_argument("--ranks", type=int, default=1, help="run the engine under mpirun -n RANKS (tensor parallel)")
     a = ap.parse_args()
+    RANKS[0] = a.ranks
+    if a.ranks > 1:
+        os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")  # CI runs as root
+        os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
     if a.self_test:
         passed, failed = self_test()
     else:
