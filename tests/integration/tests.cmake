@@ -21,3 +21,11 @@ if(MPIRUN_EXECUTABLE)
                        "QWEN3_BIN=$<TARGET_FILE:qwen3>;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
                        TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()
+# The MPI communicator itself, in its own test binary run only under mpirun (3 ranks).
+if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)
+  add_executable(test_parallel_mpi ${CMAKE_CURRENT_SOURCE_DIR}/tests/mpi/communicator_mpi_test.cpp)
+  target_link_libraries(test_parallel_mpi PRIVATE qwen3_parallel GTest::gtest GTest::gtest_main)
+  add_test(NAME parallel_mpi COMMAND ${MPIRUN_EXECUTABLE} --oversubscribe --bind-to none -n 3 $<TARGET_FILE:test_parallel_mpi>)
+  set_tests_properties(parallel_mpi PROPERTIES ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+                       TIMEOUT 300)
+endif()
