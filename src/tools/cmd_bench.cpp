@@ -27,6 +27,13 @@
 //          "draft_ms_per_step", "verify_ms_per_step", "decode_tok_s", "baseline_decode_tok_s",
 //          "speedup", "predicted_speedup", "identical"};
 // --spec-only skips the other measurements (and the bandwidth probe): their keys are then null.
+// Under mpirun (tensor parallelism, docs/parallel.md) the figures are the job's, seen from rank 0:
+//   ranks                     number of ranks (1 without mpirun);
+//   weight_bytes_per_token and kv_bytes_per_position are per rank (each rank reads its slice);
+//   allreduce_ms_per_decode_step, comm_ms_per_decode_step: rank 0's time in all-reduces, and in
+//       all of the step's communication (the step broadcast, all-reduces, the logits gather), per
+//       batch-1 decode step (median over repeats); allreduce_ms_per_prefill: per --prompt prefill.
+//       They include waiting for the slowest rank. null with one rank.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -84,13 +91,24 @@ class Bench {
     kv_ = std::make_unique<KvCache>(model.kv_options(std::max(pages_single, pages_batch), int(page), kv_dtype(o.m)));
   }
 
+  // Communication time so far (tensor parallel): all-reduces alone, and everything.
+  std::pair<double, double> comm_seconds() const {
+    const Communicator* c = model_.communicator();
+    if (!c) return {0, 0};
+    const CommStats& st = const_cast<Communicator*>(c)->stats();
+    return {st.all_reduce_seconds, st.all_reduce_seconds + st.gather_seconds + st.broadcast_seconds};
+  }
+  std::vector<double> ar_prefill_ms, ar_decode_ms, comm_decode_ms;  // per prefill; per batch-1 decode step
+
   // tokens/s of one forward of `prompt` tokens.
   double prefill() {
     kv_->add_sequence(0);
     const auto ids = random_ids(o_.prompt);
+    const auto c0 = comm_seconds();
     const auto t0 = clock_type::now();
     model_.prefill(0, ids, *kv_);
     const double s = seconds_since(t0);
+    ar_prefill_ms.push_back(1e3 * (comm_seconds().first - c0.first));
     kv_->remove_sequence(0);
     return o_.prompt / s;
   }
@@ -104,12 +122,18 @@ class Bench {
       if (context > 0) model_.prefill(i, random_ids(context), *kv_);
     }
     std::vector<int32_t> step(static_cast<size_t>(n));
+    const auto c0 = comm_seconds();
     const auto t0 = clock_type::now();
     for (int g = 0; g < o_.gen; ++g) {
       for (auto& id : step) id = random_id();
       model_.batch_decode(seqs, step, *kv_);
     }
     const double s = seconds_since(t0);
+    if (n == 1 && context == 1) {
+      const auto c1 = comm_seconds();
+      ar_decode_ms.push_back(1e3 * (c1.first - c0.first) / o_.gen);
+      comm_decode_ms.push_back(1e3 * (c1.second - c0.second) / o_.gen);
+    }
     for (SeqId q : seqs) kv_->remove_sequence(q);
     return double(n) * o_.gen / s;
   }
@@ -180,6 +204,8 @@ struct Results {
   std::optional<double> decode_gb, depth_gb, bandwidth, frac, depth_frac;
   std::string isa;
   std::optional<SpecBenchResult> spec;
+  int ranks = 1;
+  std::optional<double> ar_decode_ms, comm_decode_ms, ar_prefill_ms;  // tensor parallel only
 };
 
 void print_json(const Opts& o, const Results& r) {
@@ -193,14 +219,18 @@ void print_json(const Opts& o, const Results& r) {
                       {"decode_gb_s", opt_json(r.decode_gb)}, {"depth_decode_gb_s", opt_json(r.depth_gb)},
                       {"bandwidth_gb_s", opt_json(r.bandwidth)}, {"bandwidth_fraction", opt_json(r.frac)},
                       {"depth_bandwidth_fraction", opt_json(r.depth_frac)},
-                      {"load_s", r.load_s}, {"peak_rss_mib", r.rss_mib}};
+                      {"load_s", r.load_s}, {"peak_rss_mib", r.rss_mib}, {"ranks", r.ranks},
+                      {"allreduce_ms_per_decode_step", opt_json(r.ar_decode_ms)},
+                      {"comm_ms_per_decode_step", opt_json(r.comm_decode_ms)},
+                      {"allreduce_ms_per_prefill", opt_json(r.ar_prefill_ms)}};
   if (r.spec) j["spec"] = spec_bench_json(*r.spec);
   std::printf("%s\n", j.dump().c_str());
 }
 
 void print_text(const Opts& o, const Results& r) {
-  std::printf("model %s | quant %s | kv %s | numerics %s | %d threads | isa %s\n", o.m.model.c_str(),
-              o.m.quant.c_str(), o.m.kv_dtype.c_str(), o.m.numerics.c_str(), num_threads(), r.isa.c_str());
+  std::printf("model %s | quant %s | kv %s | numerics %s | %d threads%s | isa %s\n", o.m.model.c_str(),
+              o.m.quant.c_str(), o.m.kv_dtype.c_str(), o.m.numerics.c_str(), num_threads(),
+              r.ranks > 1 ? fmt::format(" per rank x {} ranks", r.ranks).c_str() : "", r.isa.c_str());
   auto line = [&](const std::string& what, const Stat& s) {
     std::printf("%-26s %10.2f tok/s  (min %.2f, max %.2f, %d repeats)\n", what.c_str(), s.median, s.min, s.max,
                 o.repeat);
@@ -209,8 +239,11 @@ void print_text(const Opts& o, const Results& r) {
   if (r.decode) line(fmt::format("decode {} (batch 1)", o.gen), *r.decode);
   if (r.batch) line(fmt::format("decode {} (batch {})", o.gen, o.batch), *r.batch);
   if (r.depth) line(fmt::format("decode {} at depth {}", o.gen, o.depth), *r.depth);
-  std::printf("weights read per token     %.1f MiB; K/V per position %.1f KiB\n", r.wbytes / (1 << 20),
-              r.kv_pos / 1024);
+  std::printf("weights read per token     %.1f MiB; K/V per position %.1f KiB%s\n", r.wbytes / (1 << 20),
+              r.kv_pos / 1024, r.ranks > 1 ? " (per rank)" : "");
+  if (r.ar_decode_ms)
+    std::printf("all-reduce per decode step %10.3f ms (all communication %.3f ms); per prefill of %d: %.3f ms\n",
+                *r.ar_decode_ms, *r.comm_decode_ms, o.prompt, r.ar_prefill_ms.value_or(0));
   auto bw_line = [&](const std::string& what, double gb, const std::optional<double>& f) {
     if (f) std::printf("%-26s %10.2f GB/s = %.0f%% of the measured %.1f GB/s\n", what.c_str(), gb, 100 * *f, *r.bandwidth);
     else std::printf("%-26s %10.2f GB/s\n", what.c_str(), gb);
@@ -255,6 +288,11 @@ int run(const Opts& o) {
     }
     r.prefill = stat_of(pre);
     r.decode = stat_of(dec);
+    if (model->tensor_parallel()) {
+      r.ar_prefill_ms = stat_of(bench.ar_prefill_ms).median;
+      r.ar_decode_ms = stat_of(bench.ar_decode_ms).median;
+      r.comm_decode_ms = stat_of(bench.comm_decode_ms).median;
+    }
     if (!bat.empty()) r.batch = stat_of(bat);
     if (!dep.empty()) r.depth = stat_of(dep);
   }
@@ -262,7 +300,9 @@ int run(const Opts& o) {
 
   const Qwen3Config& c = model->config();
   r.wbytes = weight_bytes_per_token(model->weights());
-  r.kv_pos = 2.0 * double(c.num_hidden_layers * c.num_key_value_heads * c.head_dim) * double(dtype_size(kv_dtype(o.m)));
+  r.ranks = model->communicator() ? model->communicator()->size() : 1;
+  r.kv_pos = 2.0 * double(c.num_hidden_layers * model->kv_options(1).num_kv_heads * c.head_dim) *
+             double(dtype_size(kv_dtype(o.m)));
   // Mean depth of the timed steps: context + (gen - 1) / 2 positions already in the cache, plus the new one.
   auto gb_s = [&](double tok_s, double context) { return (r.wbytes + r.kv_pos * (context + 0.5 * (o.gen + 1))) * tok_s / 1e9; };
   if (r.decode) r.decode_gb = gb_s(r.decode->median, 1);
