@@ -63,6 +63,12 @@ class Communicator {
 Communicator& world();
 // True when an MPI launcher started this process with more than one rank.
 bool launched_tensor_parallel();
+// This process's rank as the launcher set it (0 without a launcher), known before MPI starts: rank 0
+// starts MPI only when it loads the model, after a command such as serve has set its signal mask
+// (threads MPI starts inherit it).
+int launcher_rank();
+// Ranks the launcher placed on this machine (1 without a launcher).
+int ranks_on_this_machine();
 // Finalises MPI if world() initialised it; a no-op otherwise. Call once, at exit.
 void finalize_world();
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unistd.h>
 
 #include "chat/chat_template.h"
@@ -78,6 +80,9 @@ struct HttpServer::Impl {
   Listener http;
   ConnectionPool* pool = nullptr;  // owned by `http`
   std::atomic<bool> stopping{false};
+  // run() entered / returned: stop() must also stop a run() whose accept loop has not started yet
+  // (cpp-httplib's stop() does nothing until it has).
+  std::atomic<bool> run_entered{false}, run_returned{false};
   std::atomic<size_t> inflight_body_bytes{0};
   // Generations whose response is still being written; drain() waits for them.
   std::mutex gen_mu;
@@ -500,7 +505,11 @@ int HttpServer::bind() {
   return port;
 }
 
-void HttpServer::run() { impl_->http.listen_after_bind(); }
+void HttpServer::run() {
+  impl_->run_entered.store(true);
+  if (!impl_->stopping.load()) impl_->http.listen_after_bind();
+  impl_->run_returned.store(true);
+}
 
 int HttpServer::drain(std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
@@ -521,8 +530,16 @@ int HttpServer::drain(std::chrono::milliseconds timeout) {
 }
 
 void HttpServer::stop() {
-  impl_->stopping.store(true);
-  if (impl_->http.is_running()) impl_->http.stop();
+  Impl& s = *impl_;
+  s.stopping.store(true);
+  // Until run() has returned (or for 5 s): a stop() that lands between run()'s check of
+  // `stopping` and the start of the accept loop would otherwise leave the server listening.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do {
+    if (s.http.is_running()) s.http.stop();
+    if (!s.run_entered.load() || s.run_returned.load()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  } while (std::chrono::steady_clock::now() < deadline);
 }
 
 }  // namespace qwen3::server

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   try {
     for (auto* sub : app.get_subcommands()) {
       // Under mpirun, ranks other than 0 only mirror rank 0's model (tools/tp_launch.h).
-      if (qwen3::launched_tensor_parallel() && qwen3::world().rank() != 0) return run_tp_worker(model_flags_of(sub));
+      if (qwen3::launched_tensor_parallel() && qwen3::launcher_rank() != 0) return run_tp_worker(model_flags_of(sub));
       rc = actions.at(sub->get_name())();
       break;
     }

@@ -34,7 +34,8 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("--head", f.head,
                  "embedding table and lm_head: auto (q8 under --quant q8/q4, else as stored), stored or q8")
       ->capture_default_str();
-  app.add_option("--threads", f.threads, "worker threads (0: one per core; per rank under mpirun)");
+  app.add_option("--threads", f.threads,
+                 "worker threads (0: one per core; under mpirun, per rank: 0 shares the cores among the machine's ranks)");
   app.add_option("--tp-head", f.tp_head,
                  "under mpirun: the embedding table and lm_head split by vocabulary over the ranks (vocab) or "
                  "held whole by every rank, the head computed by rank 0 (replicated)")
@@ -73,7 +74,7 @@ std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout, 
   LoadOptions opts = load_options(f);
   opts.kernel_layout = kernel_layout;
   kv_dtype(f);  // validate before the (possibly long) load
-  set_num_threads(f.threads);
+  set_num_threads(threads_per_rank(f.threads));
   if (tensor_parallel && launched_tensor_parallel()) {
     if (!kernel_layout) fail("this command runs in one process; run it without mpirun");
     return load_tp_model(f, opts);

@@ -2,9 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
@@ -57,8 +60,14 @@ std::vector<std::string> lines(const std::string& s) {
 // Every rank's answer; the problem found, or "" when all agree.
 std::string check(const std::vector<std::string>& all) {
   std::string problems;
+  size_t errors = 0;
   for (size_t r = 0; r < all.size(); ++r)
-    if (all[r].rfind("error\n", 0) == 0) problems += fmt::format("{}rank {}: {}", problems.empty() ? "" : "; ", r, all[r].substr(6));
+    if (all[r].rfind("error\n", 0) == 0) {
+      ++errors;
+      problems += fmt::format("{}rank {}: {}", problems.empty() ? "" : "; ", r, all[r].substr(6));
+    }
+  if (errors == all.size() && std::all_of(all.begin(), all.end(), [&](auto& a) { return a == all[0]; }))
+    return "every rank: " + all[0].substr(6);  // the same error everywhere: say it once
   if (!problems.empty()) return problems;
   const auto ref = lines(all[0]);
   for (size_t r = 1; r < all.size(); ++r) {
@@ -99,7 +108,17 @@ std::unique_ptr<Qwen3Model> load_and_check(const ModelFlags& f, LoadOptions opts
 
 }  // namespace
 
+int threads_per_rank(int requested) {
+  if (requested > 0 || !launched_tensor_parallel()) return requested;
+  const int cores = int(std::thread::hardware_concurrency());
+  return std::max(1, std::max(1, cores) / ranks_on_this_machine());
+}
+
 int run_tp_worker(const ModelFlags* f) {
+  // A signal sent to the ranks (rank 0's own handling decides: the server drains, then releases
+  // the workers) must not kill a worker under it; mpirun itself ends the job with SIGKILL.
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
   Communicator& comm = world();
   set_warnings(false);  // rank 0 speaks for the job; errors still print
   if (!f) {  // a command that runs no model: rank 0 runs it alone
@@ -111,7 +130,7 @@ int run_tp_worker(const ModelFlags* f) {
     if (f->threads < 0) fail("--threads: must be >= 0, got {}", f->threads);
     opts = load_options(*f);
     kv_dtype(*f);
-    set_num_threads(f->threads);
+    set_num_threads(threads_per_rank(f->threads));
   } catch (const std::exception&) {
     // Rank 0 parses the same options and reports the error; join the check as it does.
   }

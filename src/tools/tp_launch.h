@@ -17,6 +17,8 @@
 
 namespace qwen3::tools {
 
+// --threads 0 (one per core) under mpirun: the machine's cores shared by the ranks placed on it.
+int threads_per_rank(int requested);
 // A rank other than 0: loads the model of `f` (a command without model flags: f == nullptr),
 // mirrors rank 0 until it is done, and returns the exit status.
 int run_tp_worker(const ModelFlags* f);

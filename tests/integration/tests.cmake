@@ -15,7 +15,7 @@ set_tests_properties(spec_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qw
 # Tensor parallelism from the CLI under mpirun (2 and 4 ranks): agreement with one process, bitwise
 # determinism and batch invariance, both heads, speculation (docs/parallel.md).
 find_program(MPIRUN_EXECUTABLE mpirun)
-if(MPIRUN_EXECUTABLE)
+if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)
   add_test(NAME tp_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_tp_cli.py)
   set_tests_properties(tp_cli PROPERTIES ENVIRONMENT
                        "QWEN3_BIN=$<TARGET_FILE:qwen3>;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
@@ -28,4 +28,14 @@ if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)
   add_test(NAME parallel_mpi COMMAND ${MPIRUN_EXECUTABLE} --oversubscribe --bind-to none -n 3 $<TARGET_FILE:test_parallel_mpi>)
   set_tests_properties(parallel_mpi PROPERTIES ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
                        TIMEOUT 300)
+endif()
+# Faults of a tensor-parallel job: a rank killed mid-stream (serve), idle, or mid-generate ends the
+# whole job within 10 s naming the rank, with no rank left; start-up refusals of MPMD launches whose
+# ranks disagree (config.json, tensor index, options, a missing model), a world size that does not
+# divide the heads; the same model in another folder is accepted.
+if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)
+  add_test(NAME tp_faults COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_tp_faults.py)
+  set_tests_properties(tp_faults PROPERTIES ENVIRONMENT
+                       "QWEN3_BIN=$<TARGET_FILE:qwen3>;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+                       TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()

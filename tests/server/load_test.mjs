@@ -4,7 +4,7 @@
 import OpenAI from 'openai';
 import path from 'node:path';
 import fs from 'node:fs';
-import { SANITIZED, check, finish, makeTinyModel, startServer, tmpdir, waitIdle } from './server_util.mjs';
+import { SANITIZED, check, finish, makeTinyModel, startServer, stopAndCheck, tmpdir, waitIdle } from './server_util.mjs';
 
 // Fewer tokens under the sanitizers (a step is ~10x slower there); still 64 concurrent streams.
 const CLIENTS = 64, PROMPTS = 16, MAX_TOKENS = SANITIZED ? 8 : 24;
@@ -64,7 +64,7 @@ try {
 } catch (e) {
   check('no exception', false, `${e.stack}`);
 } finally {
-  if (srv) check('server exits cleanly', (await srv.stop()) === 0, srv.log().slice(-2000));
+  if (srv) await stopAndCheck(srv);
   fs.rmSync(dir, { recursive: true, force: true });
   finish();
 }

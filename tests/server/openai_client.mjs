@@ -4,7 +4,8 @@
 import OpenAI from 'openai';
 import path from 'node:path';
 import fs from 'node:fs';
-import { check, finish, makeTinyModel, makeZeroLogitModel, scriptedParams, startServer, tmpdir, waitIdle } from './server_util.mjs';
+import { LAUNCH, check, finish, launchRanks, makeTinyModel, makeZeroLogitModel, scriptedParams, startServer, stopAndCheck, tmpdir,
+  waitIdle } from './server_util.mjs';
 
 const dir = tmpdir('qwen3_openai_');
 const servers = [];
@@ -13,6 +14,8 @@ try {
   const zero = makeZeroLogitModel(tiny, path.join(dir, 'zero'));
   const srv = await startServer(tiny, ['--kv-memory', '0.05', '--max-batch', '8']);
   servers.push(srv);
+  if (LAUNCH.length) check(`runs over ${launchRanks()} ranks`, srv.ranks.length === launchRanks() &&
+                           srv.ranks.map((r) => r.rank).sort().join() === [...Array(launchRanks()).keys()].join(), srv.ranks);
   const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'none', maxRetries: 0 });
   const tokenize = async (url, body) => (await (await fetch(`${url}/tokenize`, { method: 'POST', body: JSON.stringify(body) })).json());
 
@@ -156,10 +159,7 @@ try {
 } catch (e) {
   check('no exception', false, `${e.stack}`);
 } finally {
-  for (const s of servers) {
-    const code = await s.stop();
-    check('server exits cleanly', code === 0, s.log().slice(-2000));
-  }
+  for (const s of servers) await stopAndCheck(s);
   fs.rmSync(dir, { recursive: true, force: true });
   finish();
 }

@@ -7,7 +7,7 @@
 import OpenAI from 'openai';
 import path from 'node:path';
 import fs from 'node:fs';
-import { SANITIZED, check, finish, makeTinyModel, metrics, startServer, tmpdir, waitIdle } from './server_util.mjs';
+import { SANITIZED, check, finish, makeTinyModel, metrics, startServer, stopAndCheck, tmpdir, waitIdle } from './server_util.mjs';
 
 const SECONDS = Number(process.env.QWEN3_SOAK_SECONDS || (SANITIZED ? 10 : 20)), CLIENTS = 16;
 const dir = tmpdir('qwen3_soak_');
@@ -104,7 +104,7 @@ try {
 } catch (e) {
   check('no exception', false, `${e.stack}`);
 } finally {
-  if (srv) check('server exits cleanly', (await srv.stop()) === 0, srv.log().slice(-2000));
+  if (srv) await stopAndCheck(srv);
   fs.rmSync(dir, { recursive: true, force: true });
   finish();
 }

@@ -11,21 +11,27 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from cli_check import check, finish  # noqa: E402
+from cli_check import alive, check, finish, job_ranks, terminate_server  # noqa: E402
 
 BIN = os.environ["QWEN3_BIN"]
 SANITIZED = bool(os.environ.get("QWEN3_SANITIZED"))
+# A launcher prefix, split on spaces: QWEN3_LAUNCH="mpirun -n 2 --oversubscribe --bind-to none" runs the
+# servers tensor-parallel (mpirun is then the process started).
+LAUNCH = os.environ.get("QWEN3_LAUNCH", "").split()
 
 
 def start(model, *extra):
-    p = subprocess.Popen([BIN, "serve", "--model", model, "--port", "0", *extra], stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([*LAUNCH, BIN, "serve", "--model", model, "--port", "0", *extra], stderr=subprocess.PIPE, text=True)
     line = ""
     deadline = time.time() + (120 if SANITIZED else 30)
     while time.time() < deadline:
         line = p.stderr.readline()
         m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if m:
+            p.ranks = job_ranks(p.pid) if LAUNCH else {}
             return p, f"http://127.0.0.1:{m.group(1)}"
+    p.kill()
+    p.wait()
     raise RuntimeError(f"server did not start: {line}")
 
 
@@ -181,12 +187,18 @@ try:
 finally:
     for q in procs:
         if q.poll() is None:
-            q.terminate()
+            terminate_server(q, bool(LAUNCH))
         try:
             rc = q.wait(timeout=30)
             check("server exits cleanly on SIGTERM", rc == 0, f"exit {rc}")
         except subprocess.TimeoutExpired:
             q.kill()
+            q.wait()
             check("server exits on SIGTERM", False, "timeout")
+        if LAUNCH:
+            deadline = time.time() + 5
+            while time.time() < deadline and any(alive(r) for r in q.ranks.values()):
+                time.sleep(0.1)
+            check("no rank left running", not any(alive(r) for r in q.ranks.values()), q.ranks)
     shutil.rmtree(tmp, ignore_errors=True)
 finish()

@@ -15,3 +15,21 @@ set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT
 # headers, abandoned requests, the SIGTERM drain).
 add_test(NAME server_hostile COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_hostile.py)
 set_tests_properties(server_hostile PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900 SKIP_RETURN_CODE 77)
+# The same clients against a tensor-parallel server: `mpirun -n N qwen3 serve` (QWEN3_LAUNCH is the
+# launcher prefix server_util.mjs and test_curl.py put before the binary). The servers are stopped
+# by SIGTERM to rank 0 and the tests check that no rank is left running.
+find_program(MPIRUN_EXECUTABLE mpirun)
+if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)  # mpirun, and a qwen3 built with MPI
+  set(_ompi_root_env "OMPI_ALLOW_RUN_AS_ROOT=1" "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+  foreach(n 2 4)
+    set(_tp_env "${_server_env}" ${_ompi_root_env} "QWEN3_LAUNCH=${MPIRUN_EXECUTABLE} -n ${n} --oversubscribe --bind-to none")
+    if(NODE_EXECUTABLE)
+      add_test(NAME server_openai_client_tp${n} COMMAND ${NODE_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/openai_client.mjs)
+      set_tests_properties(server_openai_client_tp${n} PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+    endif()
+    if(n EQUAL 2)
+      add_test(NAME server_curl_tp2 COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_curl.py)
+      set_tests_properties(server_curl_tp2 PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+    endif()
+  endforeach()
+endif()
