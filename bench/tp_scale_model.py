@@ -24,6 +24,7 @@ MODELS = {  # layers, hidden, vocab, parameters (Qwen3 model cards / config.json
     "Qwen3-8B": (36, 4096, 151936, 8.19e9),
     "Qwen3-32B": (64, 5120, 151936, 32.8e9),
 }
+HEADS = {"Qwen3-8B": 32, "Qwen3-32B": 64}  # query heads: the most ranks tensor parallelism can use
 NETWORKS = {  # bytes/s, one-way small-message latency in seconds (assumed: TCP over Ethernet)
     "25 Gb/s": (25e9 / 8, 25e-6),
     "100 Gb/s": (100e9 / 8, 10e-6),
@@ -75,10 +76,11 @@ def main():
                 print(f"| {net} | {n} | {d:.2f} | {1e3 * c:.2f} | {prefill_tok_s(model, n, net, fl):.1f} | "
                       f"{layer_split_tok_s(model, n, net, bw):.2f} |")
         for net in NETWORKS:
-            ns = [2 ** k for k in range(0, 9)]
+            ns = [2 ** k for k in range(0, 9) if 2 ** k <= HEADS[model]]
             speeds = [decode_tok_s(model, n, net, bw)[0] for n in ns]
             best = ns[speeds.index(max(speeds))]
-            print(f"\n{net}: decode peaks at {best} machines ({max(speeds):.1f} tok/s); "
+            limit = " (the most the heads allow)" if best == ns[-1] else ""
+            print(f"\n{net}: decode peaks at {best} machines{limit} ({max(speeds):.1f} tok/s); "
                   f"going from 8 to 16 machines adds {100 * (decode_tok_s(model, 16, net, bw)[0] / speeds[3] - 1):.0f}%")
 
 
