@@ -164,7 +164,16 @@ MIN_MEAN_DISTINCT = 16  # wall time spent in the qwen3 binary, for the per-confi
 
 
 # --ranks N: `qwen3 logits` and `qwen3 generate` run under `mpirun -n N` (tensor parallelism,
-# docs/parallel.md), against the same reference and bounds. Configurations whose FP8 128 x 128
+# docs/parallel.md), against the same reference. The logits are compared with an f32 KV cache, at
+# its bound (1e-4), in every configuration; the greedy continuation keeps the configuration's cache
+# dtype and must still equal the reference's. Why not the 16-bit bounds for the logits: the ranks add
+# the partial sums of o_proj and down_proj in another order than one process, which moves float32 k
+# and v by a last bit, and (as explained at the top) a last-bit move flips a bf16 rounding at a
+# midpoint, which these small random models amplify: measured, f16-tied-silu with a bf16 cache over
+# 2 ranks reached 1.09e-3 (bound 1e-3; 3.5e-4 in one process), while the same configuration with an
+# f32 cache is at 7.7e-7 over 2 ranks (5.3e-7 in one process). So the f32 comparison is the one that
+# tests the parallel arithmetic, tighter, and the 16-bit rounding itself is per-rank code the
+# single-process run covers. Configurations whose FP8 128 x 128
 # blocks a rank boundary would cut are refused by the engine with a message naming the blocks:
 # for them, that refusal is what is checked (TP_REFUSED).
 RANKS = [1]
@@ -204,8 +213,9 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     ids = prompt(length, seed + 1000)
     ids_arg = ",".join(map(str, ids))
     npy = os.path.join(tmp, name + ".npy")
+    logits_kv = "f32" if RANKS[0] > 1 else kv_dtype
     try:
-        run(launch([binary, "logits", "--model", model_dir, "--ids", ids_arg, "--out", npy, "--kv-dtype", kv_dtype]))
+        run(launch([binary, "logits", "--model", model_dir, "--ids", ids_arg, "--out", npy, "--kv-dtype", logits_kv]))
     except RuntimeError as e:
         if RANKS[0] > 1 and extra and "--fp8" in extra and TP_REFUSED in str(e):
             return True, f"refused over {RANKS[0]} ranks, as it must be: {str(e).split('error: ')[-1][:160]}"
@@ -213,7 +223,7 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     got = np.load(npy)
 
     model = ref.load_model(model_dir)
-    want = ref.forward(model, ids, kv_dtype=kv_dtype)
+    want = ref.forward(model, ids, kv_dtype=logits_kv)
     if got.shape != want.shape:
         return False, f"engine logits shape {got.shape}, expected {want.shape}"
     dtype_note = "" if got.dtype == np.float32 else f" (engine .npy dtype {got.dtype}, expected float32)"
@@ -222,15 +232,15 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
     rel = diff / scale
     worst = np.unravel_index(int(np.argmax(np.abs(got - want))), want.shape)
     # Where the worst error sits hints at the cause: a RoPE slip grows with the position.
-    figures = (f"T={length:<3d} max|Δ|={diff:.2e} max|ref|={scale:.3f} rel={rel:.2e} < {TOLERANCE[kv_dtype]:.0e} "
-               f"(worst at pos {worst[0]})")
+    figures = (f"T={length:<3d} max|Δ|={diff:.2e} max|ref|={scale:.3f} rel={rel:.2e} < {TOLERANCE[logits_kv]:.0e} "
+               f"(worst at pos {worst[0]}{', logits with kv f32' if logits_kv != kv_dtype else ''})")
 
     out = json.loads(run(launch([binary, "generate", "--model", model_dir, "--ids", ids_arg, "--kv-dtype", kv_dtype,
                                  "--max-tokens", str(GREEDY_TOKENS), "--format", "json", "--ignore-eos"])))
     got_ids = [int(t) for t in out["ids"]]
     want_ids = ref.greedy(model, ids, GREEDY_TOKENS, kv_dtype)
     same = sum(1 for _ in iter_prefix(got_ids, want_ids))
-    ok = rel < TOLERANCE[kv_dtype] and got_ids == want_ids and not dtype_note
+    ok = rel < TOLERANCE[logits_kv] and got_ids == want_ids and not dtype_note
     greedy_note = f"greedy {same}/{GREEDY_TOKENS} identical, {len(set(want_ids))} distinct"
     DISTINCT_IDS.append(len(set(want_ids)))
     if got_ids != want_ids:
