@@ -18,9 +18,7 @@ ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
 
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQWEN3_SANITIZE=ON -DCMAKE_CXX_FLAGS=-O1
 cmake --build build-asan -j"$jobs"
-# (the tensor-parallel tests run OpenMPI, whose libraries keep allocations past MPI_Finalize)
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  LSAN_OPTIONS=suppressions=$PWD/tests/mpi/lsan.supp \
   QWEN3_SANITIZED=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800
 
 # The thread pool, the multi-threaded kernels and the engine loop (threads submitting and

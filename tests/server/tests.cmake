@@ -20,7 +20,7 @@ set_tests_properties(server_hostile PROPERTIES ENVIRONMENT "${_server_env}" TIME
 # by SIGTERM to rank 0 and the tests check that no rank is left running.
 find_program(MPIRUN_EXECUTABLE mpirun)
 if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)  # mpirun, and a qwen3 built with MPI
-  set(_ompi_root_env "OMPI_ALLOW_RUN_AS_ROOT=1" "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+  set(_ompi_root_env ${QWEN3_MPI_TEST_ENV})  # tests/integration/tests.cmake
   foreach(n 2 4)
     set(_tp_env "${_server_env}" ${_ompi_root_env} "QWEN3_LAUNCH=${MPIRUN_EXECUTABLE} -n ${n} --oversubscribe --bind-to none")
     if(NODE_EXECUTABLE)
