@@ -55,8 +55,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   int rc = 0;
+  bool has_model = false;
   try {
     for (auto* sub : app.get_subcommands()) {
+      has_model = model_flags_of(sub) != nullptr;
       // Under mpirun, ranks other than 0 only mirror rank 0's model (tools/tp_launch.h).
       if (qwen3::launched_tensor_parallel() && qwen3::launcher_rank() != 0) return run_tp_worker(model_flags_of(sub));
       rc = actions.at(sub->get_name())();
@@ -66,5 +68,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "qwen3: error: %s\n", e.what());
     rc = 1;
   }
-  return finish_tp(rc);
+  return finish_tp(rc, has_model);
 }

@@ -119,12 +119,9 @@ int run_tp_worker(const ModelFlags* f) {
   // the workers) must not kill a worker under it; mpirun itself ends the job with SIGKILL.
   std::signal(SIGINT, SIG_IGN);
   std::signal(SIGTERM, SIG_IGN);
+  if (!f) return 0;  // a command that runs no model: rank 0 runs it alone (neither starts MPI)
   Communicator& comm = world();
   set_warnings(false);  // rank 0 speaks for the job; errors still print
-  if (!f) {  // a command that runs no model: rank 0 runs it alone
-    finalize_world();
-    return 0;
-  }
   LoadOptions opts;
   try {
     if (f->threads < 0) fail("--threads: must be >= 0, got {}", f->threads);
@@ -150,8 +147,8 @@ std::unique_ptr<Qwen3Model> load_tp_model(const ModelFlags& f, LoadOptions opts)
   return model;
 }
 
-int finish_tp(int rc) {
-  if (!launched_tensor_parallel()) return rc;
+int finish_tp(int rc, bool has_model) {
+  if (!launched_tensor_parallel() || !has_model) return rc;
   Communicator* c = nullptr;
   try {
     c = &world();

@@ -24,7 +24,8 @@ int threads_per_rank(int requested);
 int run_tp_worker(const ModelFlags* f);
 // Rank 0 (from load_model): the tensor-parallel model, after the start-up check.
 std::unique_ptr<Qwen3Model> load_tp_model(const ModelFlags& f, LoadOptions opts);
-// Rank 0, when the command has returned `rc`: releases the workers and finalises MPI. Returns rc.
-int finish_tp(int rc);
+// Rank 0, when the command has returned `rc`: releases the workers (only a command with model
+// flags has any: `has_model`) and finalises MPI. Returns rc.
+int finish_tp(int rc, bool has_model);
 
 }  // namespace qwen3::tools
