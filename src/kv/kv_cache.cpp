@@ -239,7 +239,15 @@ void KvCache::replay(std::span<const int64_t> ops) {
       case kReserve: need(2); reserve(a[0], a[1]); break;
       case kCommit: need(2); commit(a[0], a[1]); break;
       case kAddFromPrefix: need(2); add_sequence_from_prefix_cache(a[0], rest_tokens(2), a[1]); break;
-      case kCacheFull: need(1); cache_full_pages(a[0], rest_tokens(1)); break;
+      case kCacheFull: {  // [seq, offset, num_tokens, ids of [offset, ...)]: the rest are not read
+        need(3);
+        if (a[1] < 0 || a[2] < a[1] || size_t(a[2] - a[1]) < a.size() - 3)
+          fail("KV cache journal: bad range [{}, {}) for the prefix cache", a[1], a[2]);
+        tokens.assign(size_t(a[2]), 0);
+        std::copy(a.begin() + 3, a.end(), tokens.begin() + a[1]);
+        cache_full_pages(a[0], tokens);
+        break;
+      }
       default: fail("KV cache journal: unknown operation {}", op);
     }
   }
@@ -431,6 +439,7 @@ void KvCache::cache_full_pages(SeqId seq, std::span<const int32_t> tokens) {
   const size_t ps = size_t(opts_.page_size);
   const size_t full = size_t(s.num_tokens) / ps;
   if (s.chain.size() >= full) return;
+  const size_t first_new = s.chain.size();
   s.chain.reserve(full);  // the only step that can throw (bad_alloc)
   for (size_t i = s.chain.size(); i < full; ++i) {
     const PageId p = s.pages[i];
@@ -444,7 +453,10 @@ void KvCache::cache_full_pages(SeqId seq, std::span<const int32_t> tokens) {
     }  // else another page holds the same tokens after the same prefix: this one stays uncached
     s.chain.push_back(link);
   }
-  record({kCacheFull, seq}, tokens.first(size_t(s.num_tokens)));
+  // Only the ids of the pages just offered are read (the mirror's chain is as long as ours): send
+  // those, not the whole sequence, which would make a long generation's messages grow every page.
+  const size_t from = first_new * ps;
+  record({kCacheFull, seq, int64_t(from), s.num_tokens}, tokens.subspan(from, full * ps - from));
 }
 
 bool KvCache::contains(SeqId seq) const { return seqs_.contains(seq); }
