@@ -27,9 +27,13 @@ if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)  # mpirun, and a qwen3 built with MPI
       add_test(NAME server_openai_client_tp${n} COMMAND ${NODE_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/openai_client.mjs)
       set_tests_properties(server_openai_client_tp${n} PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
     endif()
-    if(n EQUAL 2 AND NODE_EXECUTABLE)  # 64 concurrent streams, each equal to its solo run
-      add_test(NAME server_load_test_tp2 COMMAND ${NODE_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/load_test.mjs)
-      set_tests_properties(server_load_test_tp2 PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+    if(n EQUAL 2 AND NODE_EXECUTABLE)
+      # 64 concurrent streams, each equal to its solo run; the soak with random disconnects, the
+      # prefix cache and preemption (every KV change mirrored on the other rank).
+      foreach(t load_test soak_test)
+        add_test(NAME server_${t}_tp2 COMMAND ${NODE_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/${t}.mjs)
+        set_tests_properties(server_${t}_tp2 PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+      endforeach()
     endif()
     if(n EQUAL 2)
       add_test(NAME server_curl_tp2 COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_curl.py)
