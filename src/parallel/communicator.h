@@ -52,6 +52,7 @@ class Communicator {
   [[noreturn]] virtual void abort(int code) = 0;
 
   CommStats& stats() { return stats_; }
+  const CommStats& stats() const { return stats_; }
 
  protected:
   CommStats stats_;

@@ -95,7 +95,7 @@ class Bench {
   std::pair<double, double> comm_seconds() const {
     const Communicator* c = model_.communicator();
     if (!c) return {0, 0};
-    const CommStats& st = const_cast<Communicator*>(c)->stats();
+    const CommStats& st = c->stats();
     return {st.all_reduce_seconds, st.all_reduce_seconds + st.gather_seconds + st.broadcast_seconds};
   }
   std::vector<double> ar_prefill_ms, ar_decode_ms, comm_decode_ms;  // per prefill; per batch-1 decode step

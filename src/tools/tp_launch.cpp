@@ -4,13 +4,13 @@
 
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <thread>
 #include <algorithm>
 #include <vector>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/log.h"
 #include "core/parallel_for.h"
 #include "io/safetensors.h"
@@ -37,8 +37,7 @@ std::string fnv1a(const std::string& s) {
 // "ok" and one "name=hash" line per thing that must agree, or "error" and the message.
 std::string fingerprint(const ModelFlags& f, const LoadOptions& o) {
   const std::filesystem::path dir = f.model;
-  std::ifstream in(dir / "config.json");
-  const std::string config = nlohmann::json::parse(in).dump();  // keys sorted: formatting does not count
+  const std::string config = read_json_file(dir / "config.json").dump();  // keys sorted: formatting does not count
   std::string index;
   const Checkpoint ckpt = Checkpoint::open(dir);
   for (const auto& [name, t] : ckpt.tensors()) index += fmt::format("{} {} {}\n", name, t->dtype_str, t->shape_str());

@@ -157,20 +157,28 @@ def check_job_ended(name, job, victim, t0):
     return rc
 
 
-def serve_kill(model, victim, with_request):
-    name = f"serve, rank {victim} killed {'mid-stream' if with_request else 'while idle'}"
+def start_server(name, model):
+    """A 2-rank `serve` job and its port, or (job, None) after a failed check (the job killed)."""
     job = Job([BIN, "serve", "--model", model, "--port", "0", "--quiet"])
     m = job.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 60)
     check(f"{name}: server starts", m is not None, job.stderr()[-1500:])
     if not m:
         job.kill()
+        return job, None
+    return job, int(m.group(1))
+
+
+def serve_kill(model, victim, with_request):
+    name = f"serve, rank {victim} killed {'mid-stream' if with_request else 'while idle'}"
+    job, port = start_server(name, model)
+    if port is None:
         return
     ranks = job.ranks(2)
     check(f"{name}: 2 ranks", sorted(ranks) == [0, 1], ranks)
     result, started = {}, threading.Event()
     client = None
     if with_request:
-        client = threading.Thread(target=stream_request, args=(int(m.group(1)), result, started), daemon=True)
+        client = threading.Thread(target=stream_request, args=(port, result, started), daemon=True)
         client.start()
         started.wait(30)
         check(f"{name}: streaming before the kill", result.get("status") == 200 and result.get("events", 0) >= 3
@@ -189,11 +197,8 @@ def serve_kill(model, victim, with_request):
 
 def serve_sigterm_launcher(model):
     name = "serve, SIGTERM to mpirun"
-    job = Job([BIN, "serve", "--model", model, "--port", "0", "--quiet"])
-    m = job.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 60)
-    check(f"{name}: server starts", m is not None, job.stderr()[-1500:])
-    if not m:
-        job.kill()
+    job, port = start_server(name, model)
+    if port is None:
         return
     check(f"{name}: 2 ranks", sorted(job.ranks(2)) == [0, 1], job.seen)
     t0 = time.time()
