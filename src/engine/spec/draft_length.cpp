@@ -46,6 +46,12 @@ int DraftLength::choose(SeqId id) {
     if (d_ >= 0.05) s.off = true;
     return 0;
   }
+  // A costly draft that has drafted and never once been accepted is not probed either: a probe would
+  // cost its catch-up on every token since its last call for a token it has never got right.
+  if (!s.ever_accepted && s.trials > 0 && d_ >= 0.05) {
+    s.off = true;
+    return 0;
+  }
   if (s.probe_interval == 0) s.probe_interval = o_.probe_every, s.next_probe = s.steps + s.probe_interval;
   if (s.steps < s.next_probe) return 0;
   s.probing = true;
@@ -59,6 +65,7 @@ void DraftLength::observe(SeqId id, int drafted, int accepted) {
   const int trials = accepted + (accepted < drafted ? 1 : 0);
   s.accepted = kDecay * s.accepted + accepted;
   s.trials = kDecay * s.trials + trials;
+  if (accepted > 0) s.ever_accepted = true;
   if (s.probing) {
     // A rejected probe waits twice as long for the next; an accepted one resets the interval.
     s.probe_interval = accepted > 0 ? o_.probe_every : std::min<int64_t>(2 * s.probe_interval, 8 * int64_t(o_.probe_every));

@@ -15,7 +15,9 @@
 // and an accepted one resets it. A probe of a draft model costs more than its one token: the draft
 // first catches up on every token since its last call. So when drafting is not nearly free
 // (d >= 0.05) a rejected probe turns speculation off for the sequence for good (off():
-// the proposer can drop its state), which bounds what a draft that is never accepted costs.
+// the proposer can drop its state), and such a draft that has never had a token accepted is turned
+// off without a probe as soon as its k falls to 0, which bounds what a draft that is never accepted
+// costs to the prompt catch-up and the first steps of drafts.
 // adaptive = false: always max_k.
 #pragma once
 
@@ -62,6 +64,7 @@ class DraftLength {
     int64_t probe_interval = 0;
     bool probing = false;       // this step's draft is a probe
     int failed_probes = 0;      // in a row
+    bool ever_accepted = false;
     bool off = false;           // speculation turned off for good
   };
   DraftLengthOptions o_;

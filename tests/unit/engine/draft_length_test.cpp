@@ -58,6 +58,44 @@ TEST(DraftLength, ACostlyDraftThatIsNeverAcceptedIsTurnedOff) {
   EXPECT_LT(drafted, 10);
 }
 
+TEST(DraftLength, ACostlyDraftNeverAcceptedStopsWithoutAProbe) {
+  // d = 0.4, never accepted: speculation ends the first step k falls to 0, before any probe
+  // (probe_every = 16), so only the first steps' drafts are paid for.
+  DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  d.observe_step(0.010, 1, 0, 0, 0);
+  int drafted = 0, last_draft_step = -1, off_step = -1;
+  for (int step = 0; step < 200 && off_step < 0; ++step) {
+    const int k = d.choose(1);
+    if (k > 0) d.observe(1, k, 0), drafted += k, last_draft_step = step, d.observe_step(0.011, 1, k, 0.004 * k, k);
+    if (d.off(1)) off_step = step;
+  }
+  ASSERT_GE(off_step, 0);
+  EXPECT_LT(off_step, 16) << "turned off before the first probe would have been due";
+  EXPECT_LT(last_draft_step, off_step);
+  EXPECT_LE(drafted, 4);
+}
+
+TEST(DraftLength, ACostlyDraftOnceAcceptedIsStillProbed) {
+  // The same draft cost, but its first token was accepted: when its k falls to 0 it waits for a
+  // probe rather than being dropped, and only a rejected probe turns it off.
+  DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
+  d.observe_step(0.010, 1, 0, 0, 0);
+  int probes = 0, steps_at_zero = 0;
+  bool first = true;
+  for (int step = 0; step < 400 && !d.off(1); ++step) {
+    const int k = d.choose(1);
+    if (k == 0) ++steps_at_zero;
+    if (k > 0) {
+      if (!first && k == 1) ++probes;
+      d.observe(1, k, first ? 1 : 0), d.observe_step(0.011, 1, k, 0.004 * k, k);
+      first = false;
+    }
+  }
+  EXPECT_TRUE(d.off(1));
+  EXPECT_GE(steps_at_zero, 15) << "it waited for a probe";
+  EXPECT_GE(probes, 1);
+}
+
 TEST(DraftLength, ADraftAsCostlyAsTheTargetStopsEvenWhenAlwaysRight) {
   // The target drafting for itself: every token accepted, but a draft round costs a target step.
   DraftLength d({.max_k = 4, .adaptive = true, .probe_every = 16});
