@@ -1,3 +1,5 @@
+# The floors of src/ (docs/design.md): every include and module dependency points down.
+add_test(NAME layering COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/check_layers.py ${CMAKE_CURRENT_SOURCE_DIR})
 # Script tests that drive the qwen3 binary.
 add_test(NAME cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_cli.py)
 set_tests_properties(cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900)
