@@ -77,7 +77,7 @@ int random_walk(const Fixture& f, TokenMasker& masker, uint32_t seed, int steps)
 }
 
 TEST(GrammarMask, JsonEqualsBruteForce) {
-  Fixture f = make(test::read_source_file("tests/grammar/json.gbnf"));
+  Fixture f = make(test::read_source_file("tests/grammar/grammars/json.gbnf"));
   TokenMasker masker(f.g, f.v);
   int steps = 0;
   for (uint32_t seed = 1; seed <= 12; ++seed) steps += random_walk(f, masker, seed, 80);
@@ -87,7 +87,7 @@ TEST(GrammarMask, JsonEqualsBruteForce) {
 }
 
 TEST(GrammarMask, TinyCacheEvictsAndStaysExact) {
-  Fixture f = make(test::read_source_file("tests/grammar/json.gbnf"));
+  Fixture f = make(test::read_source_file("tests/grammar/grammars/json.gbnf"));
   TokenMasker masker(f.g, f.v, {.max_bytes = 1});
   for (uint32_t seed = 100; seed <= 103; ++seed) random_walk(f, masker, seed, 60);
   EXPECT_GT(masker.stats().evictions, 0u);
@@ -107,7 +107,7 @@ TEST(GrammarMask, OtherGrammarsEqualBruteForce) {
 }
 
 TEST(GrammarMask, RollbackRestoresExactly) {
-  Fixture f = make(test::read_source_file("tests/grammar/json.gbnf"));
+  Fixture f = make(test::read_source_file("tests/grammar/grammars/json.gbnf"));
   TokenMasker masker(f.g, f.v);
   std::mt19937 rng(5);
   Matcher m(f.g, f.v);
