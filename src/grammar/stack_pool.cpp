@@ -7,15 +7,25 @@ namespace qwen3::grammar {
 StackPool::StackPool(const CompiledGrammar& g) : g_(g) {
   sets_ = {{0, 0}, {0, 0}};  // kDeadSet, kTerminatedSet
   set_depth_ = {0, 0};
+  set_sure_ = {0, 0};
+  callers_.resize(g.rule_start.size());
+  for (const auto& st : g.states)
+    for (uint32_t c = st.calls_begin; c < st.calls_end; ++c) callers_[g.call_edges[c].rule].push_back(g.call_edges[c].ret);
+  for (auto& v : callers_) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  }
 }
 
 uint32_t StackPool::node(uint32_t state, uint32_t parent) {
   uint64_t key = (static_cast<uint64_t>(state) << 32) | parent;
   auto it = node_index_.find(key);
   if (it != node_index_.end()) return it->second;
-  uint32_t depth = parent >= kEscape ? 1 : nodes_[parent].depth + 1;
+  bool special = parent >= kOuter;
+  uint32_t depth = special ? 1 : nodes_[parent].depth + 1;
   if (depth > g_.limits.max_stack_depth) return UINT32_MAX;
-  nodes_.push_back({state, parent, depth});
+  bool speculative = special ? parent == kOuter : nodes_[parent].speculative;
+  nodes_.push_back({state, parent, depth, speculative});
   uint32_t id = static_cast<uint32_t>(nodes_.size() - 1);
   node_index_.emplace(key, id);
   return id;
@@ -39,8 +49,22 @@ void StackPool::closure(uint32_t n, std::vector<uint32_t>& out) {
   }
   if (st.final) {
     uint32_t p = nodes_[n].parent;
-    if (p >= kEscape) out.push_back(p);  // kEnd or kEscape
-    else closure(p, out);
+    if (p < kOuter) {
+      closure(p, out);
+    } else if (p == kBottom) {
+      out.push_back(kEnd);
+    } else {  // the caller is unknown
+      if (p == kContext) out.push_back(kEscape);
+      expand_callers(st.rule, out);
+    }
+  }
+}
+
+void StackPool::expand_callers(uint32_t rule, std::vector<uint32_t>& out) {
+  if (rule == g_.root) out.push_back(kOuterEnd);
+  for (uint32_t ret : callers_[rule]) {
+    uint32_t frame = node(ret, kOuter);
+    if (frame != UINT32_MAX) closure(frame, out);
   }
 }
 
@@ -57,11 +81,15 @@ uint32_t StackPool::intern_set(std::vector<uint32_t>& m) {
   }
   uint32_t id = static_cast<uint32_t>(sets_.size());
   uint32_t depth = 0;
-  for (uint32_t x : m)
-    if (x < kEscape) depth = std::max(depth, nodes_[x].depth);
+  bool sure = false;
+  for (uint32_t x : m) {
+    if (x < kOuter) depth = std::max(depth, nodes_[x].depth);
+    sure = sure || (x < kOuter ? !nodes_[x].speculative : x != kOuterEnd);
+  }
   sets_.push_back({static_cast<uint32_t>(set_data_.size()), static_cast<uint32_t>(set_data_.size() + m.size())});
   set_data_.insert(set_data_.end(), m.begin(), m.end());
   set_depth_.push_back(depth);
+  set_sure_.push_back(sure ? 1 : 0);
   set_index_.emplace(h, id);
   return id;
 }
@@ -83,7 +111,7 @@ uint32_t StackPool::step_slow(uint32_t set, uint8_t byte) {
   scratch_.clear();
   std::vector<uint32_t> members_copy(members(set).begin(), members(set).end());
   for (uint32_t n : members_copy) {
-    if (n >= kEscape) continue;
+    if (n >= kOuter) continue;
     const CompiledGrammar::State& st = g_.states[nodes_[n].state];
     for (uint32_t e = st.bytes_begin; e < st.bytes_end; ++e) {
       const auto& be = g_.byte_edges[e];

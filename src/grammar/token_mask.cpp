@@ -37,14 +37,11 @@ bool TokenVocabulary::is_end(int32_t id) const { return std::binary_search(end_i
 namespace {
 
 // Walks the tokens at `positions` (ascending in vocab.sorted()) from `start`, sharing the steps of
-// common prefixes; calls visit(position, set after the token or kDeadSet, escaped) where `escaped`
-// says whether some prefix of the token (possibly empty) reached kEscape.
+// common prefixes; calls visit(position, the set after the token or kDeadSet).
 template <typename Visit>
 void walk(StackPool& pool, const TokenVocabulary& v, uint32_t start, std::span<const uint32_t> positions, Visit&& visit) {
   static thread_local std::vector<uint32_t> sets;
-  static thread_local std::vector<uint8_t> esc;
   sets.assign(1, start);
-  esc.assign(1, pool.has_escape(start));
   std::string_view prev;
   uint32_t prev_pos = UINT32_MAX;
   size_t valid = 0;  // sets[0..valid] follow prev's bytes; only sets[valid] may be dead
@@ -61,19 +58,17 @@ void walk(StackPool& pool, const TokenVocabulary& v, uint32_t start, std::span<c
     prev = tok;
     prev_pos = pos;
     if (sets[d] == StackPool::kDeadSet) {
-      visit(pos, StackPool::kDeadSet, esc[d] != 0);
+      visit(pos, StackPool::kDeadSet);
       continue;
     }
-    if (sets.size() < tok.size() + 1) { sets.resize(tok.size() + 1); esc.resize(tok.size() + 1); }
+    if (sets.size() < tok.size() + 1) sets.resize(tok.size() + 1);
     while (d < tok.size()) {
       uint32_t next = pool.step(sets[d], static_cast<uint8_t>(tok[d]));
-      ++d;
-      sets[d] = next;
-      esc[d] = esc[d - 1] || (next != StackPool::kDeadSet && pool.has_escape(next));
+      sets[++d] = next;
       if (next == StackPool::kDeadSet) break;
     }
     valid = d;
-    visit(pos, sets[d], esc[d] != 0);
+    visit(pos, sets[d]);
   }
 }
 
@@ -87,10 +82,13 @@ TokenMasker::TokenMasker(std::shared_ptr<const CompiledGrammar> grammar, std::sh
   std::iota(all_positions_.begin(), all_positions_.end(), 0u);
 }
 
-// With the caller unknown (kContext), a token is accepted when some stack survives all its bytes
+TokenMasker::~TokenMasker() = default;
+
+// With the caller unknown (kContext), a token is accepted when a sure stack survives all its bytes
 // (including one that returned to the caller right at its end: every caller can continue, since
-// compile_grammar trims states that cannot finish); dependent when it dies only after some path
-// returned to the caller mid-token; rejected otherwise.
+// compile_grammar trims states that cannot finish); dependent when only speculative stacks (in
+// some possible caller) survive; rejected when nothing does, since the speculative stacks cover
+// every context the state can be in.
 void TokenMasker::compute(Entry& e) {
   if (local_->memory_bytes() > options_.max_bytes) local_ = std::make_unique<StackPool>(*grammar_);
   e.accepted.assign(vocab_->mask_words(), 0);
@@ -98,12 +96,13 @@ void TokenMasker::compute(Entry& e) {
   e.max_depth = 1;
   uint32_t start = local_->leaf_set(e.state, StackPool::kContext);
   const auto& sorted = vocab_->sorted();
-  walk(*local_, *vocab_, start, all_positions_, [&](uint32_t pos, uint32_t set, bool escaped) {
-    if (set != StackPool::kDeadSet) {
+  walk(*local_, *vocab_, start, all_positions_, [&](uint32_t pos, uint32_t set) {
+    if (set == StackPool::kDeadSet) return;
+    if (local_->has_sure(set)) {
       auto id = static_cast<uint32_t>(sorted[pos]);
       e.accepted[id >> 5] |= 1u << (id & 31);
       e.max_depth = std::max(e.max_depth, local_->set_max_depth(set));
-    } else if (escaped) {
+    } else {
       e.dependent.push_back(pos);
     }
   });
@@ -138,7 +137,7 @@ TokenMasker::Entry& TokenMasker::entry(uint32_t state) {
 void TokenMasker::add_checked(StackPool& pool, uint32_t node, std::span<const uint32_t> positions, uint32_t* bits) {
   const auto& sorted = vocab_->sorted();
   stats_.context_checks += positions.size();
-  walk(pool, *vocab_, pool.singleton(node), positions, [&](uint32_t pos, uint32_t set, bool) {
+  walk(pool, *vocab_, pool.singleton(node), positions, [&](uint32_t pos, uint32_t set) {
     if (set == StackPool::kDeadSet) return;
     auto id = static_cast<uint32_t>(sorted[pos]);
     bits[id >> 5] |= 1u << (id & 31);
@@ -158,7 +157,7 @@ void TokenMasker::fill_mask(const Matcher& m, uint32_t* bits) {
       for (int32_t id : vocab_->end_ids()) bits[id >> 5] |= 1u << (id & 31);
       continue;
     }
-    if (n >= StackPool::kEscape) continue;
+    if (n >= StackPool::kOuter) continue;
     uint32_t state = pool.node_state(n);
     Entry& e = entry(state);
     if (pool.node_depth(n) - 1 + e.max_depth > depth_limit) {  // near the limit: check every token

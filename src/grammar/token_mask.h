@@ -57,6 +57,7 @@ class TokenMasker {
  public:
   TokenMasker(std::shared_ptr<const CompiledGrammar> grammar, std::shared_ptr<const TokenVocabulary> vocab,
               MaskCacheOptions options = {});
+  ~TokenMasker();
 
   // bits[w] bit b set <=> id 32 * w + b may come next; bits holds vocab.mask_words() words. A matcher
   // that can end allows the end ids; a terminated or dead one allows nothing.
