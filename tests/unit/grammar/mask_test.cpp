@@ -94,6 +94,23 @@ TEST(GrammarMask, TinyCacheEvictsAndStaysExact) {
   EXPECT_EQ(masker.stats().entries, 1u);
 }
 
+TEST(GrammarMask, CacheStaysWithinItsByteBudget) {
+  Fixture f = make(test::read_source_file("tests/grammar/grammars/json.gbnf"));
+  const size_t budget = 4 * (f.v->mask_words() * 4 + 64);  // a few entries' bitsets
+  TokenMasker masker(f.g, f.v, {.max_bytes = budget});
+  Matcher m(f.g, f.v);
+  std::vector<uint32_t> bits(f.v->mask_words());
+  for (const char* piece : {"{", "\"k\"", ":", " ", "[", "1", ",", "\"s\\n\"", "]", "}"}) {
+    masker.fill_mask(m, bits.data());
+    EXPECT_LE(masker.stats().cache_bytes, budget);
+    ASSERT_TRUE(m.accept_bytes(piece));
+  }
+  EXPECT_GT(masker.stats().entries, 1u);
+  EXPECT_GT(masker.stats().evictions, 0u);
+  masker.precompute_all();  // more states than fit: the cache keeps evicting, never grows past the budget
+  EXPECT_LE(masker.stats().cache_bytes, budget);
+}
+
 TEST(GrammarMask, OtherGrammarsEqualBruteForce) {
   for (const char* g : {R"(root ::= ("ab" | [0-9]+ "," | "é" | [а-я]){1,5} "!"?)",
                         R"(root ::= item ("," item)*
