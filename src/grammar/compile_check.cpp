@@ -13,21 +13,35 @@ namespace {
 using State = CompiledGrammar::State;
 
 // can_finish[s]: some string leads from s to the end of its rule (calls must themselves finish).
+// A worklist over reverse edges: linear in the edges even for long chains like "a"{10000}.
 std::vector<bool> finishing_states(const CompiledGrammar& g) {
-  std::vector<bool> fin(g.states.size(), false);
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t s = 0; s < g.states.size(); ++s) {
-      if (fin[s]) continue;
-      const State& st = g.states[s];
-      bool f = st.final;
-      for (uint32_t e = st.bytes_begin; !f && e < st.bytes_end; ++e) f = fin[g.byte_edges[e].target];
-      for (uint32_t c = st.calls_begin; !f && c < st.calls_end; ++c) {
-        auto call = g.call_edges[c];
-        f = fin[g.rule_start[call.rule]] && fin[call.ret];
-      }
-      if (f) { fin[s] = true; changed = true; }
+  const size_t n = g.states.size();
+  std::vector<bool> fin(n, false);
+  std::vector<std::vector<uint32_t>> preds(n);  // states whose test reads fin[t]
+  for (uint32_t s = 0; s < n; ++s) {
+    const State& st = g.states[s];
+    for (uint32_t e = st.bytes_begin; e < st.bytes_end; ++e) preds[g.byte_edges[e].target].push_back(s);
+    for (uint32_t c = st.calls_begin; c < st.calls_end; ++c) {
+      preds[g.call_edges[c].ret].push_back(s);
+      preds[g.rule_start[g.call_edges[c].rule]].push_back(s);
     }
+  }
+  auto finishes = [&](uint32_t s) {
+    const State& st = g.states[s];
+    for (uint32_t e = st.bytes_begin; e < st.bytes_end; ++e)
+      if (fin[g.byte_edges[e].target]) return true;
+    for (uint32_t c = st.calls_begin; c < st.calls_end; ++c)
+      if (fin[g.rule_start[g.call_edges[c].rule]] && fin[g.call_edges[c].ret]) return true;
+    return false;
+  };
+  std::vector<uint32_t> todo;
+  for (uint32_t s = 0; s < n; ++s)
+    if (g.states[s].final) { fin[s] = true; todo.push_back(s); }
+  while (!todo.empty()) {
+    uint32_t t = todo.back();
+    todo.pop_back();
+    for (uint32_t s : preds[t])
+      if (!fin[s] && finishes(s)) { fin[s] = true; todo.push_back(s); }
   }
   return fin;
 }
