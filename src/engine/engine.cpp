@@ -56,6 +56,8 @@ CoreOptions core_options(const EngineOptions& o) {
                      .prefix_cache = o.prefix_cache,
                      .eos_token_ids = o.eos_token_ids,
                      .spec = o.spec,
+                     .vocabulary = o.vocabulary,
+                     .mask_cache_bytes = 64u << 20,
                      .log = o.log};
 }
 }  // namespace

@@ -57,6 +57,8 @@ struct EngineOptions {
   bool prefix_cache = true;          // SchedulerOptions::prefix_cache (--no-prefix-cache)
   std::vector<int32_t> eos_token_ids;
   DraftLengthOptions spec;           // draft lengths, with a proposer (speculative decoding)
+  // For requests with a grammar constraint (engine/token_vocabulary.h); null: they are refused.
+  std::shared_ptr<const grammar::TokenVocabulary> vocabulary;
   // Where the engine reports what went wrong inside it (a failed forward pass); may be empty.
   std::function<void(const std::string&)> log;
 };

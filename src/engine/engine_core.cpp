@@ -54,6 +54,15 @@ void EngineCore::validate(std::span<const int32_t> prompt, const SamplingParams&
   for (auto& [tok, bias] : p.logit_bias)
     if (tok < 0 || tok >= model_.config().vocab_size || !std::isfinite(bias))
       fail("logit_bias: token {} is outside the vocabulary or its bias is not finite", tok);
+  if (p.constraint) {
+    if (!p.constraint->grammar) fail("structured output: the constraint has no grammar");
+    if (!options_.vocabulary) fail("structured output needs the tokenizer's vocabulary, which this engine was not given");
+    if (int64_t(options_.vocabulary->size()) > model_.config().vocab_size)
+      fail("structured output: the tokenizer has {} ids, more than the model's {}", options_.vocabulary->size(),
+           model_.config().vocab_size);
+    if (options_.vocabulary->end_ids().empty()) fail("structured output: the vocabulary has no end-of-sequence id");
+    if (p.ignore_eos) fail("ignore_eos cannot be combined with structured output (the grammar ends the text)");
+  }
 }
 
 void EngineCore::add(RequestId id, ValidRequest request) {
@@ -75,12 +84,26 @@ void EngineCore::add(RequestId id, ValidRequest request) {
     // Choice i of a seeded request draws from its own stream, whatever else is in the batch; its
     // draft model (if any) from another.
     const uint64_t s = seed ^ (0x9e3779b97f4a7c15ULL * uint64_t(i));
-    choices_.emplace(id + i, Choice{params, Rng(s), Rng(s ^ 0xd1b54a32d192ed03ULL), 0, false});
+    Choice& c = choices_.emplace(id + i, Choice{params, Rng(s), Rng(s ^ 0xd1b54a32d192ed03ULL), 0, false, {}}).first->second;
+    if (sp.constraint) {
+      Masker& m = maskers_[sp.constraint->grammar.get()];
+      if (!m.masker) {
+        m.grammar = sp.constraint->grammar;
+        m.masker = std::make_unique<grammar::TokenMasker>(
+            m.grammar, options_.vocabulary, grammar::MaskCacheOptions{.max_bytes = options_.mask_cache_bytes});
+      }
+      ++m.users;
+      if (sp.constraint->after_token < 0) c.matcher.emplace(m.grammar, options_.vocabulary);
+    }
   }
   groups_[id] = std::move(ids);
 }
 
 void EngineCore::end(RequestId id) {
+  if (auto it = choices_.find(id); it != choices_.end() && it->second.params->constraint) {
+    auto m = maskers_.find(it->second.params->constraint->grammar.get());
+    if (m != maskers_.end() && --m->second.users <= 0) maskers_.erase(m);
+  }
   choices_.erase(id);
   drafts_.erase(id);
   if (proposer_) proposer_->release(id);
@@ -112,6 +135,7 @@ void EngineCore::propose() {
   std::vector<DraftRequest> reqs;
   for (RequestId id : ids) {
     Choice& c = choices_.at(id);
+    if (c.params->constraint) continue;  // drafts are not checked against the grammar: no speculation
     // No draft past the last token the choice may emit (a step emits drafts + 1).
     const int64_t left = c.params->max_tokens - int64_t(scheduler_.output(id).size()) - 1;
     const int k = int(std::min<int64_t>(draft_length_.choose(id), left));
@@ -211,6 +235,7 @@ std::vector<CoreOutput> EngineCore::step() {
     RequestId id;
     Choice* choice;
     const Draft* draft;  // with rows - 1 tokens, or null
+    TokenMask mask;      // the grammar's, or empty
   };
   std::vector<Job> jobs;
   size_t row = 0;
@@ -224,8 +249,26 @@ std::vector<CoreOutput> EngineCore::step() {
       if (!dr.q.empty()) dr.q.resize(size_t(c.num_draft));
       d = &dr;
     }
-    for (RequestId id : c.samplers) jobs.push_back({row, rows, id, &choices_.at(id), d});
+    for (RequestId id : c.samplers) jobs.push_back({row, rows, id, &choices_.at(id), d, {}});
     row += rows;
+  }
+  // Grammar masks, on this thread (a grammar's masker and matchers are not thread-safe).
+  if (masks_.size() < jobs.size()) masks_.resize(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    Choice& c = *jobs[j].choice;
+    if (!c.matcher) continue;
+    grammar::TokenMasker& masker = *maskers_.at(c.params->constraint->grammar.get()).masker;
+    std::vector<uint32_t>& m = masks_[j];
+    m.assign(options_.vocabulary->mask_words(), 0);
+    masker.fill_mask(*c.matcher, m.data());
+    if (std::all_of(m.begin(), m.end(), [](uint32_t w) { return w == 0; })) {
+      if (options_.log) options_.log(fmt::format("choice {}: the grammar allows no token here", jobs[j].id));
+      fail_choice(jobs[j].id);
+      jobs.erase(jobs.begin() + std::ptrdiff_t(j)), masks_.erase(masks_.begin() + std::ptrdiff_t(j));
+      --j;
+      continue;
+    }
+    jobs[j].mask = m;
   }
   std::vector<std::vector<SampleResult>> results(jobs.size());
   const int threads = int(std::min<size_t>(size_t(num_threads()), jobs.size()));
@@ -249,7 +292,7 @@ std::vector<CoreOutput> EngineCore::step() {
                                        b.choice->rng, s);
       } else {
         (*c.results)[j] = {sample(c.self->logits_.row(b.row), *b.choice->params, sch.prompt(b.id), sch.output(b.id),
-                                  b.choice->rng, s.sampler)};
+                                  b.choice->rng, s.sampler, b.mask)};
       }
     }
   };
@@ -290,6 +333,7 @@ std::vector<CoreOutput> EngineCore::step() {
       ++j;
     }
     o.tokens.push_back(std::move(ti));
+    if (Choice& c = choices_.at(u.id); c.params->constraint) follow_constraint(u.id, c, u.token);
     if (u.finished) {
       o.finish = u.finished;
       o.stop_token = u.stop_token;
@@ -299,6 +343,17 @@ std::vector<CoreOutput> EngineCore::step() {
     if (o.finish) end(o.id);
   ++stats_.steps;
   return outs;
+}
+
+// Moves a constrained choice's matcher over a token it emitted (the mask allowed it), or starts
+// the matcher after the constraint's after_token.
+void EngineCore::follow_constraint(RequestId id, Choice& c, int32_t token) {
+  if (c.matcher) {
+    if (!c.matcher->accept_token(token) && options_.log)
+      options_.log(fmt::format("choice {}: token {} does not follow the grammar", id, token));
+  } else if (token == c.params->constraint->after_token) {
+    c.matcher.emplace(c.params->constraint->grammar, options_.vocabulary);
+  }
 }
 
 }  // namespace qwen3::engine

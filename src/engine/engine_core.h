@@ -32,6 +32,8 @@
 #include "engine/spec/draft_length.h"
 #include "engine/spec/proposer.h"
 #include "engine/spec/verify.h"
+#include "grammar/grammar.h"
+#include "grammar/token_mask.h"
 #include "model/qwen3_model.h"
 
 namespace qwen3::engine {
@@ -47,6 +49,11 @@ struct CoreOptions {
   bool prefix_cache = true;
   std::vector<int32_t> eos_token_ids;
   DraftLengthOptions spec;           // with a proposer
+  // The tokenizer's vocabulary as bytes, for requests with a grammar constraint (structured output;
+  // null: such requests are refused). Its end ids are the ids a grammar allows once its text is
+  // complete. The masks of a grammar's states are cached per grammar, up to mask_cache_bytes each.
+  std::shared_ptr<const grammar::TokenVocabulary> vocabulary;
+  size_t mask_cache_bytes = 64u << 20;
   // Where the core reports a failed forward pass (the choices in it end with FinishReason::Error);
   // may be empty.
   std::function<void(const std::string&)> log;
@@ -130,7 +137,15 @@ class EngineCore {
     Rng rng, draft_rng;
     int64_t cached_tokens = 0;
     bool first_admitted = false;
+    std::optional<grammar::Matcher> matcher;  // set once its constraint applies
   };
+  // The token masker of one grammar, shared by the choices that use it (engine thread only).
+  struct Masker {
+    std::shared_ptr<const grammar::CompiledGrammar> grammar;
+    std::unique_ptr<grammar::TokenMasker> masker;
+    int users = 0;
+  };
+  void follow_constraint(RequestId id, Choice& c, int32_t token);
   void propose();
   void note_first_admissions(const SchedulePlan& plan);
   void end(RequestId id);  // forget a choice (scheduler, proposer, draft length)
@@ -145,6 +160,8 @@ class EngineCore {
   std::unordered_map<RequestId, Choice> choices_;
   std::unordered_map<RequestId, std::vector<RequestId>> groups_;  // request -> its choices
   std::unordered_map<RequestId, Draft> drafts_;  // this step's, by choice
+  std::unordered_map<const grammar::CompiledGrammar*, Masker> maskers_;
+  std::vector<std::vector<uint32_t>> masks_;     // this step's, by sampling job
   Logits logits_;
   std::vector<VerifyScratch> scratch_;  // one per sampling thread
   CoreStats stats_;

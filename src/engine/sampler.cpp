@@ -161,14 +161,25 @@ std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int
 }
 
 SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::span<const int32_t> prompt,
-                    std::span<const int32_t> output, Rng& rng, SamplerScratch& s) {
+                    std::span<const int32_t> output, Rng& rng, SamplerScratch& s, TokenMask mask) {
   SampleResult r;
   const bool greedy = p.temperature <= 0.0;
   std::span<const float> logits = raw;
-  if (needs_processing(p) || !greedy) {
+  if (needs_processing(p) || !greedy || !mask.empty()) {
     s.logits.assign(raw.begin(), raw.end());
     apply_bias_and_penalties(s.logits, p, prompt, output, s);
     logits = s.logits;
+  }
+  const bool want_logprobs = p.logprobs || p.top_logprobs > 0;
+  if (!mask.empty()) {
+    constexpr float kNone = -std::numeric_limits<float>::infinity();
+    if (want_logprobs) s.masked.assign(raw.begin(), raw.end());
+    for (size_t i = 0; i < s.logits.size(); ++i)
+      if (!mask_allows(mask, int64_t(i))) {
+        s.logits[i] = kNone;
+        if (want_logprobs) s.masked[i] = kNone;
+      }
+    if (want_logprobs) raw = s.masked;
   }
   if (greedy) {
     r.token = first_argmax(logits);
@@ -186,7 +197,11 @@ SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::sp
       }
     }
   }
-  if (p.logprobs || p.top_logprobs > 0) r.top = top_logprobs(raw, p.top_logprobs, r.token, &r.logprob);
+  if (want_logprobs) {
+    r.top = top_logprobs(raw, p.top_logprobs, r.token, &r.logprob);
+    // Under a mask, fewer tokens than asked may be possible: list only those.
+    std::erase_if(r.top, [](const TokenLogprob& t) { return !std::isfinite(t.logprob); });
+  }
   return r;
 }
 

@@ -7,6 +7,7 @@
 //   2. repetition_penalty over tokens in prompt and output (CTRL: a positive logit is divided by the
 //      penalty, a negative one multiplied); frequency and presence penalties over output tokens
 //      (OpenAI: l -= frequency * count + presence * [count > 0]);
+//   2b. with a grammar mask (structured output), tokens it does not allow get -inf;
 //   3. temperature 0: greedy, the first maximum of the penalised logits; otherwise l / temperature;
 //   4. softmax; top_k keeps the k most probable; top_p keeps the smallest most-probable set whose
 //      probability reaches top_p (a token is kept when the mass strictly before it is < top_p);
@@ -15,7 +16,9 @@
 //   5. one draw u in [0, 1) from the request's generator picks the token by the cumulative
 //      renormalised probabilities of the kept tokens in descending order.
 // Log-probabilities are those of the model (log_softmax of the raw logits, before 1-5), as vLLM
-// reports by default; top_logprobs lists the most likely tokens under that distribution.
+// reports by default; top_logprobs lists the most likely tokens under that distribution. With a
+// grammar mask they are taken after masking (log_softmax over the allowed tokens only), and
+// top_logprobs lists allowed tokens only.
 #pragma once
 
 #include <cstdint>
@@ -55,7 +58,15 @@ struct SamplerScratch {
   std::vector<int32_t> order;
   std::vector<float> probs;
   std::vector<int32_t> counts;  // [vocab], zero between calls
+  std::vector<float> masked;    // raw logits with a grammar mask applied (for logprobs)
 };
+
+// A grammar's token mask: bit (id % 32) of word id / 32 is set when id is allowed; ids past the
+// mask's end are not. Empty: no mask.
+using TokenMask = std::span<const uint32_t>;
+inline bool mask_allows(TokenMask m, int64_t id) {
+  return size_t(id >> 5) < m.size() && ((m[size_t(id >> 5)] >> (id & 31)) & 1u);
+}
 
 // Steps 1 and 2 of the header on a copy of `logits` (in scratch.logits, which is returned).
 std::span<const float> process_logits(std::span<const float> logits, const SamplingParams& params,
@@ -63,8 +74,9 @@ std::span<const float> process_logits(std::span<const float> logits, const Sampl
                                       SamplerScratch& scratch);
 
 // `prompt` and `output` are the request's tokens so far (for the penalties).
+// A non-empty `mask` must allow at least one id.
 SampleResult sample(std::span<const float> logits, const SamplingParams& params, std::span<const int32_t> prompt,
-                    std::span<const int32_t> output, Rng& rng, SamplerScratch& scratch);
+                    std::span<const int32_t> output, Rng& rng, SamplerScratch& scratch, TokenMask mask = {});
 
 // The distribution sample() draws from, as probabilities over the whole vocabulary (steps 1-4;
 // they sum to 1 up to rounding): temperature 0 puts 1 on the greedy token. Speculative decoding

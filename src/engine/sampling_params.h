@@ -3,12 +3,27 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+namespace qwen3::grammar {
+class CompiledGrammar;
+}
+
 namespace qwen3::engine {
+
+// Structured output: the generated tokens must spell a sentence of `grammar` (a byte-level
+// grammar, grammar/grammar.h). When after_token >= 0 the constraint starts after the first time the
+// choice generates that token (Qwen3's </think>: the reasoning stays free), else at the first token.
+// Each step the sampler sees only the tokens the grammar allows (end-of-sequence ids once the text
+// is complete); a choice with a constraint does not speculate.
+struct Constraint {
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  int32_t after_token = -1;
+};
 
 struct SamplingParams {
   // --- the distribution (see sampler.h for the order in which these apply) ---
@@ -21,6 +36,7 @@ struct SamplingParams {
   double repetition_penalty = 1.0;   // CTRL / transformers: over prompt and generated tokens
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logits first
   std::optional<uint64_t> seed;      // none: a random seed per request
+  std::shared_ptr<const Constraint> constraint;  // structured output; null: none
 
   // --- stopping ---
   int64_t max_tokens = 16;           // generated tokens per choice
