@@ -216,6 +216,7 @@ std::string Converter::visit_enum(const Json& s, const std::string& path) {
 
 std::string Converter::visit_typed(const Json& s, const std::string& path, const std::string& hint) {
   const std::set<std::string> types = allowed_types(s, path);
+  check_format(s, path, options_.unknown_format);
   std::vector<std::string> alts;
   if (types.count("object")) alts.push_back(object_branch(s, path, hint));
   if (types.count("array")) alts.push_back(array_branch(s, path, hint));
@@ -241,7 +242,18 @@ std::string Converter::ref_rule(const Json& ref, const std::string& path) {
   left_refs_.push_back(ptr);
   const std::string body = visit(target, ptr.size() > 1 ? ptr.substr(1) : "", name);
   left_refs_.pop_back();
-  define_rule(name, body);
+  // A body that is just the rule made for it (an object, an array) takes that rule's place, so
+  // that the grammar reads `node ::= "{" ...` rather than `node ::= node-2`.
+  const auto made = std::find(order_.begin(), order_.end(), body);
+  const bool fresh = made != order_.end() && made > std::find(order_.begin(), order_.end(), name) &&
+                     std::none_of(ref_names_.begin(), ref_names_.end(), [&body](const auto& r) { return r.second == body; });
+  if (fresh) {
+    define_rule(name, bodies_[body]);
+    bodies_.erase(body);
+    order_.erase(made);
+  } else {
+    define_rule(name, body);
+  }
   return name;
 }
 

@@ -23,6 +23,8 @@ bool is_annotation(std::string_view keyword);
 bool has_assertions(const Json& s, std::initializer_list<std::string_view> except);
 // Fails naming the first keyword of `s` the converter does not read.
 void check_keywords(const Json& s, const std::string& path);
+// Fails on a `format` the converter does not know (unless options say to ignore it).
+void check_format(const Json& s, const std::string& path, UnknownFormat unknown);
 // s[key] as a non-negative integer (minLength, maxItems, ...), or an error naming it.
 uint64_t read_count(const Json& s, const char* key, const std::string& path);
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "grammar/gbnf_text.h"
@@ -32,6 +33,11 @@ const std::map<std::string, std::string, std::less<>> kFormats = {
     {"ipv4", "fmt-octet (\".\" fmt-octet){3}"},
     {"octet", "\"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9] [0-9] | [1-9]? [0-9]"},
 };
+
+// Formats that constrain numbers (ajv-formats' meaning: int32 is a 32-bit integer, int64 any
+// integer, float and double anything) or nothing at all (password, binary).
+const std::set<std::string, std::less<>> kNumberFormats = {"int32", "int64", "float", "double"};
+const std::set<std::string, std::less<>> kAnnotativeFormats = {"password", "binary"};
 
 std::string digits(size_t n) { return n == 0 ? "" : n == 1 ? "[0-9]" : fmt::format("[0-9]{{{}}}", n); }
 
@@ -183,9 +189,6 @@ std::string Converter::string_branch(const Json& s, const std::string& path) {
       }
       return "\"\\\"\" " + rule + " \"\\\"\"";
     }
-    if (options_.unknown_format == UnknownFormat::Error) {
-      fail("{}: unsupported format '{}' (supported: date, time, date-time, uuid, email, ipv4)", pointer_append(path, "format"), f);
-    }
   }
   if (!has_len) return builtin("string");
   uint64_t min = 0;
@@ -197,11 +200,31 @@ std::string Converter::string_branch(const Json& s, const std::string& path) {
   return "\"\\\"\" " + repeat(builtin("char"), min, max) + " \"\\\"\"";
 }
 
+void check_format(const Json& s, const std::string& path, UnknownFormat unknown) {
+  if (!s.contains("format")) return;
+  const std::string kpath = pointer_append(path, "format");
+  if (!s["format"].is_string()) fail("{}: must be a string", kpath);
+  const std::string f = s["format"].get<std::string>();
+  if ((kFormats.count(f) && f != "octet") || kNumberFormats.count(f) || kAnnotativeFormats.count(f)) return;
+  if (unknown == UnknownFormat::Error) {
+    fail("{}: unsupported format '{}' (supported: date, time, date-time, uuid, email, ipv4; int32, int64, float, "
+         "double; password, binary)", kpath, f);
+  }
+}
+
 std::string Converter::number_branch(const Json& s, const std::string& path, bool integer) {
-  if (!s.contains("minimum") && !s.contains("maximum") && !s.contains("exclusiveMinimum") && !s.contains("exclusiveMaximum")) {
+  const std::string format = s.contains("format") && s["format"].is_string() ? s["format"].get<std::string>() : "";
+  const bool int32 = format == "int32";
+  integer = integer || int32 || format == "int64";
+  if (!int32 && !s.contains("minimum") && !s.contains("maximum") && !s.contains("exclusiveMinimum") && !s.contains("exclusiveMaximum")) {
     return builtin(integer ? "integer" : "number");
   }
-  const Bounds b = read_bounds(s, path, integer);
+  Bounds b = read_bounds(s, path, integer);
+  if (int32) {
+    constexpr int64_t kMin = -(int64_t{1} << 31), kMax = (int64_t{1} << 31) - 1;
+    b.lo = std::max(b.lo.value_or(kMin), kMin);
+    b.hi = std::min(b.hi.value_or(kMax), kMax);
+  }
   if (integer) {
     if (b.lo && b.hi && *b.lo > *b.hi) fail("{}: the bounds leave no integer", path.empty() ? "/" : path);
     return add_rule("integer-range", int_range(b.lo, b.hi));
