@@ -24,11 +24,11 @@ constexpr std::array<std::string_view, 13> kAnnotations = {
     "readOnly", "writeOnly", "$defs", "definitions", "contentMediaType"};
 
 // Every keyword the converter reads; any other is refused.
-constexpr std::array<std::string_view, 25> kSupported = {
+constexpr std::array<std::string_view, 24> kSupported = {
     "type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required",
     "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems",
     "uniqueItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "contentEncoding"};
+    "exclusiveMinimum", "exclusiveMaximum"};
 
 constexpr std::array<std::string_view, 7> kTypes = {"object", "array", "string", "number", "integer", "boolean", "null"};
 
@@ -41,7 +41,7 @@ bool is_supported(std::string_view k) {
 void check_keywords(const Json& s, const std::string& path) {
   for (const auto& [k, v] : s.items()) {
     if (is_annotation(k)) continue;
-    if (!is_supported(k) || k == "contentEncoding") fail("{}: unsupported keyword '{}'", pointer_append(path, k), k);
+    if (!is_supported(k)) fail("{}: unsupported keyword '{}'", pointer_append(path, k), k);
     if (k == "uniqueItems" && v == true) fail("{}: unsupported keyword 'uniqueItems' (true)", pointer_append(path, k));
   }
 }
@@ -200,8 +200,9 @@ std::string Converter::visit_enum(const Json& s, const std::string& path) {
     for (const Json& v : s["enum"]) values.push_back(v);
   }
   if (s.contains("const")) {
-    if (s.contains("enum") && std::find(values.begin(), values.end(), s["const"]) == values.end()) values.clear();
-    values = {s["const"]};
+    const bool in_enum = !s.contains("enum") || std::find(values.begin(), values.end(), s["const"]) != values.end();
+    values.clear();
+    if (in_enum) values.push_back(s["const"]);
   }
   if (values.size() > options_.max_alternatives) {
     fail("{}: {} values, over the limit of {}", pointer_append(path, "enum"), values.size(), options_.max_alternatives);

@@ -11,3 +11,6 @@ add_test(NAME grammar_schema_corpus
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/grammar/corpus_check.py
                  $<TARGET_FILE:json_schema_to_gbnf>)
 set_tests_properties(grammar_ref_matcher grammar_schema_corpus PROPERTIES TIMEOUT 900 LABELS "peer;grammar")
+add_test(NAME grammar_numeric_ranges
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/grammar/range_check.py $<TARGET_FILE:json_schema_to_gbnf>)
+set_tests_properties(grammar_numeric_ranges PROPERTIES TIMEOUT 300 LABELS "grammar")

@@ -123,6 +123,8 @@ TEST(JsonSchemaTest, EnumAndConstLiterals) {
   EXPECT_EQ(convert(R"({"type":"string","enum":["x",1]})"), "root ::= \"\\\"x\\\"\"\n");
   EXPECT_NE(error_of(R"({"enum":["x"],"minLength":1})").find("'minLength' beside enum/const"), std::string::npos);
   EXPECT_NE(error_of(R"({"type":"integer","enum":["x"]})").find("no value of enum/const"), std::string::npos);
+  EXPECT_NE(error_of(R"({"enum":["a"],"const":"b"})").find("no value of enum/const"), std::string::npos);
+  EXPECT_EQ(convert(R"({"enum":["a","b"],"const":"b"})"), "root ::= \"\\\"b\\\"\"\n");
 }
 
 TEST(JsonSchemaTest, IntegerRangesAreDigitGrammars) {
