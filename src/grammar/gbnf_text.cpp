@@ -155,6 +155,13 @@ std::string gbnf_literal(std::string_view utf8) {
   return out + "\"";
 }
 
+std::string choice_gbnf(const std::vector<std::string>& choices) {
+  if (choices.empty()) fail("guided_choice: the list of choices is empty");
+  std::string out = "root ::= ";
+  for (size_t i = 0; i < choices.size(); ++i) out += (i ? " | " : "") + gbnf_literal(choices[i]);
+  return out + "\n";
+}
+
 std::string gbnf_class(const CodeSet& set) {
   std::string out = "[";
   // GBNF knows no \^ escape: a caret is written in hex so that it never reads as a negation.

@@ -33,6 +33,9 @@ void append_utf8(std::string& out, uint32_t cp);
 // "text" as a GBNF literal: quotes, backslashes and control characters escaped, other characters
 // (UTF-8) written as they are.
 std::string gbnf_literal(std::string_view utf8);
+// root ::= "a" | "b" | ... : exactly one of the given texts (vLLM's guided_choice). Throws
+// qwen3::Error for an empty list.
+std::string choice_gbnf(const std::vector<std::string>& choices);
 // [a-z...] for a non-empty set (written with \x / \u / \U escapes where a character would be unclear).
 std::string gbnf_class(const CodeSet& set);
 

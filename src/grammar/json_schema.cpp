@@ -286,7 +286,12 @@ void Converter::account(size_t bytes) {
 
 std::string Converter::punct(std::string_view c) const {
   const std::string lit = gbnf_literal(c);
-  return options_.whitespace == Whitespace::Compact ? lit : "ws " + lit + " ws";
+  if (options_.whitespace == Whitespace::Compact) return lit;
+  // Whitespace after an opening bracket, before a closing one, around , and : -- so one run of
+  // whitespace between any two tokens (two runs only inside an empty [] or {}).
+  if (c == "{" || c == "[") return lit + " ws";
+  if (c == "}" || c == "]") return "ws " + lit;
+  return "ws " + lit + " ws";
 }
 
 std::string Converter::alternatives(const std::vector<std::string>& alts) const {

@@ -284,6 +284,36 @@ class Grammar:
         return ("  start", 0, 1, 0) in chart[len(cps)]
 
 
+def sample(grammar, rng, budget=60):
+    """A random string of the grammar's language (None when the derivation grows past `budget`
+    symbols). For tests: strings the grammar accepts, to be checked against another oracle."""
+    pool = [0x61, 0x41, 0x30, 0x20, 0x2D, 0x2E, 0x22, 0x5C, 0x0A, 0xE9, 0x65E5, 0x1F600]
+    out = []
+    stack = ["root"]
+    steps = 0
+    while stack:
+        sym = stack.pop()
+        steps += 1
+        if steps > budget * 20:
+            return None
+        if isinstance(sym, str):
+            alts = grammar.rules[sym]
+            # Past the budget, prefer the shortest alternative so that the derivation ends.
+            alt = min(alts, key=len) if len(out) + len(stack) > budget else rng.choice(alts)
+            stack.extend(reversed(alt))
+            continue
+        _, ranges, negated = sym
+        if negated or ranges == ANY:
+            choices = [cp for cp in pool if _matches(sym, cp)]
+            if not choices:
+                return None
+            out.append(rng.choice(choices))
+        else:
+            lo, hi = rng.choice(ranges)
+            out.append(rng.choice([lo, hi, rng.randint(lo, hi)]))
+    return "".join(chr(cp) for cp in out)
+
+
 def _self_test():
     cases = [
         ('root ::= "ab" | "c"', {"ab": True, "c": True, "a": False, "abc": False, "": False}),

@@ -14,3 +14,6 @@ set_tests_properties(grammar_ref_matcher grammar_schema_corpus PROPERTIES TIMEOU
 add_test(NAME grammar_numeric_ranges
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/grammar/range_check.py $<TARGET_FILE:json_schema_to_gbnf>)
 set_tests_properties(grammar_numeric_ranges PROPERTIES TIMEOUT 300 LABELS "grammar")
+add_test(NAME grammar_regex_vs_regexp
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/grammar/regex_check.py $<TARGET_FILE:json_schema_to_gbnf>)
+set_tests_properties(grammar_regex_vs_regexp PROPERTIES TIMEOUT 300 LABELS "peer;grammar")

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "grammar/gbnf_text.h"
 #include "grammar/regex.h"
 
 namespace qwen3::grammar {
@@ -64,6 +65,17 @@ TEST(RegexTest, JsonContentSearchSemantics) {
   // Characters a JSON string must escape are written escaped.
   EXPECT_EQ(regex_to_json_content("^\"\\\\\\n$", "c"), "\"\\\\\\\"\\\\\\\\\\\\n\"");
   EXPECT_EQ(regex_to_json_content("^[\"a]$", "c"), "([a] | \"\\\\\\\"\")");
+}
+
+TEST(GbnfTextTest, ChoicesAndLiterals) {
+  EXPECT_EQ(choice_gbnf({"yes", "no", "a\"b\\\n"}), "root ::= \"yes\" | \"no\" | \"a\\\"b\\\\\\n\"\n");
+  EXPECT_THROW(choice_gbnf({}), Error);
+  EXPECT_EQ(gbnf_literal("\x01\x7F日"), "\"\\x01\\x7F日\"");
+  EXPECT_EQ(gbnf_class({{'^', '^'}, {'-', '-'}, {']', ']'}}), "[\\-\\]\\x5E]");
+  EXPECT_TRUE(gbnf_is_atom("(a (b) \")\")"));
+  EXPECT_FALSE(gbnf_is_atom("(a) (b)"));
+  EXPECT_TRUE(gbnf_is_atom("[)]"));
+  EXPECT_FALSE(gbnf_is_atom("a b"));
 }
 
 }  // namespace
