@@ -364,7 +364,11 @@ std::string Converter::convert() {
 
 std::string json_schema_to_gbnf(const nlohmann::ordered_json& schema, const JsonSchemaOptions& options) {
   detail::Converter c(schema, options);
-  return c.convert();
+  try {
+    return c.convert();
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong JSON type somewhere
+    fail("invalid schema: {}", e.what());
+  }
 }
 
 std::string json_object_gbnf(const JsonSchemaOptions& options, bool object_only) {

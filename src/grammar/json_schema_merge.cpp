@@ -177,7 +177,7 @@ const Json& Converter::resolve_ref(const Json& ref, const std::string& path) con
     }
     if (cur->is_object() && cur->contains(token)) {
       cur = &(*cur)[token];
-    } else if (cur->is_array() && !token.empty() && token.find_first_not_of("0123456789") == std::string::npos &&
+    } else if (cur->is_array() && !token.empty() && token.size() < 10 && token.find_first_not_of("0123456789") == std::string::npos &&
                std::stoul(token) < cur->size()) {
       cur = &(*cur)[std::stoul(token)];
     } else {

@@ -66,7 +66,7 @@ std::string Converter::object_branch(const Json& s, const std::string& path, con
 
   std::string ap_expr;  // the value of an additional property, made once
   auto additional_value = [&]() -> const std::string& {
-    if (ap_expr.empty()) ap_expr = ap == true ? builtin("value") : visit(ap, ap_path, hint + "-additional");
+    if (ap_expr.empty()) ap_expr = ap == true ? builtin("value") : visit(ap, ap_path, hint + "-value");
     return ap_expr;
   };
   std::vector<MemberExpr> members;
@@ -94,8 +94,11 @@ std::string Converter::object_branch(const Json& s, const std::string& path, con
     members.push_back({key_literal(name) + " " + colon + " " + additional_value(), true});
   }
   std::string extra;  // one additional property
-  if (ap != false) extra = "\"\\\"\" " + not_in_trie(known) + " \"\\\"\" " + colon + " " + additional_value();
-  if (!extra.empty()) builtin("char");
+  if (ap != false) {
+    builtin("char");
+    // One additional member, as a rule: object_members writes it in two places.
+    extra = add_rule(hint + "-additional", fmt::format("\"\\\"\" {} \"\\\"\" {} {}", not_in_trie(known), colon, additional_value()));
+  }
   return add_rule(hint, punct("{") + " " + object_members(members, extra, hint) + " " + punct("}"));
 }
 

@@ -183,6 +183,17 @@ TEST(JsonSchemaTest, BadSchemasAreErrors) {
   EXPECT_NE(error_of(R"({"type":"string","minLength":-1})").find("/minLength: must be a non-negative integer"), std::string::npos);
   EXPECT_NE(error_of(R"({"type":"object","properties":{"a":false},"required":["a"]})").find("schema false"), std::string::npos);
   EXPECT_EQ(convert("true").rfind("root ::= value\n", 0), 0u);
+  // Values of the wrong JSON type anywhere: always qwen3::Error, never another exception.
+  for (const char* bad : {R"({"required":"a","type":"object"})", R"({"properties":[]})", R"({"minItems":"3","type":"array"})",
+                          R"({"enum":3})", R"({"items":3,"type":"array"})", R"({"type":3})", R"({"type":"string","pattern":3})",
+                          R"({"type":"string","format":3})", R"({"type":"object","additionalProperties":3})", R"({"$ref":3})",
+                          R"({"allOf":{}})", R"({"anyOf":[]})", R"({"type":"array","prefixItems":{}})", R"({"type":"integer","minimum":"x"})",
+                          R"({"properties":{"a":3}})", R"({"allOf":[{"required":"a"},{"required":["b"]}]})",
+                          R"({"allOf":[{"type":3},{"type":"string"}]})", R"({"$defs":{"a":[1]},"$ref":"#/$defs/a/99999999999999999999"})",
+                          R"({"allOf":[{"minimum":"a"},{"minimum":2}]})", R"({"type":"string","maxLength":1.5})",
+                          R"({"allOf":[{"properties":3},{"properties":{"a":true}}]})", R"({"oneOf":[1]})"}) {
+    EXPECT_THROW(convert(bad), Error) << bad;
+  }
 }
 
 }  // namespace
