@@ -62,6 +62,10 @@ void EngineCore::validate(std::span<const int32_t> prompt, const SamplingParams&
            model_.config().vocab_size);
     if (options_.vocabulary->end_ids().empty()) fail("structured output: the vocabulary has no end-of-sequence id");
     if (p.ignore_eos) fail("ignore_eos cannot be combined with structured output (the grammar ends the text)");
+    const Constraint& k = *p.constraint;
+    if ((k.reasoning_open >= 0) != (k.reasoning_close >= 0) || k.reasoning_open >= model_.config().vocab_size ||
+        k.reasoning_close >= model_.config().vocab_size)
+      fail("structured output: reasoning_open and reasoning_close must both be token ids, or both unset");
   }
 }
 
@@ -84,7 +88,7 @@ void EngineCore::add(RequestId id, ValidRequest request) {
     // Choice i of a seeded request draws from its own stream, whatever else is in the batch; its
     // draft model (if any) from another.
     const uint64_t s = seed ^ (0x9e3779b97f4a7c15ULL * uint64_t(i));
-    Choice& c = choices_.emplace(id + i, Choice{params, Rng(s), Rng(s ^ 0xd1b54a32d192ed03ULL), 0, false, {}}).first->second;
+    Choice& c = choices_.emplace(id + i, Choice{params, Rng(s), Rng(s ^ 0xd1b54a32d192ed03ULL), 0, false, {}, {}}).first->second;
     if (sp.constraint) {
       Masker& m = maskers_[sp.constraint->grammar.get()];
       if (!m.masker) {
@@ -93,7 +97,10 @@ void EngineCore::add(RequestId id, ValidRequest request) {
             m.grammar, options_.vocabulary, grammar::MaskCacheOptions{.max_bytes = options_.mask_cache_bytes});
       }
       ++m.users;
-      if (sp.constraint->after_token < 0) c.matcher.emplace(m.grammar, options_.vocabulary);
+      const Constraint& k = *sp.constraint;
+      const bool reasoning = k.reasoning_open >= 0 && k.reasoning_close >= 0;
+      c.phase = reasoning && k.in_reasoning ? Choice::Phase::Reasoning : Choice::Phase::Start;
+      if (c.phase == Choice::Phase::Start) c.matcher.emplace(m.grammar, options_.vocabulary);
     }
   }
   groups_[id] = std::move(ids);
@@ -261,6 +268,11 @@ std::vector<CoreOutput> EngineCore::step() {
     std::vector<uint32_t>& m = masks_[j];
     m.assign(options_.vocabulary->mask_words(), 0);
     masker.fill_mask(*c.matcher, m.data());
+    // Before the first token, reasoning may open instead.
+    if (const int32_t open = c.params->constraint->reasoning_open; c.phase == Choice::Phase::Start && open >= 0) {
+      if (m.size() <= size_t(open >> 5)) m.resize(size_t(open >> 5) + 1, 0);
+      m[size_t(open >> 5)] |= 1u << (open & 31);
+    }
     if (std::all_of(m.begin(), m.end(), [](uint32_t w) { return w == 0; })) {
       if (options_.log) options_.log(fmt::format("choice {}: the grammar allows no token here", jobs[j].id));
       fail_choice(jobs[j].id);
@@ -345,15 +357,29 @@ std::vector<CoreOutput> EngineCore::step() {
   return outs;
 }
 
-// Moves a constrained choice's matcher over a token it emitted (the mask allowed it), or starts
-// the matcher after the constraint's after_token.
+// Moves a constrained choice over a token it emitted (the mask allowed it): into its reasoning,
+// out of it (the grammar starts), or along the grammar.
 void EngineCore::follow_constraint(RequestId id, Choice& c, int32_t token) {
-  if (c.matcher) {
-    if (!c.matcher->accept_token(token) && options_.log)
-      options_.log(fmt::format("choice {}: token {} does not follow the grammar", id, token));
-  } else if (token == c.params->constraint->after_token) {
-    c.matcher.emplace(c.params->constraint->grammar, options_.vocabulary);
+  const Constraint& k = *c.params->constraint;
+  switch (c.phase) {
+    case Choice::Phase::Start:
+      c.phase = Choice::Phase::Grammar;
+      if (token == k.reasoning_open) {
+        c.phase = Choice::Phase::Reasoning;
+        c.matcher.reset();
+        return;
+      }
+      break;
+    case Choice::Phase::Reasoning:
+      if (token == k.reasoning_close) {
+        c.phase = Choice::Phase::Grammar;
+        c.matcher.emplace(k.grammar, options_.vocabulary);
+      }
+      return;
+    case Choice::Phase::Grammar: break;
   }
+  if (!c.matcher->accept_token(token) && options_.log)
+    options_.log(fmt::format("choice {}: token {} does not follow the grammar", id, token));
 }
 
 }  // namespace qwen3::engine

@@ -137,7 +137,10 @@ class EngineCore {
     Rng rng, draft_rng;
     int64_t cached_tokens = 0;
     bool first_admitted = false;
-    std::optional<grammar::Matcher> matcher;  // set once its constraint applies
+    // Structured output: Free before the first token (reasoning may open) or while reasoning,
+    // Grammar once the grammar applies (matcher set).
+    enum class Phase : uint8_t { Start, Reasoning, Grammar } phase = Phase::Start;
+    std::optional<grammar::Matcher> matcher;
   };
   // The token masker of one grammar, shared by the choices that use it (engine thread only).
   struct Masker {

@@ -16,13 +16,15 @@ class CompiledGrammar;
 namespace qwen3::engine {
 
 // Structured output: the generated tokens must spell a sentence of `grammar` (a byte-level
-// grammar, grammar/grammar.h). When after_token >= 0 the constraint starts after the first time the
-// choice generates that token (Qwen3's </think>: the reasoning stays free), else at the first token.
-// Each step the sampler sees only the tokens the grammar allows (end-of-sequence ids once the text
-// is complete); a choice with a constraint does not speculate.
+// grammar, grammar/grammar.h). Each step the sampler sees only the tokens the grammar allows
+// (end-of-sequence ids once the text is complete); a choice with a constraint does not speculate.
+// Reasoning stays free: with reasoning_open / reasoning_close set (Qwen3's <think> and </think>),
+// the first token may also be reasoning_open, and from there on nothing is masked until
+// reasoning_close, after which the grammar applies; in_reasoning: the prompt already opened it.
 struct Constraint {
   std::shared_ptr<const grammar::CompiledGrammar> grammar;
-  int32_t after_token = -1;
+  int32_t reasoning_open = -1, reasoning_close = -1;
+  bool in_reasoning = false;
 };
 
 struct SamplingParams {

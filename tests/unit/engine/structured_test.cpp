@@ -60,9 +60,13 @@ std::shared_ptr<const grammar::TokenVocabulary> vocabulary() {
 
 const char* kGrammar = R"(root ::= "{\"n\":" [0-9]{1,6} ",\"s\":\"" [a-c]* "\"}")";
 
-std::shared_ptr<const Constraint> constraint(int32_t after = -1) {
+constexpr int32_t kOpen = 7000, kClose = 7001;  // <think> and </think> of this vocabulary
+
+std::shared_ptr<const Constraint> constraint(bool reasoning = false, bool in_reasoning = false) {
   static auto g = grammar::compile_grammar(kGrammar);
-  return std::make_shared<const Constraint>(Constraint{.grammar = g, .after_token = after});
+  Constraint c{.grammar = g};
+  if (reasoning) c.reasoning_open = kOpen, c.reasoning_close = kClose, c.in_reasoning = in_reasoning;
+  return std::make_shared<const Constraint>(c);
 }
 
 CoreOptions options(int64_t pages = 512) {
@@ -191,20 +195,40 @@ TEST(Structured, GreedyIsBatchInvariantAndSurvivesPreemption) {
   }
 }
 
-TEST(Structured, TheConstraintStartsAfterItsToken) {
-  // logit_bias makes the model say token 7000 first; the grammar applies from the next token on
-  // (so the bias no longer wins: 7000 is not allowed by the grammar).
+TEST(Structured, ReasoningStaysFree) {
+  // logit_bias makes the model open its reasoning, then stay in it (a token the grammar never
+  // allows) for a while, then close it; from there on the grammar applies (the biases no longer
+  // win against the mask).
+  const std::vector<int32_t> open_first = {kOpen};
+  for (bool in_prompt : {false, true}) {
+    SCOPED_TRACE(in_prompt);
+    SamplingParams sp;
+    sp.temperature = 0;
+    sp.max_tokens = 40;
+    // <think> (100), then 5000 (80 against <think>'s 100 - 50 and </think>'s 60), then </think>
+    // (60 against 80 - 50), then the grammar.
+    sp.logit_bias = {{kOpen, in_prompt ? -100.0f : 100.0f}, {5000, 80.0f}, {kClose, 60.0f}};
+    sp.presence_penalty = 50.0;
+    sp.constraint = constraint(true, in_prompt);
+    EngineCore core(model(), options());
+    auto out = run(core, {{prompt(2), sp}});
+    const Out& o = out.at(1);
+    size_t close = 0;
+    while (close < o.tokens.size() && o.tokens[close] != kClose) ++close;
+    ASSERT_LT(close, o.tokens.size()) << "reasoning closed";
+    if (!in_prompt) EXPECT_EQ(o.tokens[0], kOpen);
+    EXPECT_NE(std::find(o.tokens.begin(), o.tokens.begin() + std::ptrdiff_t(close), 5000),
+              o.tokens.begin() + std::ptrdiff_t(close)) << "an unmasked token inside the reasoning";
+    expect_follows(o, close + 1);
+  }
+  // Without reasoning opened, the first token already follows the grammar (and <think> is not
+  // allowed later).
   SamplingParams sp;
-  sp.temperature = 0;
-  sp.max_tokens = 40;
-  sp.logit_bias = {{7000, 1000.0f}};
-  sp.constraint = constraint(7000);
+  sp.temperature = 0, sp.max_tokens = 30, sp.constraint = constraint(true);
+  sp.logit_bias = {{kOpen, -100.0f}};
   EngineCore core(model(), options());
-  auto out = run(core, {{prompt(2), sp}});
-  const Out& o = out.at(1);
-  ASSERT_GE(o.tokens.size(), 2u);
-  EXPECT_EQ(o.tokens[0], 7000);
-  expect_follows(o, 1);
+  auto out = run(core, {{prompt(3), sp}});
+  expect_follows(out.at(1));
 }
 
 TEST(Structured, LogprobsAreTakenAfterMasking) {
