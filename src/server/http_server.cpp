@@ -23,6 +23,7 @@
 
 #include "chat/chat_template.h"
 #include "server/connection_pool.h"
+#include "server/structured_request.h"
 #include "server/generation_writer.h"
 
 namespace qwen3::server {
@@ -92,6 +93,8 @@ struct HttpServer::Impl {
   const int64_t started = int64_t(std::time(nullptr));
   std::mutex status_mu;
   std::map<int, uint64_t> status_counts;
+  GrammarCache grammars;  // structured output, compiled on the requests' threads
+  void constrain(const Json& body, const StructuredOptions& so, bool in_reasoning, engine::SamplingParams& params);
 
   Impl(engine::Engine& e, const Tokenizer& t, const ChatTemplateRenderer& r, ApiDefaults d, ServerOptions o)
       : engine(e), tok(t), renderer(r), defaults(std::move(d)), options(std::move(o)) {}
@@ -240,6 +243,8 @@ void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
   info.include_usage = cr.stream && cr.include_usage;
   info.prompt_opens_reasoning = prompt_opens_reasoning(prompt_text);
   info.parse_tool_calls = !cr.tools.is_null();
+  constrain(body, StructuredOptions{.chat = true, .reasoning = tok.token_to_id("</think>").has_value(), .tools = cr.tools},
+            info.prompt_opens_reasoning, cr.params);
   start_generation(res, tok.encode(prompt_text), cr.params, cr.max_tokens, info);
 }
 
@@ -256,7 +261,23 @@ void HttpServer::Impl::completion(const std::string& text, httplib::Response& re
   info.created = int64_t(std::time(nullptr));
   info.stream = cr.stream;
   info.include_usage = cr.stream && cr.include_usage;
+  constrain(body, StructuredOptions{.chat = false, .reasoning = false, .tools = nullptr}, false, cr.params);
   start_generation(res, std::move(prompt), cr.params, cr.max_tokens, info);
+}
+
+// Structured output: the request's grammar, compiled here (not on the engine thread) through the
+// cache; reasoning (<think> ... </think>) stays free in chat.
+void HttpServer::Impl::constrain(const Json& body, const StructuredOptions& so, bool in_reasoning,
+                                 engine::SamplingParams& params) {
+  std::string param;
+  const std::optional<std::string> gbnf = structured_grammar(body, so, &param);
+  if (!gbnf) return;
+  engine::Constraint c{.grammar = grammars.get(*gbnf, param)};
+  if (so.reasoning) {
+    const auto open = tok.token_to_id("<think>"), close = tok.token_to_id("</think>");
+    if (open && close) c.reasoning_open = *open, c.reasoning_close = *close, c.in_reasoning = in_reasoning;
+  }
+  params.constraint = std::make_shared<const engine::Constraint>(std::move(c));
 }
 
 std::string HttpServer::Impl::metrics_text() {

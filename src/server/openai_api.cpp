@@ -123,10 +123,7 @@ void parse_sampling(const Json& body, engine::SamplingParams& p, std::optional<i
     if (!so->is_object()) bad("stream_options", "'stream_options' must be an object");
     include_usage = boolean(*so, "include_usage", false);
   }
-  if (const Json* rf = find(body, "response_format")) {
-    if (!rf->is_object() || !rf->contains("type") || (*rf)["type"] != "text")
-      bad("response_format", "only response_format {\"type\": \"text\"} is supported");
-  }
+  // response_format and the guided_* fields: server/structured_request.cpp.
 }
 
 std::string message_content(const Json& content, size_t i) {
@@ -210,10 +207,8 @@ ChatRequest parse_chat_request(const Json& body, const ApiDefaults& d) {
         bad("tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\": ..., ...}}");
     if (!t->empty()) r.tools = *t;
   }
-  if (const Json* tc = find(body, "tool_choice")) {
-    if (*tc == "none") r.tools = nullptr;
-    else if (*tc != "auto") bad("tool_choice", "only tool_choice \"auto\" and \"none\" are supported");
-  }
+  // "required" and a named function are constraints (server/structured_request.cpp).
+  if (const Json* tc = find(body, "tool_choice"); tc && *tc == "none") r.tools = nullptr;
   if (const Json* k = find(body, "chat_template_kwargs")) {
     if (!k->is_object()) bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
     r.template_kwargs = *k;

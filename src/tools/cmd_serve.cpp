@@ -16,6 +16,7 @@
 #include "chat/chat_renderer.h"
 #include "core/error.h"
 #include "engine/engine.h"
+#include "engine/token_vocabulary.h"
 #include "engine/generation_defaults.h"
 #include "server/http_server.h"
 #include "tokenizer/tokenizer.h"
@@ -101,6 +102,12 @@ int run(const Opts& o) {
                  describe_spec(o.spec).c_str(), (long long)(draft_page_bytes ? eo.kv_pages : 0),
                  double(draft_page_bytes) * double(eo.kv_pages) / mib, (long long)eo.kv_pages,
                  double(page_bytes) * double(eo.kv_pages) / mib);
+  }
+  {
+    const auto t0 = std::chrono::steady_clock::now();
+    eo.vocabulary = engine::make_token_vocabulary(tok, eo.eos_token_ids);  // structured output's masks
+    std::fprintf(stderr, "qwen3 serve: structured output: %zu token vocabulary prepared in %.0f ms\n", eo.vocabulary->size(),
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   engine::Engine engine(*model, tok, eo, std::move(proposer));
 
