@@ -17,11 +17,13 @@
 namespace qwen3::kernels {
 
 // --- instruction sets: one choice per process (the best this CPU runs), made on first use ---
-enum class Isa : uint8_t { Portable, Avx2, Avx512 };  // Avx2 means AVX2 + FMA + F16C; Avx512 adds BW, VL, BF16, VNNI
-std::string_view isa_name(Isa isa);                   // "portable", "avx2", "avx512"
+// Avx2 means AVX2 + FMA + F16C; Avx512 adds BW, VL, BF16, VNNI (both x86-64 builds only); Neon is
+// AArch64's Advanced SIMD (AArch64 builds only).
+enum class Isa : uint8_t { Portable, Avx2, Avx512, Neon };
+std::string_view isa_name(Isa isa);                   // "portable", "avx2", "avx512", "neon"
 bool isa_supported(Isa isa);                          // compiled in and runnable on this CPU
 // The instruction set every kernel uses: the best supported, or the one named by the environment
-// variable QWEN3_ISA (portable | avx2 | avx512; an unsupported or unknown name is an error).
+// variable QWEN3_ISA (portable | avx2 | avx512 | neon; an unsupported or unknown name is an error).
 Isa active_isa();
 // Switches the instruction set for the whole process (tests and benchmarks compare them). Not to
 // be called while kernels run. qwen3::Error when unsupported.

@@ -1,5 +1,5 @@
 // Paged attention: the work split and the merge of partitions. The arithmetic over K and V is the
-// active ISA's attention_part (cpu/<isa>/attention.cpp); this file decides who computes which
+// active ISA's attention_part (attention_simd.inc, portable/attention.cpp); this file decides who computes which
 // partition and merges the partial results, in the same order whoever computed them.
 //
 // Work: each query row's context [0, len) is cut into partitions of kAttentionPartition positions,

@@ -13,7 +13,10 @@
 namespace qwen3::kernels {
 namespace {
 
+// Whether this build has the ISA's kernels and this CPU runs them. The x86 folders are compiled
+// on x86-64 only, neon/ on AArch64 only (CMakeLists.txt); the portable kernels everywhere.
 bool cpu_runs(Isa isa) {
+#if defined(__x86_64__)
   __builtin_cpu_init();  // may run from another static initialiser, before libgcc's own
   switch (isa) {
     case Isa::Portable: return true;
@@ -23,41 +26,47 @@ bool cpu_runs(Isa isa) {
       return cpu_runs(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni");
+    case Isa::Neon: return false;
   }
   return false;
+#elif defined(__aarch64__)
+  return isa == Isa::Portable || isa == Isa::Neon;  // Advanced SIMD is part of AArch64
+#else
+  return isa == Isa::Portable;
+#endif
 }
 
+// The portable kernels, then the ISA's own over them (an entry an ISA leaves null stays portable).
 cpu::IsaTable make_table(Isa isa) {
   cpu::IsaTable t;
   cpu::fill_portable_float(t);
   cpu::fill_portable_quant(t);
   cpu::fill_portable_attention(t);
   cpu::fill_portable_fp8(t);
-  if (isa == Isa::Portable) return t;
-  cpu::fill_avx2_float(t);
-  cpu::fill_avx2_quant(t);
-  cpu::fill_avx2_attention(t);
-  cpu::fill_avx2_fp8(t);
-  if (isa == Isa::Avx2) return t;
-  cpu::fill_avx512_float(t);
-  cpu::fill_avx512_quant(t);
-  cpu::fill_avx512_quant_rows8(t);
-  cpu::fill_avx512_attention(t);
-  cpu::fill_avx512_fp8(t);
+#if defined(__x86_64__)
+  if (isa == Isa::Avx2) cpu::fill_avx2(t);
+  if (isa == Isa::Avx512) cpu::fill_avx512(t), cpu::fill_avx512_quant_rows8(t);
+#elif defined(__aarch64__)
+  if (isa == Isa::Neon) cpu::fill_neon(t);
+#endif
   return t;
 }
 
+// In increasing preference: each ISA but portable runs on one architecture, so the last one that
+// runs is the best.
+constexpr Isa kIsas[] = {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Neon};
+
 Isa initial_isa() {
   Isa best = Isa::Portable;
-  for (Isa i : {Isa::Avx2, Isa::Avx512})
+  for (Isa i : kIsas)
     if (cpu_runs(i)) best = i;
   if (const char* e = std::getenv("QWEN3_ISA"); e && *e) {
-    for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512})
+    for (Isa i : kIsas)
       if (isa_name(i) == e) {
         if (!cpu_runs(i)) fail("QWEN3_ISA={}: this CPU does not run it (best: {})", e, isa_name(best));
         return i;
       }
-    fail("QWEN3_ISA={}: not one of portable, avx2, avx512", e);
+    fail("QWEN3_ISA={}: not one of portable, avx2, avx512, neon", e);
   }
   return best;
 }
@@ -84,6 +93,7 @@ std::string_view isa_name(Isa isa) {
     case Isa::Portable: return "portable";
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
   }
   return "?";
 }
@@ -141,18 +151,34 @@ size_t weight_scale_count(WFormat f, int64_t rows, int64_t cols) {
   return is_quantized(f) ? size_t(rows * ((cols + kQBlock - 1) / kQBlock)) : 0;
 }
 
+namespace {
+// The table's kernel for weights of format f (in row groups: `grouped`; BF16 with activations
+// rounded to bf16: `bf16_x`); null when the ISA has none.
+cpu::MatmulFn matmul_kernel(const cpu::MatmulKernels& k, WFormat f, bool grouped, bool bf16_x) {
+  switch (f) {
+    case WFormat::F32: return k.f32;
+    case WFormat::BF16: return bf16_x ? k.bf16_x_bf16 : k.bf16;
+    case WFormat::F16: return k.f16;
+    case WFormat::Q8: return grouped ? k.q8_rows8 : k.q8;
+    case WFormat::Q4: return grouped ? k.q4_rows8 : k.q4;
+    case WFormat::FP8: return k.fp8;
+  }
+  return nullptr;
+}
+}  // namespace
+
 void matmul(const float* x, int64_t n, const WeightView& w, float* y, const MatmulOptions& opts) {
   if (n == 0 || w.rows == 0) return;
   const cpu::IsaTable& t = active().table;
   const bool grouped = w.row_group == kRowGroup && is_quantized(w.format);
   if (w.row_group != 0 && !grouped) fail("matmul: row_group {} of {} weights", w.row_group, format_name(w.format));
-  const cpu::MatmulFn fn = grouped ? t.matmul_rows8[w.format == WFormat::Q4] : t.matmul[size_t(w.format)];
-  if (!fn) fail("matmul: no {} kernel for {} weights", isa_name(active().isa), format_name(w.format));
   cpu::MatmulJob job;
+  job.bf16_activations = opts.bf16_activations && w.format == WFormat::BF16 && t.matmul.bf16_x_bf16 != nullptr;
+  const cpu::MatmulFn fn = matmul_kernel(t.matmul, w.format, grouped, job.bf16_activations);
+  if (!fn) fail("matmul: no {} kernel for {} weights", isa_name(active().isa), format_name(w.format));
   job.x = x, job.n = n, job.w = w.data, job.w_scales = w.scales, job.rows = w.rows, job.cols = w.cols, job.y = y;
   job.w_block_scales = w.block_scales, job.w_block_scale_rows = w.block_scale_rows;
   if (w.format == WFormat::FP8 && !w.block_scales) fail("matmul: fp8 weights without block scales");
-  job.bf16_activations = opts.bf16_activations && w.format == WFormat::BF16 && t.has_bf16_dot;
   if (is_quantized(w.format)) {
     // Grows to the largest call and stays: no allocation in steady state.
     thread_local std::vector<uint8_t> xq;

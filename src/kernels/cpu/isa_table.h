@@ -1,7 +1,14 @@
 // Internal to src/kernels: the table of kernels one instruction set provides. Each ISA lives in
-// its own folder (cpu/portable, cpu/avx2, cpu/avx512) whose files are compiled with that ISA's
-// -m flags (CMakeLists.txt) and fill their entries of the table; dispatch.cpp picks one table per
-// process. An entry an ISA leaves null falls back to the portable kernel.
+// its own folder (cpu/portable, cpu/avx2, cpu/avx512, cpu/neon) whose files are compiled with that
+// ISA's -m flags (CMakeLists.txt) and fill their entries of the table; dispatch.cpp picks one
+// table per process. An entry an ISA leaves null falls back to the portable kernel.
+//
+// The SIMD kernels are written once per algorithm as drivers over a small traits struct `Simd`
+// (vector type and width, loads, fma, fixed-tree reductions; <isa>/simd.inc): attention_simd.inc,
+// matmul_float_simd.inc, matmul_fp8_simd.inc. An ISA's files are its traits and the instantiations
+// (tile shapes and fill functions). matmul_quant_simd.inc is the x86 256-bit integer driver shared
+// by AVX2 and AVX-512. Each driver states its order of operations: the bits of a result depend on
+// the ISA (its lane count and reduction tree) and never on the batch.
 //
 // ODR rule for ISA translation units: they include only this header (plain structs and function
 // declarations), C/C++ headers with no out-of-line inline code they instantiate (<immintrin.h>,
@@ -58,40 +65,40 @@ struct AttentionPart {
 // then at dp the maximum m of the scaled scores s_p = scale * q·k_p, at dp + 1 l = sum_p exp(s_p - m).
 using AttentionPartFn = void (*)(const AttentionPart& job, float* state);
 
-struct IsaTable {
-  // Indexed by WFormat: F32, BF16, F16, Q8, Q4, FP8.
-  MatmulFn matmul[6] = {};
+// The matmul kernels of one ISA, one per weight format and layout (kernels.h, WFormat).
+struct MatmulKernels {
+  MatmulFn f32 = nullptr, bf16 = nullptr, f16 = nullptr, q8 = nullptr, q4 = nullptr, fp8 = nullptr;
   // Q8, Q4 in the row-grouped layout (kernels.h, WeightView::row_group): r0 is a multiple of 8,
   // and so is r1 unless it is the last row.
-  MatmulFn matmul_rows8[2] = {};
+  MatmulFn q8_rows8 = nullptr, q4_rows8 = nullptr;
+  // BF16 weights with MatmulJob::bf16_activations (x rounded to bf16 in job.xq). Null: the ISA has
+  // no bf16 dot product, and MatmulOptions::bf16_activations is ignored (bf16 runs instead).
+  MatmulFn bf16_x_bf16 = nullptr;
+};
+
+struct IsaTable {
+  MatmulKernels matmul;
   // Q8 / Q4 activations: bytes needed for n rows of cols, and the quantizer (rows [t0, t1) of x
   // into `out`, which quantized_bytes(n, cols) sizes; called concurrently on disjoint rows).
   size_t (*quantized_bytes)(int64_t n, int64_t cols) = nullptr;
   size_t (*quantized_scales_offset)(int64_t n, int64_t cols) = nullptr;  // where the float scales start
   void (*quantize_activations)(const float* x, int64_t cols, int64_t t0, int64_t t1, int64_t n, void* out) = nullptr;
-  // Whether MatmulJob::bf16_activations is honoured for BF16 (else it is ignored).
-  bool has_bf16_dot = false;
   AttentionPartFn attention_part = nullptr;
   // out[n] (elements of `to`) = x[n] rounded to nearest even, NaN to the canonical quiet NaN
   // (bit-identical to core/dtype.h's f32_to_bf16 / f32_to_f16).
   void (*convert_f32)(const float* x, int64_t n, KvElem to, void* out) = nullptr;
 };
 
-// Each ISA folder has one fill function per kernel family (its own file).
-void fill_portable_float(IsaTable& t);   // matmul F32 / BF16 / F16
-void fill_portable_quant(IsaTable& t);   // matmul Q8 / Q4 (both layouts) and the activation quantizer
-void fill_avx2_float(IsaTable& t);
-void fill_avx2_quant(IsaTable& t);
-void fill_avx512_float(IsaTable& t);
-void fill_avx512_quant(IsaTable& t);
-void fill_avx512_quant_rows8(IsaTable& t);  // matmul_rows8
-void fill_portable_fp8(IsaTable& t);     // matmul FP8 (e4m3 weights, float32 block scales)
-void fill_avx2_fp8(IsaTable& t);
-void fill_avx512_fp8(IsaTable& t);
-
+// The fill functions: the portable folder has one per kernel family (its own file, the scalar
+// twins); a SIMD folder one for the entries its drivers provide (<isa>/kernels.cpp).
+void fill_portable_float(IsaTable& t);      // matmul f32 / bf16 / f16
+void fill_portable_quant(IsaTable& t);      // matmul q8 / q4 (both layouts) and the activation quantizer
+void fill_portable_fp8(IsaTable& t);        // matmul fp8 (e4m3 weights, float32 block scales)
 void fill_portable_attention(IsaTable& t);  // attention_part, convert_f32
-void fill_avx2_attention(IsaTable& t);
-void fill_avx512_attention(IsaTable& t);
+void fill_avx2(IsaTable& t);                // x86-64 builds: matmul f32 / bf16 / f16 / q8 / q4 / fp8, attention
+void fill_avx512(IsaTable& t);              // the same and bf16_x_bf16
+void fill_avx512_quant_rows8(IsaTable& t);  // q8_rows8, q4_rows8
+void fill_neon(IsaTable& t);                // AArch64 builds: matmul f32 / bf16 / f16 / fp8, attention
 
 // The table of the active instruction set (dispatch.cpp).
 const IsaTable& active_table();

@@ -21,7 +21,7 @@ namespace {
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> v;
-  for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512})
+  for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Neon})
     if (isa_supported(i)) v.push_back(i);
   return v;
 }

@@ -68,15 +68,20 @@ std::vector<Kernel> kernels_here() {
   std::vector<Kernel> out;
   cpu::IsaTable t;
   cpu::fill_portable_fp8(t);
-  out.push_back({"portable", t.matmul[5]});
+  out.push_back({"portable", t.matmul.fp8});
+#if defined(__aarch64__)
+  cpu::fill_neon(t);
+  out.push_back({"neon", t.matmul.fp8});
+#elif defined(__x86_64__)
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
-    cpu::fill_avx2_fp8(t);
-    out.push_back({"avx2", t.matmul[5]});
+    cpu::fill_avx2(t);
+    out.push_back({"avx2", t.matmul.fp8});
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
-      cpu::fill_avx512_fp8(t);
-      out.push_back({"avx512", t.matmul[5]});
+      cpu::fill_avx512(t);
+      out.push_back({"avx512", t.matmul.fp8});
     }
   }
+#endif
   return out;
 }
 

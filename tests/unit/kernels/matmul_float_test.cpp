@@ -48,7 +48,7 @@ class EachIsa {
   }
   template <typename Fn>
   void run(Fn&& fn) {
-    for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+    for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
       if (!isa_supported(i)) continue;
       set_active_isa(i);
       SCOPED_TRACE(std::string(isa_name(i)));

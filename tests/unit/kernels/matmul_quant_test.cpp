@@ -36,7 +36,7 @@ QMat quantized(WFormat f, int64_t rows, int64_t cols, std::mt19937& rng) {
 
 std::vector<Isa> isas() {
   std::vector<Isa> v;
-  for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512})
+  for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Neon})
     if (isa_supported(i)) v.push_back(i);
   return v;
 }

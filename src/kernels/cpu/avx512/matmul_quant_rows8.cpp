@@ -199,8 +199,8 @@ void matmul_rows8(const MatmulJob& job, int64_t r0, int64_t r1) {
 }  // namespace
 
 void fill_avx512_quant_rows8(IsaTable& t) {
-  t.matmul_rows8[0] = matmul_rows8<false>;
-  t.matmul_rows8[1] = matmul_rows8<true>;
+  t.matmul.q8_rows8 = matmul_rows8<false>;
+  t.matmul.q4_rows8 = matmul_rows8<true>;
 }
 
 }  // namespace qwen3::kernels::cpu

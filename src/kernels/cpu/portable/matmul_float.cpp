@@ -66,9 +66,9 @@ void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
 }  // namespace
 
 void fill_portable_float(IsaTable& t) {
-  t.matmul[0] = matmul_rows<float>;
-  t.matmul[1] = matmul_rows<Bf16>;
-  t.matmul[2] = matmul_rows<F16>;
+  t.matmul.f32 = matmul_rows<float>;
+  t.matmul.bf16 = matmul_rows<Bf16>;
+  t.matmul.f16 = matmul_rows<F16>;
 }
 
 }  // namespace qwen3::kernels::cpu

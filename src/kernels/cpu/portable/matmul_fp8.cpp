@@ -74,6 +74,6 @@ void matmul_fp8(const MatmulJob& job, int64_t r0, int64_t r1) {
 
 }  // namespace
 
-void fill_portable_fp8(IsaTable& t) { t.matmul[5] = matmul_fp8; }
+void fill_portable_fp8(IsaTable& t) { t.matmul.fp8 = matmul_fp8; }
 
 }  // namespace qwen3::kernels::cpu

@@ -78,22 +78,34 @@ void quantize_activations(const float* x, int64_t cols, int64_t t0, int64_t t1, 
 inline int weight_q8(const uint8_t* blk, int j) { return int(int8_t(blk[j])); }
 inline int weight_q4(const uint8_t* blk, int j) { return (j < 16 ? (blk[j] & 15) : (blk[j - 16] >> 4)) - 8; }
 
+// The operands of a q8 / q4 matmul call: nb blocks per row, kpad = nb * kB int8 activations per
+// token (xq [n, kpad], scales xs [n, nb]), block_bytes bytes per weight block.
+template <bool Q4>
+struct QOperands {
+  explicit QOperands(const MatmulJob& job)
+      : nb((job.cols + kB - 1) / kB), kpad(nb * kB), xq(static_cast<const int8_t*>(job.xq)), xs(job.xs),
+        w(static_cast<const uint8_t*>(job.w)) {}
+  static constexpr int64_t block_bytes = Q4 ? kB / 2 : kB;
+  int64_t nb, kpad;
+  const int8_t* xq;
+  const float* xs;
+  const uint8_t* w;
+};
+
 template <bool Q4>
 void matmul_quant(const MatmulJob& job, int64_t r0, int64_t r1) {
-  const int64_t nb = (job.cols + kB - 1) / kB, kpad = nb * kB, block_bytes = Q4 ? kB / 2 : kB;
-  const int8_t* xq = static_cast<const int8_t*>(job.xq);
-  const float* xs = job.xs;
-  const uint8_t* w = static_cast<const uint8_t*>(job.w);
+  const QOperands<Q4> q(job);
+  const int64_t nb = q.nb;
   for (int64_t o = r0; o < r1; ++o) {
-    const uint8_t* wr = w + o * nb * block_bytes;
+    const uint8_t* wr = q.w + o * nb * q.block_bytes;
     for (int64_t t = 0; t < job.n; ++t) {
       float acc = 0;
       for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = wr + b * block_bytes;
-        const int8_t* xb = xq + t * kpad + b * kB;
+        const uint8_t* blk = wr + b * q.block_bytes;
+        const int8_t* xb = q.xq + t * q.kpad + b * kB;
         int32_t dot = 0;
         for (int j = 0; j < kB; ++j) dot += int32_t(xb[j]) * (Q4 ? weight_q4(blk, j) : weight_q8(blk, j));
-        acc += float(dot) * (xs[t * nb + b] * f16_to_f32(job.w_scales[o * nb + b]));
+        acc += float(dot) * (q.xs[t * nb + b] * f16_to_f32(job.w_scales[o * nb + b]));
       }
       job.y[t * job.rows + o] = acc;
     }
@@ -105,17 +117,15 @@ void matmul_quant(const MatmulJob& job, int64_t r0, int64_t r1) {
 // row-major int8 first): the AVX-512 kernels are the fast ones, this serves the other ISAs.
 template <bool Q4>
 void matmul_quant_rows8(const MatmulJob& job, int64_t r0, int64_t r1) {
-  const int64_t nb = (job.cols + kB - 1) / kB, kpad = nb * kB, bb = Q4 ? kB / 2 : kB;
-  const int8_t* xq = static_cast<const int8_t*>(job.xq);
-  const float* xs = job.xs;
-  const uint8_t* w = static_cast<const uint8_t*>(job.w);
+  const QOperands<Q4> q(job);
+  const int64_t nb = q.nb, kpad = q.kpad, bb = q.block_bytes;
   thread_local std::vector<int8_t> row;  // [kpad] signed weight values of one row
   thread_local std::vector<float> sw;    // [nb] its block scales
   row.resize(size_t(kpad)), sw.resize(size_t(nb));
   for (int64_t o = r0; o < r1; ++o) {
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t blk[kB];
-      for (int64_t j = 0; j < bb; ++j) blk[j] = w[row_group_byte(o, b, j, job.rows, nb, bb)];
+      for (int64_t j = 0; j < bb; ++j) blk[j] = q.w[row_group_byte(o, b, j, job.rows, nb, bb)];
       for (int j = 0; j < kB; ++j) row[size_t(b * kB + j)] = int8_t(Q4 ? weight_q4(blk, j) : weight_q8(blk, j));
       sw[size_t(b)] = f16_to_f32(job.w_scales[row_group_scale(o, b, job.rows, nb)]);
     }
@@ -123,8 +133,8 @@ void matmul_quant_rows8(const MatmulJob& job, int64_t r0, int64_t r1) {
       float acc = 0;
       for (int64_t b = 0; b < nb; ++b) {
         int32_t dot = 0;
-        for (int64_t j = 0; j < kB; ++j) dot += int32_t(xq[t * kpad + b * kB + j]) * row[size_t(b * kB + j)];
-        acc = std::fma(float(dot), xs[t * nb + b] * sw[size_t(b)], acc);
+        for (int64_t j = 0; j < kB; ++j) dot += int32_t(q.xq[t * kpad + b * kB + j]) * row[size_t(b * kB + j)];
+        acc = std::fma(float(dot), q.xs[t * nb + b] * sw[size_t(b)], acc);
       }
       job.y[t * job.rows + o] = acc;
     }
@@ -137,10 +147,10 @@ void fill_portable_quant(IsaTable& t) {
   t.quantized_bytes = quantized_bytes;
   t.quantized_scales_offset = quantized_scales_offset;
   t.quantize_activations = quantize_activations;
-  t.matmul[3] = matmul_quant<false>;
-  t.matmul[4] = matmul_quant<true>;
-  t.matmul_rows8[0] = matmul_quant_rows8<false>;
-  t.matmul_rows8[1] = matmul_quant_rows8<true>;
+  t.matmul.q8 = matmul_quant<false>;
+  t.matmul.q4 = matmul_quant<true>;
+  t.matmul.q8_rows8 = matmul_quant_rows8<false>;
+  t.matmul.q4_rows8 = matmul_quant_rows8<true>;
 }
 
 }  // namespace qwen3::kernels::cpu
