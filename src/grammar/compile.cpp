@@ -200,8 +200,6 @@ void eliminate_epsilons(const Nfa& nfa, const std::vector<uint32_t>& starts, con
 
 }  // namespace
 
-void trim_and_check(CompiledGrammar& g, const Ast& ast, std::string_view text);  // compile_check.cpp
-
 std::shared_ptr<const CompiledGrammar> compile_grammar(std::string_view gbnf, const GrammarLimits& limits) {
   Ast ast = parse_gbnf(gbnf, limits);
   Nfa nfa(limits);

@@ -50,6 +50,11 @@ struct GrammarLimits;
 // Parses GBNF text. Throws qwen3::Error "grammar:LINE:COL: what is wrong".
 Ast parse_gbnf(std::string_view text, const GrammarLimits& limits);
 
+// The last passes of compile_grammar() (compile_check.cpp): trims states that cannot finish and
+// what root does not reach, merges byte ranges, rejects left recursion (errors name `text` positions).
+class CompiledGrammar;
+void trim_and_check(CompiledGrammar& g, const Ast& ast, std::string_view text);
+
 // Appends the UTF-8 encoding of code point `cp` to `out`.
 void append_utf8(uint32_t cp, std::string& out);
 

@@ -186,10 +186,7 @@ class Parser {
         if (!nested) error("unbalanced parenthesis: ')' without '('");
         break;
       }
-      if (is_name_char(c) && at_rule_definition()) {
-        if (nested) break;  // parse_group reports the missing ')'
-        break;
-      }
+      if (is_name_char(c) && at_rule_definition()) break;  // inside '(', the caller reports the missing ')'
       AstNode item = parse_primary();
       parse_postfix(item);
       seq.children.push_back(std::move(item));

@@ -19,15 +19,15 @@ StackPool::StackPool(const CompiledGrammar& g) : g_(g) {
 
 uint32_t StackPool::node(uint32_t state, uint32_t parent) {
   uint64_t key = (static_cast<uint64_t>(state) << 32) | parent;
-  auto it = node_index_.find(key);
-  if (it != node_index_.end()) return it->second;
+  uint32_t found = node_index_.find(key);
+  if (found != FlatMap64::kMissing) return found;
   bool special = parent >= kOuter;
   uint32_t depth = special ? 1 : nodes_[parent].depth + 1;
   if (depth > g_.limits.max_stack_depth) return UINT32_MAX;
   bool speculative = special ? parent == kOuter : nodes_[parent].speculative;
   nodes_.push_back({state, parent, depth, speculative});
   uint32_t id = static_cast<uint32_t>(nodes_.size() - 1);
-  node_index_.emplace(key, id);
+  node_index_.insert(key, id);
   return id;
 }
 
@@ -132,8 +132,8 @@ bool StackPool::contains(uint32_t set, uint32_t member) const {
 }
 
 size_t StackPool::memory_bytes() const {
-  return nodes_.size() * sizeof(Node) + node_index_.size() * 32 + sets_.size() * 12 + set_data_.size() * 4 +
-         set_index_.size() * 32 + memo_.size() * 32;
+  return nodes_.size() * sizeof(Node) + node_index_.memory_bytes() + sets_.size() * 12 + set_data_.size() * 4 +
+         set_index_.size() * 32 + memo_.memory_bytes();
 }
 
 }  // namespace qwen3::grammar

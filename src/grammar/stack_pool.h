@@ -15,6 +15,7 @@
 // Not thread-safe: a Matcher and its copies share one pool.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <unordered_map>
@@ -23,6 +24,45 @@
 #include "grammar/grammar.h"
 
 namespace qwen3::grammar {
+
+// uint64 -> uint32 hash map with linear probing: the memo lookup is the inner loop of every mask.
+class FlatMap64 {
+ public:
+  static constexpr uint32_t kMissing = UINT32_MAX;
+  uint32_t find(uint64_t key) const {
+    if (keys_.empty()) return kMissing;
+    for (size_t i = slot(key);; i = (i + 1) & (keys_.size() - 1)) {
+      if (keys_[i] == key) return values_[i];
+      if (keys_[i] == kEmpty) return kMissing;
+    }
+  }
+  void insert(uint64_t key, uint32_t value) {  // key must be absent
+    if ((size_ + 1) * 2 > keys_.size()) grow();
+    size_t i = slot(key);
+    while (keys_[i] != kEmpty) i = (i + 1) & (keys_.size() - 1);
+    keys_[i] = key;
+    values_[i] = value;
+    ++size_;
+  }
+  size_t size() const { return size_; }
+  size_t memory_bytes() const { return keys_.size() * 12; }
+
+ private:
+  static constexpr uint64_t kEmpty = UINT64_MAX;
+  size_t slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & (keys_.size() - 1); }
+  void grow() {
+    std::vector<uint64_t> keys = std::move(keys_);
+    std::vector<uint32_t> values = std::move(values_);
+    keys_.assign(std::max<size_t>(64, keys.size() * 2), kEmpty);
+    values_.assign(keys_.size(), 0);
+    size_ = 0;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] != kEmpty) insert(keys[i], values[i]);
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> values_;
+  size_t size_ = 0;
+};
 
 class StackPool {
  public:
@@ -49,10 +89,10 @@ class StackPool {
   // The stacks after reading `byte` from every stack of `set`, with their closures.
   uint32_t step(uint32_t set, uint8_t byte) {
     uint64_t key = (static_cast<uint64_t>(set) << 8) | byte;
-    auto it = memo_.find(key);
-    if (it != memo_.end()) return it->second;
-    uint32_t r = step_slow(set, byte);
-    memo_.emplace(key, r);
+    uint32_t r = memo_.find(key);
+    if (r != FlatMap64::kMissing) return r;
+    r = step_slow(set, byte);
+    memo_.insert(key, r);
     return r;
   }
 
@@ -78,13 +118,13 @@ class StackPool {
 
   const CompiledGrammar& g_;
   std::vector<Node> nodes_;
-  std::unordered_map<uint64_t, uint32_t> node_index_;
+  FlatMap64 node_index_;                                  // (state << 32 | parent) -> node
   std::vector<std::pair<uint32_t, uint32_t>> sets_;  // [begin, end) into set_data_
   std::vector<uint32_t> set_data_, set_depth_;
   std::vector<uint8_t> set_sure_;
   std::vector<std::vector<uint32_t>> callers_;  // [rule] -> the return states of its call sites
   std::unordered_multimap<uint64_t, uint32_t> set_index_;  // hash of members -> set ids
-  std::unordered_map<uint64_t, uint32_t> memo_;          // (set << 8 | byte) -> set
+  FlatMap64 memo_;                                        // (set << 8 | byte) -> set
   std::vector<uint32_t> visited_, scratch_;
 };
 

@@ -23,6 +23,11 @@ TokenVocabulary::TokenVocabulary(std::vector<std::string> token_bytes, std::span
     if (!special_[id] && !bytes_[id].empty()) sorted_.push_back(static_cast<int32_t>(id));
   }
   std::sort(sorted_.begin(), sorted_.end(), [&](int32_t a, int32_t b) { return bytes_[a] < bytes_[b]; });
+  sorted_offset_.push_back(0);
+  for (int32_t id : sorted_) {
+    sorted_text_ += bytes_[static_cast<size_t>(id)];
+    sorted_offset_.push_back(sorted_text_.size());
+  }
   lcp_.assign(sorted_.size(), 0);
   for (size_t i = 1; i < sorted_.size(); ++i) {
     const std::string &a = bytes_[sorted_[i - 1]], &b = bytes_[sorted_[i]];
@@ -46,7 +51,7 @@ void walk(StackPool& pool, const TokenVocabulary& v, uint32_t start, std::span<c
   uint32_t prev_pos = UINT32_MAX;
   size_t valid = 0;  // sets[0..valid] follow prev's bytes; only sets[valid] may be dead
   for (uint32_t pos : positions) {
-    std::string_view tok = v.bytes(v.sorted()[pos]);
+    std::string_view tok = v.sorted_bytes(pos);
     size_t common;
     if (pos == prev_pos + 1) {
       common = v.lcp()[pos];

@@ -41,12 +41,18 @@ class TokenVocabulary {
   // sorted[i - 1] and sorted[i] (lcp[0] = 0).
   const std::vector<int32_t>& sorted() const { return sorted_; }
   const std::vector<uint16_t>& lcp() const { return lcp_; }
+  // The bytes of sorted()[pos], from one buffer laid out in sorted order (walks read it in sequence).
+  std::string_view sorted_bytes(size_t pos) const {
+    return std::string_view(sorted_text_).substr(sorted_offset_[pos], sorted_offset_[pos + 1] - sorted_offset_[pos]);
+  }
 
  private:
   std::vector<std::string> bytes_;
   std::vector<bool> special_;
   std::vector<int32_t> end_ids_, sorted_;
   std::vector<uint16_t> lcp_;
+  std::string sorted_text_;
+  std::vector<size_t> sorted_offset_;
 };
 
 struct MaskCacheOptions {

@@ -1,10 +1,12 @@
 // The GBNF parser and compiler: every construct, and every error with its line:column.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "core/error.h"
 #include "grammar/grammar.h"
+#include "grammar_test_util.h"
 
 namespace qwen3::grammar {
 namespace {
@@ -115,6 +117,39 @@ TEST(GrammarParser, LeftRecursionIsRejected) {
                        "(a -> b -> a)");
   // Right recursion is fine.
   EXPECT_EQ(error_of("root ::= \"x\" root | \"y\""), "");
+}
+
+// Mutated grammar texts either compile (and then match without trouble) or throw qwen3::Error;
+// nothing else (run under the sanitizers by scripts/test.sh).
+TEST(GrammarParser, MutatedTextsCompileOrFailCleanly) {
+  const std::string base = test::read_source_file("tests/grammar/grammars/json.gbnf");
+  const std::string noise = "()[]{}\"\\|*+?^-.,:=#\n 0123456789xu\xc3\xa9\xff";
+  GrammarLimits limits;
+  limits.max_states = 20000;
+  limits.max_repetition = 50;
+  std::mt19937 rng(11);
+  int compiled = 0, failed = 0;
+  for (int i = 0; i < 1500; ++i) {
+    std::string text = base;
+    for (int k = 0, n = 1 + static_cast<int>(rng() % 4); k < n; ++k) {
+      size_t pos = rng() % (text.size() + 1);
+      switch (rng() % 3) {
+        case 0: text.insert(pos, 1, noise[rng() % noise.size()]); break;
+        case 1: if (pos < text.size()) text.erase(pos, 1); break;
+        default: if (pos < text.size()) text[pos] = noise[rng() % noise.size()];
+      }
+    }
+    try {
+      Matcher m(compile_grammar(text, limits));
+      m.accept_bytes(R"({"a": [1, "x"]})");
+      ++compiled;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("grammar:", 0), 0u) << e.what();
+      ++failed;
+    }
+  }
+  EXPECT_GT(compiled, 100);
+  EXPECT_GT(failed, 100);
 }
 
 }  // namespace
