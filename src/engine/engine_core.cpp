@@ -61,6 +61,8 @@ void EngineCore::validate(std::span<const int32_t> prompt, const SamplingParams&
       fail("structured output: the tokenizer has {} ids, more than the model's {}", options_.vocabulary->size(),
            model_.config().vocab_size);
     if (options_.vocabulary->end_ids().empty()) fail("structured output: the vocabulary has no end-of-sequence id");
+    if (p.constraint->masker && p.constraint->masker->vocabulary().get() != options_.vocabulary.get())
+      fail("structured output: the constraint's masker is over another vocabulary");
     if (p.ignore_eos) fail("ignore_eos cannot be combined with structured output (the grammar ends the text)");
     const Constraint& k = *p.constraint;
     if ((k.reasoning_open >= 0) != (k.reasoning_close >= 0) || k.reasoning_open >= model_.config().vocab_size ||
@@ -93,8 +95,10 @@ void EngineCore::add(RequestId id, ValidRequest request) {
       Masker& m = maskers_[sp.constraint->grammar.get()];
       if (!m.masker) {
         m.grammar = sp.constraint->grammar;
-        m.masker = std::make_unique<grammar::TokenMasker>(
-            m.grammar, options_.vocabulary, grammar::MaskCacheOptions{.max_bytes = options_.mask_cache_bytes});
+        m.masker = sp.constraint->masker ? sp.constraint->masker
+                                         : std::make_shared<grammar::TokenMasker>(
+                                               m.grammar, options_.vocabulary,
+                                               grammar::MaskCacheOptions{.max_bytes = options_.mask_cache_bytes});
       }
       ++m.users;
       const Constraint& k = *sp.constraint;

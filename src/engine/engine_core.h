@@ -145,7 +145,7 @@ class EngineCore {
   // The token masker of one grammar, shared by the choices that use it (engine thread only).
   struct Masker {
     std::shared_ptr<const grammar::CompiledGrammar> grammar;
-    std::unique_ptr<grammar::TokenMasker> masker;
+    std::shared_ptr<grammar::TokenMasker> masker;
     int users = 0;
   };
   void follow_constraint(RequestId id, Choice& c, int32_t token);

@@ -11,6 +11,7 @@
 
 namespace qwen3::grammar {
 class CompiledGrammar;
+class TokenMasker;
 }
 
 namespace qwen3::engine {
@@ -23,6 +24,9 @@ namespace qwen3::engine {
 // reasoning_close, after which the grammar applies; in_reasoning: the prompt already opened it.
 struct Constraint {
   std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  // Optional: the grammar's masker over the engine's vocabulary, built (and precomputed) off the
+  // engine thread; once handed over only the engine thread uses it. Null: the engine makes one.
+  std::shared_ptr<grammar::TokenMasker> masker;
   int32_t reasoning_open = -1, reasoning_close = -1;
   bool in_reasoning = false;
 };

@@ -76,6 +76,8 @@ class TokenMasker {
     size_t context_checks = 0;  // context-dependent tokens checked against a real stack
   };
   const Stats& stats() const { return stats_; }
+  const std::shared_ptr<const TokenVocabulary>& vocabulary() const { return vocab_; }
+  const std::shared_ptr<const CompiledGrammar>& grammar() const { return grammar_; }
 
  private:
   struct Entry {

@@ -93,7 +93,7 @@ struct HttpServer::Impl {
   const int64_t started = int64_t(std::time(nullptr));
   std::mutex status_mu;
   std::map<int, uint64_t> status_counts;
-  GrammarCache grammars;  // structured output, compiled on the requests' threads
+  GrammarCache grammars{engine.options().vocabulary};  // structured output, compiled on the requests' threads
   void constrain(const Json& body, const StructuredOptions& so, bool in_reasoning, engine::SamplingParams& params);
 
   Impl(engine::Engine& e, const Tokenizer& t, const ChatTemplateRenderer& r, ApiDefaults d, ServerOptions o)
@@ -272,7 +272,8 @@ void HttpServer::Impl::constrain(const Json& body, const StructuredOptions& so, 
   std::string param;
   const std::optional<std::string> gbnf = structured_grammar(body, so, &param);
   if (!gbnf) return;
-  engine::Constraint c{.grammar = grammars.get(*gbnf, param)};
+  const GrammarCache::Compiled compiled = grammars.get(*gbnf, param);
+  engine::Constraint c{.grammar = compiled.grammar, .masker = compiled.masker};
   if (so.reasoning) {
     const auto open = tok.token_to_id("<think>"), close = tok.token_to_id("</think>");
     if (open && close) c.reasoning_open = *open, c.reasoning_close = *close, c.in_reasoning = in_reasoning;

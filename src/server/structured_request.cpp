@@ -144,27 +144,32 @@ std::optional<std::string> structured_grammar(const Json& body, const Structured
   return fmt::format("root ::= {}{}\n{}", o.reasoning ? "[\\n]{0,2} " : "", start, body_rules);
 }
 
-std::shared_ptr<const grammar::CompiledGrammar> GrammarCache::get(const std::string& gbnf, const std::string& param) {
+GrammarCache::Compiled GrammarCache::get(const std::string& gbnf, const std::string& param) {
   {
     std::lock_guard lk(mu_);
     if (auto it = map_.find(gbnf); it != map_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
-      return it->second.grammar;
+      return it->second.compiled;
     }
   }
-  std::shared_ptr<const grammar::CompiledGrammar> g;
+  Compiled c;
   try {
-    g = grammar::compile_grammar(gbnf, limits_);
+    c.grammar = grammar::compile_grammar(gbnf, limits_);
   } catch (const Error& e) {
     bad(param, fmt::format("{}: {}", param, e.what()));
   }
-  const size_t bytes = gbnf.size() + g->states.size() * sizeof(grammar::CompiledGrammar::State) +
-                       g->byte_edges.size() * sizeof(grammar::CompiledGrammar::ByteEdge) +
-                       g->call_edges.size() * sizeof(grammar::CompiledGrammar::CallEdge);
+  size_t bytes = gbnf.size() + c.grammar->states.size() * sizeof(grammar::CompiledGrammar::State) +
+                 c.grammar->byte_edges.size() * sizeof(grammar::CompiledGrammar::ByteEdge) +
+                 c.grammar->call_edges.size() * sizeof(grammar::CompiledGrammar::CallEdge);
+  if (vocab_) {
+    c.masker = std::make_shared<grammar::TokenMasker>(c.grammar, vocab_);
+    c.masker->precompute_all();
+    bytes += c.masker->stats().cache_bytes;
+  }
   std::lock_guard lk(mu_);
-  if (map_.count(gbnf)) return map_.at(gbnf).grammar;
+  if (auto it = map_.find(gbnf); it != map_.end()) return it->second.compiled;
   lru_.push_front(gbnf);
-  map_.emplace(gbnf, Entry{g, bytes, lru_.begin()});
+  map_.emplace(gbnf, Entry{c, bytes, lru_.begin()});
   bytes_ += bytes;
   while (bytes_ > max_bytes_ && lru_.size() > 1) {
     auto it = map_.find(lru_.back());
@@ -172,7 +177,7 @@ std::shared_ptr<const grammar::CompiledGrammar> GrammarCache::get(const std::str
     map_.erase(it);
     lru_.pop_back();
   }
-  return g;
+  return c;
 }
 
 size_t GrammarCache::bytes() const {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "grammar/grammar.h"
+#include "grammar/token_mask.h"
 #include "server/openai_api.h"
 
 namespace qwen3::server {
@@ -28,23 +29,31 @@ struct StructuredOptions {
 // field it came from (for errors at compile time).
 std::optional<std::string> structured_grammar(const Json& body, const StructuredOptions& options, std::string* param);
 
-// Compiled grammars by GBNF text, least recently used dropped past max_bytes (an estimate of the
-// automaton's size). Thread-safe.
+// Compiled grammars by GBNF text, each with its token masker over `vocab` with every state's mask
+// precomputed (so that the engine thread never meets a cold state), least recently used dropped
+// past max_bytes (the automaton's size estimate plus the masks). Thread-safe; a masker handed out
+// is used by the engine thread only.
 class GrammarCache {
  public:
-  explicit GrammarCache(size_t max_bytes = 64u << 20, grammar::GrammarLimits limits = {})
-      : max_bytes_(max_bytes), limits_(limits) {}
+  struct Compiled {
+    std::shared_ptr<const grammar::CompiledGrammar> grammar;
+    std::shared_ptr<grammar::TokenMasker> masker;  // null without a vocabulary
+  };
+  explicit GrammarCache(std::shared_ptr<const grammar::TokenVocabulary> vocab, size_t max_bytes = 256u << 20,
+                        grammar::GrammarLimits limits = {})
+      : vocab_(std::move(vocab)), max_bytes_(max_bytes), limits_(limits) {}
   // Throws ApiError 400 (naming `param`) when the grammar does not compile or exceeds a limit.
-  std::shared_ptr<const grammar::CompiledGrammar> get(const std::string& gbnf, const std::string& param);
+  Compiled get(const std::string& gbnf, const std::string& param);
   size_t bytes() const;
   size_t size() const;
 
  private:
   struct Entry {
-    std::shared_ptr<const grammar::CompiledGrammar> grammar;
+    Compiled compiled;
     size_t bytes;
     std::list<std::string>::iterator lru;
   };
+  std::shared_ptr<const grammar::TokenVocabulary> vocab_;
   mutable std::mutex mu_;
   size_t max_bytes_, bytes_ = 0;
   grammar::GrammarLimits limits_;
