@@ -8,7 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "chat/output_parser.h"
+#include "core/file_io.h"
 #include "core/parallel_for.h"
+#include "engine/token_vocabulary.h"
+#include "grammar/grammar.h"
+#include "server/structured_request.h"
 #include "model/qwen3_model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/chat_session.h"
@@ -24,10 +29,47 @@ namespace {
 struct Opts {
   ModelFlags m;
   SpecFlags spec;
-  std::string ids, prompt, chat, format = "text";
+  std::string ids, prompt, chat, format = "text", json_schema, grammar;
   int max_tokens = 16;
   bool ignore_eos = false, no_think = false;
 };
+
+// --json-schema FILE / --grammar FILE as the server reads response_format and guided_grammar
+// (server/structured_request.h); with --chat, reasoning (<think> ... </think>) stays free.
+std::shared_ptr<const engine::Constraint> file_constraint(const Opts& o, const Tokenizer& tok,
+                                                          std::span<const int32_t> prompt) {
+  nlohmann::ordered_json body;
+  const bool schema = !o.json_schema.empty();
+  const std::string path = schema ? o.json_schema : o.grammar;
+  const std::string text = read_file(path);
+  if (schema) {
+    nlohmann::ordered_json js;
+    try {
+      js = nlohmann::ordered_json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      fail("--json-schema {}: not JSON: {}", path, e.what());
+    }
+    body["response_format"] = {{"type", "json_schema"}, {"json_schema", {{"name", "schema"}, {"schema", js}}}};
+  } else {
+    body["guided_grammar"] = text;
+  }
+  const auto open = tok.token_to_id("<think>"), close = tok.token_to_id("</think>");
+  const bool reasoning = !o.chat.empty() && open && close;
+  engine::Constraint c;
+  try {
+    std::string param;
+    const auto gbnf = server::structured_grammar(body, server::StructuredOptions{.chat = false, .reasoning = reasoning, .tools = nullptr}, &param);
+    c.grammar = grammar::compile_grammar(*gbnf);
+  } catch (const std::exception& e) {
+    fail("{} {}: {}", schema ? "--json-schema" : "--grammar", path, e.what());
+  }
+  if (reasoning) {
+    c.reasoning_open = *open, c.reasoning_close = *close;
+    const std::string text_prompt = tok.decode(prompt);
+    c.in_reasoning = prompt_opens_reasoning(text_prompt);
+  }
+  return std::make_shared<const engine::Constraint>(std::move(c));
+}
 
 int run(const Opts& o) {
   if (o.format != "text" && o.format != "json") fail("--format: '{}' is not text or json", o.format);
@@ -35,6 +77,8 @@ int run(const Opts& o) {
   const int inputs = int(!o.ids.empty()) + int(!o.prompt.empty()) + int(!o.chat.empty());
   if (inputs != 1) fail("give exactly one of --ids, --prompt and --chat");
   const bool speculate = spec_mode(o.spec) != SpecMode::Off;
+  const bool constrained = !o.json_schema.empty() || !o.grammar.empty();
+  if (!o.json_schema.empty() && !o.grammar.empty()) fail("give one of --json-schema and --grammar");
 
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();
@@ -56,6 +100,7 @@ int run(const Opts& o) {
     }
     if (prompt.empty()) fail("the prompt encodes to no tokens");
   }
+  if (constrained && !tok) tok = std::make_unique<Tokenizer>(Tokenizer::load(dir / "tokenizer.json"));
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
 
   std::unique_ptr<StreamingDetokenizer> detok;
@@ -72,16 +117,22 @@ int run(const Opts& o) {
   const int64_t tokens = std::min<int64_t>(int64_t(prompt.size()) + o.max_tokens, model->config().max_position_embeddings);
   GenerationResult r;
   nlohmann::json spec_json;
-  if (speculate) {
+  if (speculate || constrained) {
     std::vector<int32_t> eos;
     for (int64_t id : end_of_sequence_ids(dir, model->config())) eos.push_back(int32_t(id));
     engine::CoreOptions co = single_sequence_core_options(tokens, o.spec.k, kv_dtype(o.m), std::move(eos));
     co.spec = draft_length_options(o.spec);
+    std::shared_ptr<const engine::Constraint> constraint;
+    if (constrained) {
+      co.vocabulary = engine::make_token_vocabulary(*tok, co.eos_token_ids);
+      constraint = file_constraint(o, *tok, prompt);
+    }
     auto proposer = make_proposer(o.spec, o.m, *model, tok.get(), co.kv_pages, co.page_size, co.kv_dtype);
     engine::EngineCore core(*model, co, std::move(proposer));
-    r = generate_with_core(core, 1, prompt, o.max_tokens, o.ignore_eos, on_token);
+    r = generate_with_core(core, 1, prompt, o.max_tokens, o.ignore_eos, on_token, nullptr, constraint);
     const engine::CoreStats& st = core.stats();
-    spec_json = {{"proposer", core.proposer()->name()},
+    if (speculate)
+      spec_json = {{"proposer", core.proposer()->name()},
                  {"k", o.spec.k},
                  {"drafted", st.spec_drafted},
                  {"accepted", st.spec_accepted},
@@ -107,7 +158,7 @@ int run(const Opts& o) {
                         {"decode_tokens_per_second", r.decode_tokens_per_second()},
                         {"threads", num_threads()},
                         {"peak_rss_bytes", peak_rss_bytes()}};
-    if (speculate) j["spec"] = spec_json;
+    if (speculate && !spec_json.is_null()) j["spec"] = spec_json;
     if (tok) {
       std::vector<int32_t> known;
       for (int32_t id : r.ids)
@@ -130,7 +181,7 @@ int run(const Opts& o) {
                  (long long)r.prompt_tokens, r.ids.size(), r.finish_reason.c_str(), load_s,
                  r.prefill_tokens_per_second(), r.decode_tokens_per_second(), num_threads(),
                  double(peak_rss_bytes()) / (1 << 20));
-    if (speculate)
+    if (speculate && !spec_json.is_null())
       std::fprintf(stderr, "spec %s, k %d | drafted %s, accepted %s (%.0f%%) | %.2f tokens per verify step\n",
                    spec_json["proposer"].get<std::string>().c_str(), o.spec.k, spec_json["drafted"].dump().c_str(),
                    spec_json["accepted"].dump().c_str(), 100 * spec_json["acceptance_rate"].get<double>(),
@@ -150,6 +201,8 @@ const bool registered = register_command(
       app.add_option("--max-tokens", o->max_tokens, "tokens to generate")->capture_default_str();
       app.add_option("--format", o->format, "text | json")->capture_default_str();
       app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-sequence token");
+      app.add_option("--json-schema", o->json_schema, "FILE: the output must be JSON valid for this JSON Schema (docs/structured-output.md)");
+      app.add_option("--grammar", o->grammar, "FILE: the output must follow this GBNF grammar (docs/grammar.md)");
       add_spec_flags(app, o->spec);
       return [o] { return run(*o); };
     });

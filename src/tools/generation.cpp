@@ -58,7 +58,7 @@ engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DTyp
 
 GenerationResult generate_with_core(engine::EngineCore& core, engine::RequestId id, std::vector<int32_t> prompt,
                                     int max_tokens, bool ignore_eos, const std::function<bool(int32_t)>& on_token,
-                                    int64_t* cached_tokens) {
+                                    int64_t* cached_tokens, std::shared_ptr<const engine::Constraint> constraint) {
   using clock = std::chrono::steady_clock;
   GenerationResult r;
   r.prompt_tokens = int64_t(prompt.size());
@@ -69,6 +69,7 @@ GenerationResult generate_with_core(engine::EngineCore& core, engine::RequestId 
   params->max_tokens = std::max<int64_t>(1, std::min<int64_t>(max_tokens, core.max_context() - int64_t(prompt.size())));
   params->ignore_eos = ignore_eos;
   params->seed = 0;
+  params->constraint = std::move(constraint);
   const auto t0 = clock::now();
   core.add(id, std::move(prompt), params);
   std::optional<clock::time_point> first;

@@ -48,7 +48,8 @@ GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std:
 // tokens found in the core's prefix cache.
 GenerationResult generate_with_core(engine::EngineCore& core, engine::RequestId id, std::vector<int32_t> prompt,
                                     int max_tokens, bool ignore_eos, const std::function<bool(int32_t)>& on_token = {},
-                                    int64_t* cached_tokens = nullptr);
+                                    int64_t* cached_tokens = nullptr,
+                                    std::shared_ptr<const engine::Constraint> constraint = nullptr);
 
 // CoreOptions for one greedy sequence of up to `tokens` tokens (prompt + output) drafting up to
 // `max_k` tokens: KV pages for all of it plus the drafts, the whole prompt in one prefill chunk.

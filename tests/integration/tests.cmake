@@ -46,3 +46,5 @@ if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)
                        "QWEN3_BIN=$<TARGET_FILE:qwen3>;${QWEN3_MPI_TEST_ENV}"
                        TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
+add_test(NAME structured_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_structured_cli.py)
+set_tests_properties(structured_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 600)
