@@ -10,7 +10,7 @@
 #include "engine/engine.h"
 #include "engine/generation_defaults.h"
 #include "engine/spec/ngram_proposer.h"
-#include "model/test_model.h"
+#include "testing/test_model.h"
 
 namespace qwen3::engine {
 namespace {
