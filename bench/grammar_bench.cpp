@@ -6,6 +6,7 @@
 // the source tree, else /work/main's; byte-level BPE strings are decoded with the GPT-2
 // byte-to-unicode table. Without any of them a synthetic byte-level vocabulary of the same size is
 // built (the label says which was used); QWEN3_GRAMMAR_BENCH_SYNTHETIC=1 forces it.
+#include <cstdlib>
 #include <benchmark/benchmark.h>
 #include <time.h>
 
@@ -25,7 +26,8 @@
 namespace {
 
 namespace g = qwen3::grammar;
-const std::string kDir = QWEN3_SOURCE_DIR;
+// The source tree, found at run time: $QWEN3_SOURCE_DIR, else the current directory.
+const std::string kDir = std::getenv("QWEN3_SOURCE_DIR") ? std::getenv("QWEN3_SOURCE_DIR") : ".";
 
 // This thread's CPU time in microseconds: on a loaded machine wall-clock times of single tokens
 // measure the scheduler, not the code.

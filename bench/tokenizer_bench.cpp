@@ -5,6 +5,7 @@
 // cache starts cold ("cold"), or the same one again ("warm").
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -13,7 +14,9 @@
 
 namespace {
 
-const std::string kDir = QWEN3_SOURCE_DIR;
+// The source tree, found at run time: $QWEN3_SOURCE_DIR, else the current directory (run it from the
+// repository root: ./build/bench_tokenizer).
+const std::string kDir = std::getenv("QWEN3_SOURCE_DIR") ? std::getenv("QWEN3_SOURCE_DIR") : ".";
 
 const std::string& mixed_text() {
   static const std::string text = [] {

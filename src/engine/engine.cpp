@@ -12,14 +12,6 @@ namespace qwen3::engine {
 
 using clock = std::chrono::steady_clock;
 
-void Histogram::observe(double v) {
-  size_t i = 0;
-  while (i < bounds.size() && v > bounds[i]) ++i;
-  ++counts[i];
-  sum += v;
-  ++count;
-}
-
 // --- RequestStream ---
 
 RequestStream::Poll RequestStream::wait(std::vector<ChoiceDelta>& out, std::chrono::milliseconds timeout) {

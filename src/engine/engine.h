@@ -1,8 +1,8 @@
 // The serving engine: one thread owns the model and the KV cache and runs the scheduler's plans;
 // other threads submit requests and read their results from per-request streams. submit() and
 // cancel() are thread-safe; everything else in here runs on the engine thread. The engine owns the
-// model while it lives: nothing else may run a forward pass (the model's thread pool serves one
-// caller at a time).
+// model while it lives: nothing else may run a forward pass (a model runs one at a time: its
+// workspace is reused between calls, and core/parallel_for's pool serves one caller at a time).
 //
 //   Engine engine(model, tokenizer, options);          // starts the loop thread
 //   auto stream = engine.submit(prompt_ids, params);    // throws Error (bad request), QueueFull

@@ -2,8 +2,8 @@
 
 namespace qwen3 {
 
-std::vector<int64_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config) {
-  const GenerationConfig gen = GenerationConfig::load(model_dir / "generation_config.json");
+std::vector<int32_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config) {
+  const GenerationConfig gen = GenerationConfig::load(model_dir / "generation_config.json", config.vocab_size);
   return gen.eos_token_ids.empty() ? config.eos_token_ids : gen.eos_token_ids;
 }
 

@@ -11,8 +11,8 @@
 namespace qwen3 {
 
 // End of sequence as transformers' generate() takes it: generation_config.json's eos_token_id,
-// else config.json's.
-std::vector<int64_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config);
+// else config.json's; each checked to lie in config.vocab_size.
+std::vector<int32_t> end_of_sequence_ids(const std::filesystem::path& model_dir, const Qwen3Config& config);
 
 namespace engine {
 // Sampling defaults from generation_config.json: do_sample false means greedy (temperature 0);

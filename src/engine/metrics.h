@@ -1,6 +1,7 @@
 // Counters and latency histograms of the engine, rendered by the server as Prometheus text.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -14,7 +15,14 @@ struct Histogram {
   uint64_t count = 0;
 
   explicit Histogram(std::vector<double> b = {}) : bounds(std::move(b)), counts(bounds.size() + 1, 0) {}
-  void observe(double v);
+  // Counts v in the first bucket whose bound is >= v (Prometheus' `le`), or in +Inf.
+  void observe(double v) {
+    size_t i = 0;
+    while (i < bounds.size() && v > bounds[i]) ++i;
+    ++counts[i];
+    sum += v;
+    ++count;
+  }
 };
 
 struct Metrics {

@@ -56,16 +56,23 @@ std::optional<double> opt_number(const json& j, const char* key, const std::stri
   return j[key].get<double>();
 }
 
+// The ids as written (unsigned values past int64 refused rather than wrapped); to_token_ids() then
+// narrows them, after the callers' checks against the vocabulary, whose messages say more.
 std::vector<int64_t> get_ids(const json& j, const char* key, const std::string& where) {
   std::vector<int64_t> ids;
   if (!j.contains(key) || j[key].is_null()) return ids;
   const json& v = j[key];
+  auto push = [&](const json& e) {
+    if (e.is_number_unsigned() && e.get<uint64_t>() > uint64_t(INT64_MAX))
+      fail("{}: field \"{}\" holds {}, outside the range of a token id (32 bits)", where, key, e.dump());
+    ids.push_back(e.get<int64_t>());
+  };
   if (v.is_number_integer()) {
-    ids.push_back(v.get<int64_t>());
+    push(v);
   } else if (v.is_array()) {
     for (auto& e : v) {
       if (!e.is_number_integer()) fail("{}: field \"{}\" must hold integers, got {}", where, key, json_brief(v));
-      ids.push_back(e.get<int64_t>());
+      push(e);
     }
   } else {
     fail("{}: field \"{}\" must be an integer or a list of integers, got {}", where, key, json_brief(v));
@@ -74,6 +81,18 @@ std::vector<int64_t> get_ids(const json& j, const char* key, const std::string& 
 }
 
 // Token ids (eos_token_id, bos_token_id, ...) must name a row of the embedding table.
+// Token ids are int32_t everywhere (the engine, the tokenizer, the forward pass): narrowed here,
+// once, with a check.
+std::vector<int32_t> to_token_ids(const std::vector<int64_t>& ids, const char* key, const std::string& where) {
+  std::vector<int32_t> out;
+  for (int64_t id : ids) {
+    if (id < INT32_MIN || id > INT32_MAX)
+      fail("{}: field \"{}\" holds {}, outside the range of a token id (32 bits)", where, key, id);
+    out.push_back(int32_t(id));
+  }
+  return out;
+}
+
 void check_ids(const std::vector<int64_t>& ids, const char* key, const std::string& where, int64_t vocab_size) {
   for (int64_t id : ids)
     if (id < 0 || id >= vocab_size)
@@ -189,9 +208,10 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& where) {
   }
   auto bos = get_ids(j, "bos_token_id", where);
   check_ids(bos, "bos_token_id", where, c.vocab_size);
-  if (!bos.empty()) c.bos_token_id = bos[0];
-  c.eos_token_ids = get_ids(j, "eos_token_id", where);
-  check_ids(c.eos_token_ids, "eos_token_id", where, c.vocab_size);
+  const auto eos = get_ids(j, "eos_token_id", where);
+  check_ids(eos, "eos_token_id", where, c.vocab_size);
+  if (!bos.empty()) c.bos_token_id = to_token_ids(bos, "bos_token_id", where)[0];
+  c.eos_token_ids = to_token_ids(eos, "eos_token_id", where);
 
   // rope_scaling (transformers <= 4.x) or rope_parameters (5.x); "type" is the legacy key.
   const json* rs = nullptr;
@@ -265,7 +285,7 @@ GenerationConfig GenerationConfig::load(const std::filesystem::path& p, std::opt
     for (int64_t id : v)
       if (id < 0) fail("{}: field \"{}\" holds {}, a negative token id", w, key, id);
     if (vocab_size) check_ids(v, key, w, *vocab_size);
-    return v;
+    return to_token_ids(v, key, w);
   };
   auto bos = ids("bos_token_id");
   if (!bos.empty()) g.bos_token_id = bos[0];

@@ -53,8 +53,8 @@ struct Qwen3Config {
   std::optional<DType> torch_dtype;
   CheckpointQuant quantization = CheckpointQuant::None;
   std::vector<std::string> modules_to_not_convert;  // Fp8: modules left unquantized, as listed
-  std::optional<int64_t> bos_token_id;
-  std::vector<int64_t> eos_token_ids;
+  std::optional<int32_t> bos_token_id;
+  std::vector<int32_t> eos_token_ids;  // token ids, int32_t like every token
 
   // Parses config.json text; `where` names the file in error messages.
   static Qwen3Config from_json(const nlohmann::json& j, const std::string& where);
@@ -62,8 +62,8 @@ struct Qwen3Config {
 };
 
 struct GenerationConfig {
-  std::optional<int64_t> bos_token_id, pad_token_id;
-  std::vector<int64_t> eos_token_ids;
+  std::optional<int32_t> bos_token_id, pad_token_id;
+  std::vector<int32_t> eos_token_ids;
   bool do_sample = false;
   double temperature = 1.0;
   int64_t top_k = 50;

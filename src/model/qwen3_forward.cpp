@@ -67,8 +67,8 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
   if (ko.num_layers != c.num_hidden_layers || ko.num_kv_heads != Hkv || ko.head_dim != D)
     fail("forward: the KV cache holds {} layers x {} KV heads x head_dim {}, this model needs {} x {} x {}",
          ko.num_layers, ko.num_kv_heads, ko.head_dim, c.num_hidden_layers, Hkv, D);
-  TokenPlan tp;
-  tp.chunk_begin.push_back(0);
+  TokenPlan plan;  // the batch's tokens stacked: N rows, chunk by chunk
+  plan.chunk_begin.push_back(0);
   std::unordered_set<SeqId> seen;
   int64_t pages = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
@@ -84,10 +84,10 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
       const int32_t id = ch.tokens[i];
       if (id < 0 || id >= c.vocab_size)
         fail("forward: token id {} (sequence {}, index {}) is outside the vocabulary [0, {})", id, ch.seq, i, c.vocab_size);
-      tp.ids.push_back(id);
-      tp.positions.push_back(pos0 + int64_t(i));
+      plan.ids.push_back(id);
+      plan.positions.push_back(pos0 + int64_t(i));
     }
-    tp.chunk_begin.push_back(int64_t(tp.ids.size()));
+    plan.chunk_begin.push_back(int64_t(plan.ids.size()));
     pages += kv.pages_needed(ch.seq, int64_t(ch.tokens.size()));
   }
   if (pages <= kv.num_free_pages()) {
@@ -106,7 +106,7 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
     }
   }
 
-  const int64_t N = int64_t(tp.ids.size());
+  const int64_t N = int64_t(plan.ids.size());
   // --- workspace: kept between calls, so steady-state decoding allocates nothing here ---
   Workspace& ws = workspace_;
   for (auto [buf, size] : {std::pair{&ws.x, N * H}, {&ws.h, N * H}, {&ws.qkv, N * qkv_dim}, {&ws.attn, N * Hq * D},
@@ -119,7 +119,7 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
   // RoPE tables for every token: [N, D/2], angles in double precision.
   for (int64_t t = 0; t < N; ++t)
     for (int64_t i = 0; i < D / 2; ++i) {
-      const double ang = double(tp.positions[size_t(t)]) * rope_.inv_freq[size_t(i)];
+      const double ang = double(plan.positions[size_t(t)]) * rope_.inv_freq[size_t(i)];
       cos_t[size_t(t * D / 2 + i)] = float(std::cos(ang) * rope_.attention_scaling);
       sin_t[size_t(t * D / 2 + i)] = float(std::sin(ang) * rope_.attention_scaling);
     }
@@ -127,7 +127,7 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
   const ShardRange vocab = weights_.vocab;
   const bool vocab_split = vocab.size != c.vocab_size;
   for (int64_t t = 0; t < N; ++t) {
-    const int64_t id = tp.ids[size_t(t)] - vocab.begin;
+    const int64_t id = plan.ids[size_t(t)] - vocab.begin;
     if (id >= 0 && id < vocab.size) kernels::load_row(weights_.embed_tokens.view(), id, &x[size_t(t * H)]);
     else std::fill_n(&x[size_t(t * H)], H, 0.0f);  // another rank's row
   }
@@ -149,7 +149,7 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
     kernels::rope_neox(qkv.data(), N, qkv_dim, Hq + Hkv, D, cos_t.data(), sin_t.data());  // q and k heads are adjacent
     for (size_t b = 0; b < batch.size(); ++b) {
       const SeqChunk& ch = batch[b];
-      const int64_t t0 = tp.chunk_begin[b], n = tp.chunk_begin[b + 1] - t0, pos0 = tp.positions[size_t(t0)];
+      const int64_t t0 = plan.chunk_begin[b], n = plan.chunk_begin[b + 1] - t0, pos0 = plan.positions[size_t(t0)];
       for (int64_t i = 0; i < n; ++i) {  // k, v rounded to the cache's dtype
         const float* row = &qkv[size_t((t0 + i) * qkv_dim)];
         kernels::convert_f32(row + Hq * D, Hkv * D, ko.dtype, kv.key(int(l), ch.seq, pos0 + i));
@@ -180,7 +180,7 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
   out.vocab_size = c.vocab_size;
   out.rows.clear();
   for (size_t b = 0; b < batch.size(); ++b) {
-    const int64_t n = tp.chunk_begin[b + 1] - tp.chunk_begin[b];
+    const int64_t n = plan.chunk_begin[b + 1] - plan.chunk_begin[b];
     if (batch[b].want == LogitsWanted::All)
       for (int64_t i = 0; i < n; ++i) out.rows.push_back({b, i});
     else if (batch[b].want == LogitsWanted::Last)
@@ -190,7 +190,7 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
   std::vector<float>& sel = ws.sel;
   sel.resize(size_t(R * H));
   for (int64_t r = 0; r < R; ++r) {
-    const int64_t t = tp.chunk_begin[out.rows[size_t(r)].chunk] + out.rows[size_t(r)].token;
+    const int64_t t = plan.chunk_begin[out.rows[size_t(r)].chunk] + out.rows[size_t(r)].token;
     std::copy(&x[size_t(t * H)], &x[size_t(t * H)] + H, &sel[size_t(r * H)]);
   }
   kernels::rms_norm(sel.data(), R, H, weights_.norm.data(), c.rms_norm_eps, sel.data());

@@ -8,7 +8,7 @@
 namespace qwen3::tools {
 
 ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
-                         std::vector<int64_t> stop_ids, const Options& options,
+                         std::vector<int32_t> stop_ids, const Options& options,
                          std::unique_ptr<engine::Proposer> proposer)
     : model_(model),
       tokenizer_(tokenizer),
@@ -19,9 +19,8 @@ ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const Ch
       kv_(model.kv_options(proposer ? 1 : (options.context_tokens + 15) / 16, 16, options.kv_dtype)) {
   kv_.add_sequence(0);
   if (proposer) {
-    std::vector<int32_t> eos(stop_ids_.begin(), stop_ids_.end());
     engine::CoreOptions co =
-        single_sequence_core_options(options.context_tokens, options.spec.max_k, options.kv_dtype, std::move(eos));
+        single_sequence_core_options(options.context_tokens, options.spec.max_k, options.kv_dtype, stop_ids_);
     co.spec = options.spec;
     co.prefix_cache = true;
     core_ = std::make_unique<engine::EngineCore>(model, std::move(co), std::move(proposer));

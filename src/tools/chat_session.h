@@ -46,7 +46,7 @@ class ChatSession {
     engine::DraftLengthOptions spec;  // with a proposer
   };
   ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
-              std::vector<int64_t> stop_ids, const Options& options,
+              std::vector<int32_t> stop_ids, const Options& options,
               std::unique_ptr<engine::Proposer> proposer = nullptr);
 
   // Adds the user's message and generates the reply. `on_reasoning` and `on_content` receive the
@@ -62,7 +62,7 @@ class ChatSession {
   Qwen3Model& model_;
   const Tokenizer& tokenizer_;
   const ChatTemplateRenderer& renderer_;
-  std::vector<int64_t> stop_ids_;
+  std::vector<int32_t> stop_ids_;
   Options options_;
   KvCache kv_;
   std::vector<int32_t> cached_;  // tokens whose K/V are in the cache, in order

@@ -118,9 +118,8 @@ int run(const Opts& o) {
   GenerationResult r;
   nlohmann::json spec_json;
   if (speculate || constrained) {
-    std::vector<int32_t> eos;
-    for (int64_t id : end_of_sequence_ids(dir, model->config())) eos.push_back(int32_t(id));
-    engine::CoreOptions co = single_sequence_core_options(tokens, o.spec.k, kv_dtype(o.m), std::move(eos));
+    engine::CoreOptions co =
+        single_sequence_core_options(tokens, o.spec.k, kv_dtype(o.m), end_of_sequence_ids(dir, model->config()));
     co.spec = draft_length_options(o.spec);
     std::shared_ptr<const engine::Constraint> constraint;
     if (constrained) {

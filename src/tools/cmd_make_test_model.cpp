@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "model/test_model.h"
+#include "testing/test_model.h"
 #include "tools/command.h"
 
 namespace qwen3::tools {

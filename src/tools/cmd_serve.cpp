@@ -90,7 +90,7 @@ int run(const Opts& o) {
   if (eo.kv_pages < 1)
     fail("--kv-memory: {} GiB holds no KV page ({} bytes each{})", o.kv_memory_gib, page_bytes + draft_page_bytes,
          draft_page_bytes ? ", target and draft" : "");
-  for (int64_t id : end_of_sequence_ids(dir, c)) eo.eos_token_ids.push_back(int32_t(id));
+  eo.eos_token_ids = end_of_sequence_ids(dir, c);
   eo.log = [](const std::string& line) { std::fprintf(stderr, "qwen3 serve: %s\n", line.c_str()); };
   eo.spec = draft_length_options(o.spec);
   auto proposer = make_proposer(o.spec, o.m, *model, &tok, eo.kv_pages, eo.page_size, eo.kv_dtype);

@@ -15,7 +15,7 @@ namespace qwen3::tools {
 
 struct GenerationParams {
   int max_tokens = 16;
-  std::vector<int64_t> stop_ids;  // generation ends after emitting one of these
+  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these
 };
 
 struct GenerationResult {

@@ -15,7 +15,8 @@
 //   - peer: @huggingface/jinja gives `expected` (or throws for `expected_error`), unless the case
 //     records "peer_deviation": why the peer differs from Python Jinja2. A recorded deviation that
 //     the peer no longer shows is reported but not counted as a failure.
-// Prints a final line "N passed, M failed"; exits 1 on any failure, 77 when node_modules is missing.
+// Prints a final line "N passed, M failed"; exits 1 on any failure, and when node_modules is missing
+// (scripts/test.sh installs it: a missing peer is a failure, not a skip).
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -34,13 +35,12 @@ let Template;
 try {
   ({ Template } = require(path.join(root, 'node_modules/@huggingface/jinja')));
 } catch (e) {
-  // 77: CTest's SKIP_RETURN_CODE for this test (see tests.cmake).
-  console.error(`SKIP: cannot load @huggingface/jinja (run npm install at the repo root): ${e.message}`);
-  process.exit(77);
+  console.error(`FAIL: cannot load @huggingface/jinja (run npm ci at the repo root): ${e.message}`);
+  process.exit(1);
 }
 if (!fs.existsSync(path.join(qwen3Models, 'tokenizer_config.json'))) {
-  console.error(`SKIP: no ${qwen3Models}/tokenizer_config.json (run npm install at the repo root)`);
-  process.exit(77);
+  console.error(`FAIL: no ${qwen3Models}/tokenizer_config.json (run npm ci at the repo root)`);
+  process.exit(1);
 }
 
 const modelDir = (name) => (name === 'qwen3' ? qwen3Models : path.join(here, 'models', name));

@@ -26,8 +26,8 @@ try:
         rc, _, err = run("make-test-model", "--preset", "tiny", "--seed", seed, "--out", d)
         check(f"make-test-model {d}", rc == 0, err)
     if not os.path.exists(os.path.join(target, "tokenizer.json")):
-        print("SKIP: no tokenizer files (run npm ci)")
-        sys.exit(77)
+        print("FAIL: make-test-model found no tokenizer files (run npm ci at the repository root, or set QWEN3_TOKENIZER_DIR)")
+        sys.exit(1)
 
     # A prompt that repeats itself, so the n-gram proposer finds matches.
     ids = "5,6,7,8,9,5,6,7,8,9,5,6,7"

@@ -16,8 +16,8 @@ try:
     m = os.path.join(tmp, "m")
     rc, _, err = run("make-test-model", "--preset", "tiny", "--seed", "5", "--dtype", "bf16", "--out", m)
     if not os.path.exists(os.path.join(m, "tokenizer.json")):
-        print("SKIP: no tokenizer files (run npm ci)")
-        sys.exit(77)
+        print("FAIL: make-test-model found no tokenizer files (run npm ci at the repository root, or set QWEN3_TOKENIZER_DIR)")
+        sys.exit(1)
 
     prompt = "The capital of France is"
     rc, out, err = run("tokenize", "--model", m, input=prompt)

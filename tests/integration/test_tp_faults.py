@@ -254,8 +254,8 @@ try:
     p = subprocess.run([BIN, "make-test-model", "--preset", "tiny", "--seed", "1", "--out", A], capture_output=True, text=True)
     check("make-test-model", p.returncode == 0, p.stderr)
     if not os.path.exists(os.path.join(A, "tokenizer.json")):
-        print("SKIP: no tokenizer files (run npm ci)")
-        sys.exit(77)
+        print("FAIL: make-test-model found no tokenizer files (run npm ci at the repository root, or set QWEN3_TOKENIZER_DIR)")
+        sys.exit(1)
 
     # --- a rank dies: the whole job ends ---
     serve_kill(A, 1, with_request=True)

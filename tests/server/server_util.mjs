@@ -62,12 +62,13 @@ export function finish() {
 
 export function tmpdir(prefix) { return fs.mkdtempSync(path.join(os.tmpdir(), prefix)); }
 
-// The tiny model (real tokenizer, random weights). Exits 77 (skip) without tokenizer files.
+// The tiny model (real tokenizer, random weights). Fails without tokenizer files (scripts/test.sh
+// installs them).
 export function makeTinyModel(dir, seed = 1) {
   execFileSync(BIN, ['make-test-model', '--preset', 'tiny', '--seed', String(seed), '--out', dir], { stdio: 'pipe' });
   if (!fs.existsSync(path.join(dir, 'tokenizer.json'))) {
-    console.log('SKIP: no tokenizer files (run npm ci)');
-    process.exit(77);
+    console.log('FAIL: make-test-model found no tokenizer files (run npm ci at the repository root, or set QWEN3_TOKENIZER_DIR)');
+    process.exit(1);
   }
   return dir;
 }

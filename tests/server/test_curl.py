@@ -67,8 +67,8 @@ try:
     m = os.path.join(tmp, "tiny")
     subprocess.run([BIN, "make-test-model", "--preset", "tiny", "--seed", "2", "--out", m], capture_output=True)
     if not os.path.exists(os.path.join(m, "tokenizer.json")):
-        print("SKIP: no tokenizer files (run npm ci)")
-        sys.exit(77)
+        print("FAIL: make-test-model found no tokenizer files (run npm ci at the repository root, or set QWEN3_TOKENIZER_DIR)")
+        sys.exit(1)
     p, url = start(m, "--kv-memory", "0.05", "--max-batch", "4")
     procs.append(p)
     chat = "/v1/chat/completions"

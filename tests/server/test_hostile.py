@@ -160,8 +160,8 @@ try:
     m = os.path.join(tmp, "tiny")
     subprocess.run([BIN, "make-test-model", "--preset", "tiny", "--seed", "3", "--out", m], capture_output=True)
     if not os.path.exists(os.path.join(m, "tokenizer.json")):
-        print("SKIP: no tokenizer files (run npm ci)")
-        sys.exit(77)
+        print("FAIL: make-test-model found no tokenizer files (run npm ci at the repository root, or set QWEN3_TOKENIZER_DIR)")
+        sys.exit(1)
     with open(os.path.join(m, "chat_template.jinja"), "w") as f:
         f.write(TEMPLATE)
     p, port = start(m, "--kv-memory", "0.05", "--max-batch", "4", "--max-messages", "1000",

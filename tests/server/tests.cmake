@@ -6,15 +6,15 @@ set(_server_env "QWEN3_BIN=$<TARGET_FILE:qwen3>")
 if(NODE_EXECUTABLE)
   foreach(t openai_client load_test soak_test)
     add_test(NAME server_${t} COMMAND ${NODE_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/${t}.mjs)
-    set_tests_properties(server_${t} PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900 SKIP_RETURN_CODE 77)
+    set_tests_properties(server_${t} PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
   endforeach()
 endif()
 add_test(NAME server_curl COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_curl.py)
-set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900 SKIP_RETURN_CODE 77)
+set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
 # Requests built to crash, hang or exhaust the server (raw sockets, a hostile chat template, slow
 # headers, abandoned requests, the SIGTERM drain).
 add_test(NAME server_hostile COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_hostile.py)
-set_tests_properties(server_hostile PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900 SKIP_RETURN_CODE 77)
+set_tests_properties(server_hostile PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
 # The same clients against a tensor-parallel server: `mpirun -n N qwen3 serve` (QWEN3_LAUNCH is the
 # launcher prefix server_util.mjs and test_curl.py put before the binary). The servers are stopped
 # by SIGTERM to rank 0 and the tests check that no rank is left running.
@@ -25,19 +25,19 @@ if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)  # mpirun, and a qwen3 built with MPI
     set(_tp_env "${_server_env}" ${_ompi_root_env} "QWEN3_LAUNCH=${MPIRUN_EXECUTABLE} -n ${n} --oversubscribe --bind-to none")
     if(NODE_EXECUTABLE)
       add_test(NAME server_openai_client_tp${n} COMMAND ${NODE_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/openai_client.mjs)
-      set_tests_properties(server_openai_client_tp${n} PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+      set_tests_properties(server_openai_client_tp${n} PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600)
     endif()
     if(n EQUAL 2 AND NODE_EXECUTABLE)
       # 64 concurrent streams, each equal to its solo run; the soak with random disconnects, the
       # prefix cache and preemption (every KV change mirrored on the other rank).
       foreach(t load_test soak_test)
         add_test(NAME server_${t}_tp2 COMMAND ${NODE_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/${t}.mjs)
-        set_tests_properties(server_${t}_tp2 PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+        set_tests_properties(server_${t}_tp2 PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600)
       endforeach()
     endif()
     if(n EQUAL 2)
       add_test(NAME server_curl_tp2 COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_curl.py)
-      set_tests_properties(server_curl_tp2 PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+      set_tests_properties(server_curl_tp2 PROPERTIES ENVIRONMENT "${_tp_env}" TIMEOUT 600)
     endif()
   endforeach()
 endif()

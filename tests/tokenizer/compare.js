@@ -33,13 +33,12 @@ let Tokenizer;
 try {
   ({ Tokenizer } = require(path.join(root, 'node_modules/tokenizers')));
 } catch (e) {
-  // 77: CTest's SKIP_RETURN_CODE for this test (see tests.cmake).
-  console.error(`SKIP: cannot load the Hugging Face tokenizers Node binding (run npm install at the repo root): ${e.message}`);
-  process.exit(77);
+  console.error(`FAIL: cannot load the Hugging Face tokenizers Node binding (run npm ci at the repo root): ${e.message}`);
+  process.exit(1);
 }
 if (!fs.existsSync(path.join(modelDir, 'tokenizer.json'))) {
-  console.error(`SKIP: no ${path.join(modelDir, 'tokenizer.json')} (run npm install at the repo root)`);
-  process.exit(77);
+  console.error(`FAIL: no ${path.join(modelDir, 'tokenizer.json')} (run npm ci at the repo root)`);
+  process.exit(1);
 }
 const hf = Tokenizer.fromFile(path.join(modelDir, 'tokenizer.json'));
 

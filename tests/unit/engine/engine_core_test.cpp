@@ -12,7 +12,7 @@
 #include "engine/engine_core.h"
 #include "engine/spec/draft_proposer.h"
 #include "engine/spec/ngram_proposer.h"
-#include "model/test_model.h"
+#include "testing/test_model.h"
 
 namespace qwen3::engine {
 namespace {

@@ -9,10 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "../source_tree.h"
 #include "core/error.h"
 #include "engine/spec/draft_proposer.h"
 #include "engine/spec/ngram_proposer.h"
-#include "model/test_model.h"
+#include "testing/test_model.h"
 
 namespace qwen3::engine {
 namespace {
@@ -315,7 +316,7 @@ TEST(DraftProposer, SampledDraftsCarryTheirDistribution) {
 TEST(DraftProposer, CompareVocabularies) {
   // The tokenizer tests' small byte-level BPE file: 268 vocabulary entries, then added tokens
   // 268.. (<special> is the one flagged special), 273 ids in all.
-  std::ifstream in(fs::path(QWEN3_SOURCE_DIR) / "tests/unit/tokenizer/tiny_tokenizer.json");
+  std::ifstream in(test::source_dir() / "tests/unit/tokenizer/tiny_tokenizer.json");
   ASSERT_TRUE(in) << "tests/unit/tokenizer/tiny_tokenizer.json";
   const nlohmann::json j = nlohmann::json::parse(in);
   auto load = [](const nlohmann::json& x) { return Tokenizer::from_json(x.dump()); };

@@ -14,7 +14,7 @@
 #include "engine/spec/ngram_proposer.h"
 #include "grammar/grammar.h"
 #include "grammar/token_mask.h"
-#include "model/test_model.h"
+#include "testing/test_model.h"
 
 namespace qwen3::engine {
 namespace {

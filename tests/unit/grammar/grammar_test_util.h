@@ -10,11 +10,12 @@
 #include <vector>
 
 #include "grammar/token_mask.h"
+#include "../source_tree.h"
 
 namespace qwen3::grammar::test {
 
 inline std::string read_source_file(const std::string& rel) {
-  std::string path = std::string(QWEN3_SOURCE_DIR) + "/" + rel;
+  std::string path = (qwen3::test::source_dir() / rel).string();
   std::ifstream in(path, std::ios::binary);
   if (!in) ADD_FAILURE() << "cannot read " << path;  // a missing input fails, never skips
   std::stringstream ss;

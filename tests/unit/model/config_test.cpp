@@ -39,7 +39,7 @@ TEST(Config, ParsesEveryField) {
   EXPECT_FALSE(c.attention_bias);
   EXPECT_EQ(c.hidden_act, Activation::SiLU);
   EXPECT_EQ(c.rope_theta, 1e6);
-  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int32_t>{5, 6}));
   EXPECT_EQ(c.bos_token_id, 1);
   EXPECT_EQ(c.torch_dtype, DType::BF16);
   EXPECT_EQ(c.rope_scaling.type, RopeType::Default);
@@ -164,7 +164,7 @@ TEST(GenerationConfig, ParsesQwen3DefaultsAndToleratesAbsence) {
       "eos_token_id": [151645, 151643], "pad_token_id": 151643, "temperature": 0.6, "top_k": 20, "top_p": 0.95})";
   }
   GenerationConfig g = GenerationConfig::load(dir / "generation_config.json");
-  EXPECT_EQ(g.eos_token_ids, (std::vector<int64_t>{151645, 151643}));
+  EXPECT_EQ(g.eos_token_ids, (std::vector<int32_t>{151645, 151643}));
   EXPECT_TRUE(g.do_sample);
   EXPECT_DOUBLE_EQ(g.temperature, 0.6);
   EXPECT_EQ(g.top_k, 20);
@@ -175,6 +175,20 @@ TEST(GenerationConfig, ParsesQwen3DefaultsAndToleratesAbsence) {
   EXPECT_TRUE(none.eos_token_ids.empty());
   { std::ofstream(dir / "bad.json") << R"({"temperature": "hot"})"; }
   EXPECT_THROW(GenerationConfig::load(dir / "bad.json"), Error);
+  // Token ids are int32_t: a value past 32 bits is refused, not cast (and with a vocabulary, ids
+  // past it are refused too).
+  for (const char* ids : {"4294967301", "[2, 2147483648]", "-2147483649", "18446744073709551615"}) {
+    std::ofstream(dir / "wide.json") << R"({"eos_token_id": )" << ids << "}";
+    try {
+      GenerationConfig::load(dir / "wide.json");
+      ADD_FAILURE() << ids << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("eos_token_id"), std::string::npos) << e.what();
+    }
+  }
+  { std::ofstream(dir / "big.json") << R"({"eos_token_id": [151645, 151936]})"; }
+  EXPECT_EQ(GenerationConfig::load(dir / "big.json").eos_token_ids.size(), 2u);
+  EXPECT_THROW(GenerationConfig::load(dir / "big.json", 151936), Error);
   std::filesystem::remove_all(dir);
 }
 

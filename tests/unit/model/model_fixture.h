@@ -9,7 +9,7 @@
 #include <string>
 
 #include "io/safetensors.h"
-#include "model/test_model.h"
+#include "testing/test_model.h"
 
 namespace qwen3::testing {
 

