@@ -58,7 +58,7 @@ std::string ge(const std::string& s) {
   if (s.empty()) return "";
   if (s.find_first_not_of('0') == std::string::npos) return digits(s.size());
   const int d = s[0] - '0';
-  std::string out = "(" + join_seq({fmt::format("\"{}\"", d), ge(s.substr(1))});
+  std::string out = fmt::format("({}", join_seq({fmt::format("\"{}\"", d), ge(s.substr(1))}));
   if (d < 9) out += " | " + join_seq({digit_class(d + 1, 9), digits(s.size() - 1)});
   return out + ")";
 }
@@ -67,7 +67,7 @@ std::string le(const std::string& s) {
   if (s.empty()) return "";
   if (s.find_first_not_of('9') == std::string::npos) return digits(s.size());
   const int d = s[0] - '0';
-  std::string out = "(" + join_seq({fmt::format("\"{}\"", d), le(s.substr(1))});
+  std::string out = fmt::format("({}", join_seq({fmt::format("\"{}\"", d), le(s.substr(1))}));
   if (d > 0) out += " | " + join_seq({digit_class(0, d - 1), digits(s.size() - 1)});
   return out + ")";
 }
@@ -98,7 +98,7 @@ std::string uint_range(uint64_t a, std::optional<uint64_t> b) {
   std::vector<std::string> alts;
   const size_t max_len = b ? std::to_string(*b).size() : sa.size();
   for (size_t len = sa.size(); len <= max_len; ++len) {
-    const std::string lo = len == sa.size() ? sa : "1" + std::string(len - 1, '0');
+    const std::string lo = len == sa.size() ? sa : std::string(1, '1').append(len - 1, '0');
     const std::string hi = b && len == max_len ? std::to_string(*b) : std::string(len, '9');
     alts.push_back(same_length(lo, hi));
   }
@@ -251,7 +251,7 @@ std::string Converter::number_branch(const Json& s, const std::string& path, boo
 
 std::string Converter::literal(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::string: return gbnf_literal("\"" + json_string_content(v.get<std::string>()) + "\"");
+    case Json::value_t::string: return gbnf_literal(fmt::format("\"{}\"", json_string_content(v.get<std::string>())));
     case Json::value_t::number_float: {
       const double d = v.get<double>();
       if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return gbnf_literal(std::to_string(static_cast<int64_t>(d)));
@@ -259,14 +259,14 @@ std::string Converter::literal(const Json& v) {
     }
     case Json::value_t::array: {
       std::string out = punct("[");
-      for (size_t i = 0; i < v.size(); ++i) out += " " + (i ? punct(",") + " " : "") + literal(v[i]);
+      for (size_t i = 0; i < v.size(); ++i) out += fmt::format(" {}{}", i ? punct(",") + " " : "", literal(v[i]));
       return "(" + out + " " + punct("]") + ")";
     }
     case Json::value_t::object: {
       std::string out = punct("{");
       bool first = true;
       for (const auto& [k, x] : v.items()) {
-        out += " " + (first ? "" : punct(",") + " ") + literal(Json(k)) + " " + punct(":") + " " + literal(x);
+        out += fmt::format(" {}{} {} {}", first ? "" : punct(",") + " ", literal(Json(k)), punct(":"), literal(x));
         first = false;
       }
       return "(" + out + " " + punct("}") + ")";

@@ -55,14 +55,14 @@ class Parser {
   }
 
   Node alternation() {
-    Node alt{Node::Alt, {}};
+    Node alt{Node::Alt, {}, {}};
     alt.kids.push_back(sequence());
     while (eat('|')) alt.kids.push_back(sequence());
     return alt.kids.size() == 1 ? std::move(alt.kids[0]) : alt;
   }
 
   Node sequence() {
-    Node seq{Node::Seq, {}};
+    Node seq{Node::Seq, {}, {}};
     while (!at_end() && peek() != '|' && peek() != ')') {
       Node atom_node = atom();
       quantifiers(atom_node);
