@@ -396,4 +396,15 @@ std::string regex_to_json_content(std::string_view pattern, std::string_view any
   return bs.size() > 1 ? "(" + expr + ")" : expr;
 }
 
+std::optional<CharRun> regex_as_char_run(std::string_view pattern, const RegexOptions& options) {
+  std::vector<Branch> bs = branches(Parser(pattern, options).parse());
+  if (bs.size() != 1 || !bs[0].starts_anchored || !bs[0].ends_anchored) return std::nullopt;
+  const std::vector<Node>& kids = bs[0].body.kids;
+  if (kids.size() != 1) return std::nullopt;
+  const Node& n = kids[0];
+  if (n.kind == Node::Set) return CharRun{n.set, 1, 1};
+  if (n.kind != Node::Repeat || n.kids[0].kind != Node::Set) return std::nullopt;
+  return CharRun{n.kids[0].set, n.min, n.max == kUnbounded ? std::nullopt : std::optional<uint64_t>(n.max)};
+}
+
 }  // namespace qwen3::grammar
