@@ -74,7 +74,7 @@ void merge_keyword(Json& acc, const std::string& k, const Json& v, const std::st
     for (const Json& r : v) {
       if (std::find(cur.begin(), cur.end(), r) == cur.end()) cur.push_back(r);
     }
-  } else if (k == "items" && cur.is_object() == v.is_object() && !cur.is_array() && !v.is_array()) {
+  } else if (k == "items" && !cur.is_array() && !v.is_array()) {
     cur = combine(cur, v);
   } else if (k == "additionalItems") {
     cur = combine(cur, v);
@@ -126,6 +126,13 @@ Json Converter::merge(const std::vector<Json>& parts, const std::string& path, u
       if (!rest[k].is_array() || rest[k].empty()) fail("{}: must be a non-empty array", pointer_append(path, k));
       groups.push_back(rest[k]);
       rest.erase(k);
+    }
+    // Item schemas meet position by position only when neither side is a tuple: allOf of a tuple
+    // and an items schema would have to apply the items schema to the tuple's members too.
+    auto has_items = [](const Json& x) { return x.contains("items") || x.contains("prefixItems") || x.contains("additionalItems"); };
+    auto is_tuple = [](const Json& x) { return x.contains("prefixItems") || (x.contains("items") && x["items"].is_array()); };
+    if (has_items(acc) && has_items(rest) && (is_tuple(acc) || is_tuple(rest))) {
+      fail("{}: allOf over tuple arrays (prefixItems, array-form items) is not supported", path.empty() ? "/" : path);
     }
     if (rest.contains("properties") || rest.contains("additionalProperties")) merge_properties(acc, rest);
     for (const auto& [k, v] : rest.items()) {

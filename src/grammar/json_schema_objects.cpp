@@ -18,7 +18,7 @@ struct KeyTrie {
   bool terminal = false;
 };
 
-std::string key_literal(const std::string& name) { return gbnf_literal("\"" + json_string_content(name) + "\""); }
+std::string key_literal(const std::string& name) { return gbnf_literal(fmt::format("\"{}\"", json_string_content(name))); }
 
 std::vector<std::string> read_required(const Json& s, const std::string& path) {
   std::vector<std::string> out;

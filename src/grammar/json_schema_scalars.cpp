@@ -58,7 +58,7 @@ std::string ge(const std::string& s) {
   if (s.empty()) return "";
   if (s.find_first_not_of('0') == std::string::npos) return digits(s.size());
   const int d = s[0] - '0';
-  std::string out = "(" + join_seq({fmt::format("\"{}\"", d), ge(s.substr(1))});
+  std::string out = fmt::format("({}", join_seq({fmt::format("\"{}\"", d), ge(s.substr(1))}));
   if (d < 9) out += " | " + join_seq({digit_class(d + 1, 9), digits(s.size() - 1)});
   return out + ")";
 }
@@ -67,7 +67,7 @@ std::string le(const std::string& s) {
   if (s.empty()) return "";
   if (s.find_first_not_of('9') == std::string::npos) return digits(s.size());
   const int d = s[0] - '0';
-  std::string out = "(" + join_seq({fmt::format("\"{}\"", d), le(s.substr(1))});
+  std::string out = fmt::format("({}", join_seq({fmt::format("\"{}\"", d), le(s.substr(1))}));
   if (d > 0) out += " | " + join_seq({digit_class(0, d - 1), digits(s.size() - 1)});
   return out + ")";
 }
@@ -98,7 +98,7 @@ std::string uint_range(uint64_t a, std::optional<uint64_t> b) {
   std::vector<std::string> alts;
   const size_t max_len = b ? std::to_string(*b).size() : sa.size();
   for (size_t len = sa.size(); len <= max_len; ++len) {
-    const std::string lo = len == sa.size() ? sa : "1" + std::string(len - 1, '0');
+    const std::string lo = len == sa.size() ? sa : std::string(1, '1').append(len - 1, '0');
     const std::string hi = b && len == max_len ? std::to_string(*b) : std::string(len, '9');
     alts.push_back(same_length(lo, hi));
   }
@@ -163,23 +163,54 @@ std::string int_range(std::optional<int64_t> lo, std::optional<int64_t> hi) {
 
 }  // namespace
 
+// The lengths a format's strings can have (max absent: unbounded), so that minLength/maxLength
+// beside a format can be checked to change nothing.
+struct LengthRange {
+  uint64_t min;
+  std::optional<uint64_t> max;
+};
+const std::map<std::string, LengthRange, std::less<>> kFormatLengths = {
+    {"date", {10, 10}}, {"uuid", {36, 36}}, {"ipv4", {7, 15}}, {"time", {9, std::nullopt}},
+    {"date-time", {20, std::nullopt}}, {"email", {5, std::nullopt}}};
+
 std::string Converter::string_branch(const Json& s, const std::string& path) {
-  const bool has_len = s.contains("minLength") || s.contains("maxLength");
-  std::string content;
+  uint64_t min = 0;
+  std::optional<uint64_t> max;
+  if (s.contains("minLength")) min = read_count(s, "minLength", path);
+  if (s.contains("maxLength")) max = read_count(s, "maxLength", path);
+  if (max && *max < min) fail("{}: maxLength < minLength matches nothing", pointer_append(path, "maxLength"));
+  const bool has_len = min > 0 || max;
+  const std::string quote = "\"\\\"\"";
   if (s.contains("pattern")) {
-    if (has_len || s.contains("format")) fail("{}: 'pattern' together with minLength/maxLength/format is not supported", pointer_append(path, "pattern"));
-    if (!s["pattern"].is_string()) fail("{}: must be a string", pointer_append(path, "pattern"));
+    const std::string kpath = pointer_append(path, "pattern");
+    if (s.contains("format") && s["format"] != "password" && s["format"] != "binary") fail("{}: 'pattern' together with 'format' is not supported", kpath);
+    if (!s["pattern"].is_string()) fail("{}: must be a string", kpath);
+    const RegexOptions ro{.max_repeat = options_.max_repeat, .json_escape_rule = "escape"};
     try {
-      content = regex_to_json_content(s["pattern"].get<std::string>(), builtin("char"), {.max_repeat = options_.max_repeat, .json_escape_rule = "escape"});
+      if (!has_len) return add_rule("pattern", fmt::format("{} {} {}", quote, regex_to_json_content(s["pattern"].get<std::string>(), builtin("char"), ro), quote));
+      // ^[set]{a,b}$ with minLength/maxLength is ^[set]{max(a,min),min(b,max)}$; other shapes cannot be intersected.
+      const std::optional<CharRun> run = regex_as_char_run(s["pattern"].get<std::string>(), ro);
+      if (!run) fail("'pattern' together with minLength/maxLength is supported only for ^[set]{{m,n}}$ patterns");
+      const uint64_t lo = std::max(run->min, min);
+      const std::optional<uint64_t> hi = !run->max ? max : !max ? run->max : std::optional<uint64_t>(std::min(*run->max, *max));
+      if (hi && *hi < lo) fail("the pattern's length and minLength/maxLength leave no string");
+      check_repeat(hi ? *hi : lo, pointer_append(path, hi ? "maxLength" : "minLength"));
+      const std::string ch = json_char_expr(run->set, builtin("escape"));
+      if (ch.empty()) fail("the pattern's set holds no character a JSON string can contain");
+      return add_rule("pattern", fmt::format("{} {} {}", quote, repeat(ch, lo, hi), quote));
     } catch (const Error& e) {
-      fail("{}: {}", pointer_append(path, "pattern"), e.what());
+      fail("{}: {}", kpath, e.what());
     }
-    return add_rule("pattern", "\"\\\"\" " + content + " \"\\\"\"");
   }
   if (s.contains("format") && s["format"].is_string()) {
     const std::string f = s["format"].get<std::string>();
     if (kFormats.count(f) && f != "octet") {
-      if (has_len) fail("{}: 'format' together with minLength/maxLength is not supported", pointer_append(path, "format"));
+      if (has_len) {  // allowed only where it changes nothing
+        const LengthRange r = kFormatLengths.at(f);
+        if (min > r.min || (max && (!r.max || *max < *r.max))) {
+          fail("{}: 'format' {} together with minLength/maxLength that bound it is not supported", pointer_append(path, "format"), f);
+        }
+      }
       const std::string rule = "fmt-" + f;
       if (!bodies_.count(rule)) {
         for (const auto& [dep, body] : kFormats) {
@@ -187,17 +218,12 @@ std::string Converter::string_branch(const Json& s, const std::string& path) {
         }
         add_rule(rule, kFormats.at(f));
       }
-      return "\"\\\"\" " + rule + " \"\\\"\"";
+      return fmt::format("{} {} {}", quote, rule, quote);
     }
   }
   if (!has_len) return builtin("string");
-  uint64_t min = 0;
-  std::optional<uint64_t> max;
-  if (s.contains("minLength")) min = read_count(s, "minLength", path);
-  if (s.contains("maxLength")) max = read_count(s, "maxLength", path);
   check_repeat(max ? *max : min, pointer_append(path, max ? "maxLength" : "minLength"));
-  if (max && *max < min) fail("{}: maxLength < minLength matches nothing", pointer_append(path, "maxLength"));
-  return "\"\\\"\" " + repeat(builtin("char"), min, max) + " \"\\\"\"";
+  return fmt::format("{} {} {}", quote, repeat(builtin("char"), min, max), quote);
 }
 
 void check_format(const Json& s, const std::string& path, UnknownFormat unknown) {
@@ -251,7 +277,7 @@ std::string Converter::number_branch(const Json& s, const std::string& path, boo
 
 std::string Converter::literal(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::string: return gbnf_literal("\"" + json_string_content(v.get<std::string>()) + "\"");
+    case Json::value_t::string: return gbnf_literal(fmt::format("\"{}\"", json_string_content(v.get<std::string>())));
     case Json::value_t::number_float: {
       const double d = v.get<double>();
       if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return gbnf_literal(std::to_string(static_cast<int64_t>(d)));
@@ -259,14 +285,14 @@ std::string Converter::literal(const Json& v) {
     }
     case Json::value_t::array: {
       std::string out = punct("[");
-      for (size_t i = 0; i < v.size(); ++i) out += " " + (i ? punct(",") + " " : "") + literal(v[i]);
+      for (size_t i = 0; i < v.size(); ++i) out += fmt::format(" {}{}", i ? punct(",") + " " : "", literal(v[i]));
       return "(" + out + " " + punct("]") + ")";
     }
     case Json::value_t::object: {
       std::string out = punct("{");
       bool first = true;
       for (const auto& [k, x] : v.items()) {
-        out += " " + (first ? "" : punct(",") + " ") + literal(Json(k)) + " " + punct(":") + " " + literal(x);
+        out += fmt::format(" {}{} {} {}", first ? "" : punct(",") + " ", literal(Json(k)), punct(":"), literal(x));
         first = false;
       }
       return "(" + out + " " + punct("}") + ")";

@@ -55,14 +55,14 @@ class Parser {
   }
 
   Node alternation() {
-    Node alt{Node::Alt, {}};
+    Node alt{Node::Alt, {}, {}};
     alt.kids.push_back(sequence());
     while (eat('|')) alt.kids.push_back(sequence());
     return alt.kids.size() == 1 ? std::move(alt.kids[0]) : alt;
   }
 
   Node sequence() {
-    Node seq{Node::Seq, {}};
+    Node seq{Node::Seq, {}, {}};
     while (!at_end() && peek() != '|' && peek() != ')') {
       Node atom_node = atom();
       quantifiers(atom_node);
@@ -394,6 +394,17 @@ std::string regex_to_json_content(std::string_view pattern, std::string_view any
     expr += (expr.empty() ? "" : " | ") + alt;
   }
   return bs.size() > 1 ? "(" + expr + ")" : expr;
+}
+
+std::optional<CharRun> regex_as_char_run(std::string_view pattern, const RegexOptions& options) {
+  std::vector<Branch> bs = branches(Parser(pattern, options).parse());
+  if (bs.size() != 1 || !bs[0].starts_anchored || !bs[0].ends_anchored) return std::nullopt;
+  const std::vector<Node>& kids = bs[0].body.kids;
+  if (kids.size() != 1) return std::nullopt;
+  const Node& n = kids[0];
+  if (n.kind == Node::Set) return CharRun{n.set, 1, 1};
+  if (n.kind != Node::Repeat || n.kids[0].kind != Node::Set) return std::nullopt;
+  return CharRun{n.kids[0].set, n.min, n.max == kUnbounded ? std::nullopt : std::optional<uint64_t>(n.max)};
 }
 
 }  // namespace qwen3::grammar

@@ -10,8 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "grammar/gbnf_text.h"
 
 namespace qwen3::grammar {
 
@@ -32,5 +35,14 @@ std::string regex_to_gbnf(std::string_view pattern, const RegexOptions& options 
 // `any_char` is the expression of one such character of any value.
 std::string regex_to_json_content(std::string_view pattern, std::string_view any_char,
                                   const RegexOptions& options = {});
+
+// A pattern that is one anchored run of one character set, ^[set]{min,max}$ (also + * ? and a
+// plain character): the shape whose intersection with minLength/maxLength is again a run.
+struct CharRun {
+  CodeSet set;
+  uint64_t min = 0;
+  std::optional<uint64_t> max;  // absent: unbounded
+};
+std::optional<CharRun> regex_as_char_run(std::string_view pattern, const RegexOptions& options = {});
 
 }  // namespace qwen3::grammar

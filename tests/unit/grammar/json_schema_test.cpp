@@ -149,6 +149,18 @@ TEST(JsonSchemaTest, StringsFormatsAndPatterns) {
             0u);
 }
 
+TEST(JsonSchemaTest, LengthsBesidePatternOrFormat) {
+  // An anchored run of one set meets minLength/maxLength in one repetition.
+  EXPECT_NE(convert(R"({"type":"string","pattern":"^[a-z]+$","minLength":2,"maxLength":5})").find("pattern ::= \"\\\"\" [a-z]{2,5} \"\\\"\""),
+            std::string::npos);
+  EXPECT_NE(convert(R"({"type":"string","pattern":"^[a-z]{3,9}$","maxLength":4})").find("[a-z]{3,4}"), std::string::npos);
+  EXPECT_NE(error_of(R"({"type":"string","pattern":"^ab+$","maxLength":4})").find("supported only for ^[set]{m,n}$"), std::string::npos);
+  EXPECT_NE(error_of(R"({"type":"string","pattern":"^[a]{5}$","maxLength":4})").find("leave no string"), std::string::npos);
+  // A format whose strings all fit the lengths: the lengths change nothing.
+  EXPECT_EQ(convert(R"({"type":"string","format":"date","minLength":10,"maxLength":12})"), convert(R"({"type":"string","format":"date"})"));
+  EXPECT_NE(error_of(R"({"type":"string","format":"email","maxLength":64})").find("that bound it"), std::string::npos);
+}
+
 TEST(JsonSchemaTest, ArraysShapes) {
   EXPECT_EQ(convert(R"({"type":"array","items":{"type":"boolean"},"minItems":1,"maxItems":3})"),
             "root ::= schema\nschema ::= \"[\" boolean (\",\" boolean){0,2} \"]\"\nboolean ::= \"true\" | \"false\"\n");
@@ -160,13 +172,13 @@ TEST(JsonSchemaTest, ArraysShapes) {
 
 TEST(JsonSchemaTest, SizeLimits) {
   std::string big_enum = R"({"enum":[)";
-  for (int i = 0; i < 2000; ++i) big_enum += (i ? "," : "") + std::to_string(i);
+  for (int i = 0; i < 2000; ++i) big_enum.append(i ? "," : "").append(std::to_string(i));
   big_enum += "]}";
   EXPECT_NE(error_of(big_enum.c_str()).find("over the limit of 1000"), std::string::npos);
   EXPECT_NE(error_of(R"({"type":"array","minItems":20000})").find("repetition limit"), std::string::npos);
   EXPECT_NE(error_of(R"({"type":"string","pattern":"a{20000}"})").find("over the limit"), std::string::npos);
   std::string deep = R"({"type":"string"})";
-  for (int i = 0; i < 100; ++i) deep = R"({"type":"array","items":)" + deep + "}";
+  for (int i = 0; i < 100; ++i) deep = std::string(R"({"type":"array","items":)").append(deep).append("}");
   EXPECT_NE(error_of(deep.c_str()).find("nested deeper than 64"), std::string::npos);
   EXPECT_NE(error_of(R"({"type":"object","properties":{"a":{"type":"object","properties":{"b":{"type":"array","maxItems":1}}}}})",
                      {.max_rules = 2})
