@@ -146,7 +146,8 @@ void EngineCore::propose() {
   std::vector<DraftRequest> reqs;
   for (RequestId id : ids) {
     Choice& c = choices_.at(id);
-    if (c.params->constraint) continue;  // drafts are not checked against the grammar: no speculation
+    // A constrained choice drafts once its grammar applies (not before or inside its reasoning).
+    if (c.params->constraint && c.phase != Choice::Phase::Grammar) continue;
     // No draft past the last token the choice may emit (a step emits drafts + 1).
     const int64_t left = c.params->max_tokens - int64_t(scheduler_.output(id).size()) - 1;
     const int k = int(std::min<int64_t>(draft_length_.choose(id), left));
@@ -163,8 +164,16 @@ void EngineCore::propose() {
   last_draft_seconds_ = seconds_since(t0);
   stats_.draft_seconds += last_draft_seconds_;
   for (size_t i = 0; i < reqs.size() && i < out.size(); ++i) {
-    if (out[i].tokens.empty()) continue;
     if (int(out[i].tokens.size()) > reqs[i].k) out[i].tokens.resize(size_t(reqs[i].k));
+    // Structured output: only the drafted tokens the grammar allows can be kept; cut the rest.
+    if (Choice& c = choices_.at(reqs[i].id); c.matcher && !out[i].tokens.empty()) {
+      grammar::Matcher walk = *c.matcher;
+      size_t keep = 0;
+      while (keep < out[i].tokens.size() && walk.accept_token(out[i].tokens[keep]) && !walk.is_terminated()) ++keep;
+      out[i].tokens.resize(keep);
+      if (out[i].q.size() > keep) out[i].q.resize(keep);
+    }
+    if (out[i].tokens.empty()) continue;
     last_rounds_ = std::max(last_rounds_, int(out[i].tokens.size()));
     scheduler_.set_draft(reqs[i].id, out[i].tokens);
     drafts_[reqs[i].id] = std::move(out[i]);
@@ -247,6 +256,7 @@ std::vector<CoreOutput> EngineCore::step() {
     Choice* choice;
     const Draft* draft;  // with rows - 1 tokens, or null
     TokenMask mask;      // the grammar's, or empty
+    std::span<const TokenMask> masks;  // with a draft: one per row, or none
   };
   std::vector<Job> jobs;
   size_t row = 0;
@@ -260,31 +270,46 @@ std::vector<CoreOutput> EngineCore::step() {
       if (!dr.q.empty()) dr.q.resize(size_t(c.num_draft));
       d = &dr;
     }
-    for (RequestId id : c.samplers) jobs.push_back({row, rows, id, &choices_.at(id), d, {}});
+    for (RequestId id : c.samplers) jobs.push_back({row, rows, id, &choices_.at(id), d, {}, {}});
     row += rows;
   }
-  // Grammar masks, on this thread (a grammar's masker and matchers are not thread-safe).
-  if (masks_.size() < jobs.size()) masks_.resize(jobs.size());
+  // Grammar masks, on this thread (a grammar's masker and matchers are not thread-safe): one per
+  // row, after the drafted tokens before it (propose() kept only drafts the grammar allows).
+  if (masks_.size() < jobs.size()) masks_.resize(jobs.size()), mask_rows_.resize(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     Choice& c = *jobs[j].choice;
     if (!c.matcher) continue;
     grammar::TokenMasker& masker = *maskers_.at(c.params->constraint->grammar.get()).masker;
+    const size_t words = options_.vocabulary->mask_words(), rows = jobs[j].rows;
     std::vector<uint32_t>& m = masks_[j];
-    m.assign(options_.vocabulary->mask_words(), 0);
-    masker.fill_mask(*c.matcher, m.data());
-    // Before the first token, reasoning may open instead.
+    m.assign(words * rows + 1, 0);  // + 1: room for reasoning_open past the vocabulary's words
+    std::optional<grammar::Matcher> walk;
+    if (rows > 1) walk.emplace(*c.matcher);
+    for (size_t i = 0; i < rows; ++i) {
+      uint32_t* mi = m.data() + i * words;
+      if (i == 0 || (walk && walk->accept_token(jobs[j].draft->tokens[i - 1])))
+        masker.fill_mask(i == 0 ? *c.matcher : *walk, mi);
+      else
+        std::copy(mi - words, mi, mi), walk.reset();  // never reached: verification stops before
+    }
+    // Before the first token, reasoning may open instead (no drafts then: propose()).
     if (const int32_t open = c.params->constraint->reasoning_open; c.phase == Choice::Phase::Start && open >= 0) {
-      if (m.size() <= size_t(open >> 5)) m.resize(size_t(open >> 5) + 1, 0);
+      if (size_t(open >> 5) >= words) fail("structured output: reasoning_open {} is outside the vocabulary", open);
       m[size_t(open >> 5)] |= 1u << (open & 31);
     }
-    if (std::all_of(m.begin(), m.end(), [](uint32_t w) { return w == 0; })) {
+    if (std::all_of(m.begin(), m.begin() + std::ptrdiff_t(words), [](uint32_t w) { return w == 0; })) {
       if (options_.log) options_.log(fmt::format("choice {}: the grammar allows no token here", jobs[j].id));
       fail_choice(jobs[j].id);
-      jobs.erase(jobs.begin() + std::ptrdiff_t(j)), masks_.erase(masks_.begin() + std::ptrdiff_t(j));
+      jobs.erase(jobs.begin() + std::ptrdiff_t(j));
+      masks_.erase(masks_.begin() + std::ptrdiff_t(j)), mask_rows_.erase(mask_rows_.begin() + std::ptrdiff_t(j));
       --j;
       continue;
     }
-    jobs[j].mask = m;
+    std::vector<TokenMask>& spans = mask_rows_[j];
+    spans.clear();
+    for (size_t i = 0; i < rows; ++i) spans.push_back(TokenMask(m.data() + i * words, words));
+    jobs[j].mask = spans[0];
+    jobs[j].masks = spans;
   }
   std::vector<std::vector<SampleResult>> results(jobs.size());
   const int threads = int(std::min<size_t>(size_t(num_threads()), jobs.size()));
@@ -305,7 +330,7 @@ std::vector<CoreOutput> EngineCore::step() {
         std::vector<std::span<const float>> rows;
         for (size_t i = 0; i < b.rows; ++i) rows.push_back(c.self->logits_.row(b.row + i));
         (*c.results)[j] = verify_draft(rows, *b.draft, *b.choice->params, sch.prompt(b.id), sch.output(b.id),
-                                       b.choice->rng, s);
+                                       b.choice->rng, s, b.masks);
       } else {
         (*c.results)[j] = {sample(c.self->logits_.row(b.row), *b.choice->params, sch.prompt(b.id), sch.output(b.id),
                                   b.choice->rng, s.sampler, b.mask)};

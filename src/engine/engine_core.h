@@ -164,7 +164,8 @@ class EngineCore {
   std::unordered_map<RequestId, std::vector<RequestId>> groups_;  // request -> its choices
   std::unordered_map<RequestId, Draft> drafts_;  // this step's, by choice
   std::unordered_map<const grammar::CompiledGrammar*, Masker> maskers_;
-  std::vector<std::vector<uint32_t>> masks_;     // this step's, by sampling job
+  std::vector<std::vector<uint32_t>> masks_;     // this step's, by sampling job: a mask per row
+  std::vector<std::vector<TokenMask>> mask_rows_;  // views of masks_[j]'s rows
   Logits logits_;
   std::vector<VerifyScratch> scratch_;  // one per sampling thread
   CoreStats stats_;

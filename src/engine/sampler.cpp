@@ -206,17 +206,33 @@ SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::sp
 }
 
 void distribution(std::span<const float> raw, const SamplingParams& p, std::span<const int32_t> prompt,
-                  std::span<const int32_t> output, SamplerScratch& s, std::vector<float>& probs) {
+                  std::span<const int32_t> output, SamplerScratch& s, std::vector<float>& probs, TokenMask mask) {
   probs.assign(raw.size(), 0.0f);
   if (raw.empty()) return;
   s.logits.assign(raw.begin(), raw.end());
   apply_bias_and_penalties(s.logits, p, prompt, output, s);
+  if (!mask.empty())
+    for (size_t i = 0; i < s.logits.size(); ++i)
+      if (!mask_allows(mask, int64_t(i))) s.logits[i] = -std::numeric_limits<float>::infinity();
   if (p.temperature <= 0.0) {
     probs[size_t(first_argmax(s.logits))] = 1.0f;
     return;
   }
   const Candidates c = candidates(p, s);
   for (size_t i = 0; i < c.kept; ++i) probs[size_t(s.order[i])] = float(double(s.probs[i]) / c.zk);
+}
+
+void fill_logprobs(SampleResult& r, std::span<const float> raw, const SamplingParams& p, SamplerScratch& s,
+                   TokenMask mask) {
+  if (!p.logprobs && p.top_logprobs <= 0) return;
+  if (!mask.empty()) {
+    s.masked.assign(raw.begin(), raw.end());
+    for (size_t i = 0; i < s.masked.size(); ++i)
+      if (!mask_allows(mask, int64_t(i))) s.masked[i] = -std::numeric_limits<float>::infinity();
+    raw = s.masked;
+  }
+  r.top = top_logprobs(raw, p.top_logprobs, r.token, &r.logprob);
+  std::erase_if(r.top, [](const TokenLogprob& t) { return !std::isfinite(t.logprob); });
 }
 
 int32_t sample_from(std::span<const float> probs, Rng& rng) {

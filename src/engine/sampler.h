@@ -82,7 +82,11 @@ SampleResult sample(std::span<const float> logits, const SamplingParams& params,
 // they sum to 1 up to rounding): temperature 0 puts 1 on the greedy token. Speculative decoding
 // compares the target's and the draft's distributions with it (spec/verify.h).
 void distribution(std::span<const float> logits, const SamplingParams& params, std::span<const int32_t> prompt,
-                  std::span<const int32_t> output, SamplerScratch& scratch, std::vector<float>& probs);
+                  std::span<const int32_t> output, SamplerScratch& scratch, std::vector<float>& probs,
+                  TokenMask mask = {});
+// logprob and top_logprobs of `token` as sample() reports them (after `mask` when one is given).
+void fill_logprobs(SampleResult& r, std::span<const float> logits, const SamplingParams& params,
+                   SamplerScratch& scratch, TokenMask mask = {});
 // One draw from `probs` (weights >= 0, not necessarily normalised) with one rng.uniform(): the
 // first token whose cumulative weight, in id order, exceeds u * sum.
 int32_t sample_from(std::span<const float> probs, Rng& rng);

@@ -94,7 +94,9 @@ try:
                          ("top_p", 1.5), ("top_k", -7), ("n", 0), ("n", 1000), ("logprobs", "yes"), ("top_logprobs", 50),
                          ("stop", 5), ("stop", [""]), ("stream", "true"), ("seed", 1.5), ("logit_bias", {"abc": 1}),
                          ("logit_bias", {"5": 1000}), ("logit_bias", {"9999999": 1}), ("stop_token_ids", [-1]),
-                         ("presence_penalty", 3), ("response_format", {"type": "json_object"}), ("tool_choice", "required")]:
+                         ("presence_penalty", 3), ("response_format", {"type": "xml"}),
+                         ("response_format", {"type": "json_schema", "json_schema": {"schema": {"multipleOf": 2}}}),
+                         ("guided_regex", "(a)\\1"), ("tool_choice", "required")]:
         expect(f"{field}={json.dumps(value)[:30]}", 400, chat,
                json.dumps({"model": "tiny", "messages": ok_msg, "max_tokens": 4, field: value}))
     expect("messages missing", 400, chat, '{"model": "tiny"}')

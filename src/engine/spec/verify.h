@@ -15,6 +15,8 @@
 //    p and q are both after the request's processing (bias, penalties, temperature, top-k/p, min-p;
 //    sampler.h, distribution()), with the drafts accepted so far counted in the penalties' history.
 // Log-probabilities of the emitted tokens are those of the raw target logits, as without speculation.
+// Structured output: masks[i] (one per row, or none) is the grammar's mask after draft[0..i); p is
+// taken under it, so a drafted token the grammar forbids is never kept.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +39,7 @@ struct VerifyScratch {
 // logprob / top are filled when params ask for them.
 std::vector<SampleResult> verify_draft(std::span<const std::span<const float>> rows, const Draft& draft,
                                        const SamplingParams& params, std::span<const int32_t> prompt,
-                                       std::span<const int32_t> output, Rng& rng, VerifyScratch& scratch);
+                                       std::span<const int32_t> output, Rng& rng, VerifyScratch& scratch,
+                                       std::span<const TokenMask> masks = {});
 
 }  // namespace qwen3::engine

@@ -12,6 +12,7 @@
 
 #include "engine/engine_core.h"
 #include "engine/spec/ngram_proposer.h"
+#include "engine/spec/verify.h"
 #include "grammar/grammar.h"
 #include "grammar/token_mask.h"
 #include "testing/test_model.h"
@@ -279,8 +280,9 @@ TEST(Structured, BadRequestsAreRefused) {
 }
 
 TEST(Structured, SpeculationLeavesConstrainedChoicesUnchanged) {
-  // With an n-gram proposer, constrained choices do not draft (drafts are not checked against the
-  // grammar) and give what they give without it; an unconstrained batch mate still speculates.
+  // With an n-gram proposer, constrained choices draft too (drafts cut to what the grammar allows,
+  // verified under the grammar's mask at each position) and give, greedy, exactly what they give
+  // without speculation; so does an unconstrained batch mate.
   std::vector<std::pair<std::vector<int32_t>, SamplingParams>> reqs;
   SamplingParams c;
   c.temperature = 0, c.max_tokens = 30, c.constraint = constraint();
@@ -301,6 +303,62 @@ TEST(Structured, SpeculationLeavesConstrainedChoicesUnchanged) {
   EXPECT_EQ(a.at(2).tokens, b.at(2).tokens);
   expect_follows(b.at(1));
   EXPECT_GT(spec.stats().spec_drafted, 0u) << "the free request drafted";
+}
+
+TEST(Structured, NgramDraftsUnderAGrammarAreVerifiedExactly) {
+  // A grammar over a few letters and a prompt that repeats them: the n-gram proposer finds drafts
+  // for the constrained choice; greedy output equals decoding without speculation, bit for bit.
+  static auto g = grammar::compile_grammar(R"(root ::= [abc]{1,60} ".")");
+  SamplingParams sp;
+  sp.temperature = 0, sp.max_tokens = 50;
+  sp.constraint = std::make_shared<const Constraint>(Constraint{.grammar = g});
+  std::vector<int32_t> loop;
+  for (int i = 0; i < 60; ++i) loop.push_back(97 + i % 3);
+  EngineCore plain(model(), options());
+  auto a = run(plain, {{loop, sp}});
+  CoreOptions o = options();
+  o.spec.max_k = 4;
+  o.spec.adaptive = false;
+  EngineCore spec(model(), o, std::make_unique<NgramProposer>());
+  auto b = run(spec, {{loop, sp}});
+  EXPECT_EQ(a.at(1).tokens, b.at(1).tokens);
+  EXPECT_EQ(a.at(1).logprobs, b.at(1).logprobs);
+  EXPECT_GT(spec.stats().spec_drafted, 0u) << "the constrained choice drafted";
+  grammar::Matcher m(g, vocabulary());
+  for (int32_t t : b.at(1).tokens) EXPECT_TRUE(m.accept_token(t)) << t;
+}
+
+TEST(Structured, RejectionSamplingNeverKeepsAForbiddenDraft) {
+  // verify_draft with a draft distribution q (a draft model sampling): a drafted token the mask
+  // forbids is rejected and the token drawn instead is one the mask allows; an allowed draft that
+  // q and p agree on is kept.
+  const int V = 64;
+  std::vector<float> row0(V, 0.0f), row1(V, 0.0f);
+  row0[5] = 3.0f, row0[9] = 2.0f, row1[7] = 1.0f;
+  std::vector<uint32_t> allow(2, 0);
+  allow[0] = (1u << 9) | (1u << 11);  // ids 9 and 11 only (not 5, the model's favourite)
+  std::vector<uint32_t> any(2, ~0u);
+  const std::vector<TokenMask> masks{TokenMask(allow), TokenMask(any)};
+  SamplingParams p;
+  p.temperature = 1.0;
+  VerifyScratch s;
+  const std::vector<std::span<const float>> rows{row0, row1};
+  for (int32_t drafted : {5, 9}) {
+    Draft d;
+    d.tokens = {drafted};
+    d.q.assign(1, std::vector<float>(V, 0.0f));
+    d.q[0][size_t(drafted)] = 1.0f;  // q is sure of its draft
+    int kept = 0;
+    for (uint64_t seed = 0; seed < 300; ++seed) {
+      Rng rng(seed);
+      auto out = verify_draft(rows, d, p, {}, {}, rng, s, masks);
+      ASSERT_FALSE(out.empty());
+      EXPECT_TRUE(out[0].token == 9 || out[0].token == 11) << "seed " << seed << ": " << out[0].token;
+      kept += out[0].token == drafted && out.size() == 2;
+    }
+    if (drafted == 5) EXPECT_EQ(kept, 0);
+    else EXPECT_GT(kept, 200) << "p(9) under the mask is e^2 / (e^2 + 1) = 0.88";
+  }
 }
 
 TEST(Structured, MaskersAreSharedAndFreed) {
