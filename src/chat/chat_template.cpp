@@ -1,7 +1,7 @@
 #include "chat/chat_template.h"
 
-#include "chat/template_ast.h"
-#include "chat/template_render.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_render.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/json_file.h"

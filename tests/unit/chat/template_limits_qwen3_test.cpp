@@ -8,8 +8,8 @@
 #include <string>
 
 #include "chat/chat_template.h"
-#include "chat/template_ast.h"
-#include "chat/template_render.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_render.h"
 
 namespace qwen3::jinja {
 namespace {

@@ -2,9 +2,9 @@
 // precedence and the same places where tuples, conditional expressions and filters are allowed.
 #include <initializer_list>
 
-#include "chat/builtins.h"
-#include "chat/template_ast.h"
-#include "chat/template_lexer.h"
+#include "jinja/builtins.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_lexer.h"
 
 namespace qwen3::jinja {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "chat/template_ast.h"
-#include "chat/template_limits.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_limits.h"
 
 namespace qwen3::jinja {
 

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "chat/text.h"
-#include "chat/value.h"
+#include "jinja/text.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 namespace {

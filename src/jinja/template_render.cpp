@@ -13,10 +13,10 @@
 
 #include "core/error.h"
 
-#include "chat/builtins.h"
-#include "chat/template_ast.h"
-#include "chat/template_lexer.h"
-#include "chat/template_render.h"
+#include "jinja/builtins.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_lexer.h"
+#include "jinja/template_render.h"
 
 namespace qwen3::jinja {
 namespace {

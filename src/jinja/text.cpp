@@ -1,11 +1,11 @@
-#include "chat/text.h"
+#include "jinja/text.h"
 
 #include <locale.h>
 #include <wctype.h>
 
 #include <algorithm>
 
-#include "chat/template_limits.h"
+#include "jinja/template_limits.h"
 
 // Every function here that reads a whole string counts its bytes against the render's
 // max_scanned_bytes: a loop may repeat an O(n) string operation only so often.

@@ -1,8 +1,8 @@
-#include "chat/template_limits.h"
+#include "jinja/template_limits.h"
 
 #include <algorithm>
 
-#include "chat/value.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 namespace {

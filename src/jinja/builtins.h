@@ -5,8 +5,8 @@
 #include <optional>
 #include <string_view>
 
-#include "chat/template_ast.h"
-#include "chat/value.h"
+#include "jinja/template_ast.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 

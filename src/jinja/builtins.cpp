@@ -5,7 +5,7 @@
 // an iterator (reverse of a list), so do we (Value::iterator): always true, no len(), consumed by
 // iteration. Unlike Python's, ours are computed when the filter runs, so an error in an iterator
 // that is never consumed is raised anyway.
-#include "chat/builtins.h"
+#include "jinja/builtins.h"
 
 #include <algorithm>
 #include <charconv>
@@ -14,8 +14,8 @@
 #include <limits>
 #include <unordered_map>
 
-#include "chat/template_limits.h"
-#include "chat/text.h"
+#include "jinja/template_limits.h"
+#include "jinja/text.h"
 
 namespace qwen3::jinja {
 namespace {

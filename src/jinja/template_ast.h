@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "chat/value.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 
