@@ -22,6 +22,10 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& vars) const {
   return jinja::render_template(*impl_->ast, vars);
 }
 
+std::string ChatTemplate::render(const nlohmann::ordered_json& vars, const jinja::TemplateLoader& loader) const {
+  return jinja::render_template(*impl_->ast, vars, jinja::RenderOptions{.limits = {}, .loader = loader, .usage = nullptr});
+}
+
 const std::string& ChatTemplate::name() const { return impl_->ast->name; }
 
 namespace {

@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "jinja/template_error.h"
+#include "jinja/template_render.h"
 
 namespace qwen3 {
 
@@ -32,6 +33,9 @@ class ChatTemplate {
   // Renders with `vars` (an object: messages, tools, add_generation_prompt, bos_token, ...; keys
   // keep their order, so tool schemas print as they were given). Throws TemplateError.
   std::string render(const nlohmann::ordered_json& vars) const;
+  // The same, with `loader` resolving the templates that include / import / extends name (a chat
+  // template renders without one: those tags fail).
+  std::string render(const nlohmann::ordered_json& vars, const jinja::TemplateLoader& loader) const;
 
   const std::string& name() const;
 

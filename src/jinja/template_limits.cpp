@@ -101,6 +101,10 @@ void note_call_depth(int depth) {
   if (g_current) g_current->usage().deepest_call = std::max(g_current->usage().deepest_call, depth);
 }
 
+void note_template_depth(int depth) {
+  if (g_current) g_current->usage().deepest_template = std::max(g_current->usage().deepest_template, depth);
+}
+
 void at_end(std::function<void()> action) {
   if (g_current) g_current->at_end(std::move(action));
 }

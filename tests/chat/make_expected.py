@@ -16,7 +16,7 @@ same way (see src/tools/cmd_chat_template.cpp). The `generation` tag is register
 transformers' AssistantTracker renders it when no assistant mask is asked for: its body, in a
 scope of its own.
 
-Needs python3-jinja2 (3.x; exits 77 without it). Prints a final line "N passed, M failed" with --check.
+Needs python3-jinja2 (3.x; fails without it). Prints a final line "N passed, M failed" with --check.
 """
 import datetime
 import json
@@ -28,9 +28,9 @@ try:
     import jinja2.ext
     import jinja2.nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
-except ImportError as e:  # 77: CTest's SKIP_RETURN_CODE for this test (see tests.cmake)
-    print(f"SKIP: Python Jinja2 is not installed (apt install python3-jinja2): {e}")
-    sys.exit(77)
+except ImportError as e:  # the peer is required: a missing one fails the test rather than skipping it
+    print(f"FAIL: Python Jinja2 is not installed (apt install python3-jinja2): {e}")
+    sys.exit(1)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -108,6 +108,8 @@ def render(env, case):
             variables = {**tokens, "tools": None, "documents": None, "add_generation_prompt": False, **user_vars}
         else:
             source, variables = case["template"], user_vars
+        # "templates": what the case's include / import / extends name (the caller's loader).
+        env.loader = jinja2.DictLoader(case["templates"]) if "templates" in case else None
         return "out", env.from_string(source).render(**variables)
     except Exception as e:  # noqa: BLE001 - any template error is an expected outcome
         return "error", f"{type(e).__name__}: {e}"
