@@ -124,8 +124,9 @@ Value filter_truncate(const Value& v, CallArgs& a) {
   budget::scanned(s.size());
   const std::u32string u = text::decode(s);
   const int64_t size = static_cast<int64_t>(u.size());
-  if (size <= length || size - length <= leeway) return Value(s);
-  std::u32string head = u.substr(0, static_cast<size_t>(length - end_len));
+  int64_t limit = 0;  // length + leeway; leeway >= 0, so only a positive overflow (no truncation)
+  if (__builtin_add_overflow(length, leeway, &limit) || size <= limit) return Value(s);
+  std::u32string head = u.substr(0, static_cast<size_t>(length - end_len));  // length >= len(end) >= 0
   if (!p[1].truthy()) {
     const size_t space = head.rfind(U' ');
     if (space != std::u32string::npos) head.resize(space);
