@@ -1,11 +1,14 @@
 // The Jinja interpreter (lexer, parser, renderer) behind ChatTemplate. The input is a template,
 // optionally followed by a NUL byte and a JSON object of variables; without one (or when it is not
 // a JSON object) the template is rendered with a small chat: messages, tools, add_generation_prompt.
-// TemplateError (syntax and runtime errors, raise_exception) is the expected failure.
+// TemplateError (syntax and runtime errors, raise_exception) is the expected failure. The loader
+// serves the input itself as "self" (include / import / extends of itself, recursing to the depth
+// limit) and two fixed templates, "base" (blocks) and "macros".
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "chat/chat_template.h"
@@ -41,9 +44,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto j = nlohmann::ordered_json::parse(text + template_size + 1, text + size, nullptr, false);
     if (j.is_object()) vars = std::move(j);
   }
+  const std::string source(text, template_size);
+  const qwen3::jinja::TemplateLoader loader = [&source](const std::string& name) -> std::optional<std::string> {
+    if (name == "self") return source;
+    if (name == "base") return std::string("<{% block head %}H{% endblock %}|{% block body %}{{ x }}{% endblock %}>");
+    if (name == "macros") return std::string("{% set v = 1 %}{% macro m(a) %}[{{ a }}{{ caller() if caller }}]{% endmacro %}");
+    return std::nullopt;
+  };
   try {
-    const auto t = qwen3::ChatTemplate::parse(std::string(text, template_size), "fuzz");
-    (void)t.render(vars);
+    const auto t = qwen3::ChatTemplate::parse(source, "fuzz");
+    (void)t.render(vars, loader);
   } catch (const qwen3::TemplateError&) {
   }
   return 0;

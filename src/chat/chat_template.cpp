@@ -1,7 +1,7 @@
 #include "chat/chat_template.h"
 
-#include "chat/template_ast.h"
-#include "chat/template_render.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_render.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/json_file.h"
@@ -20,6 +20,10 @@ ChatTemplate ChatTemplate::parse(std::string source, std::string name) {
 
 std::string ChatTemplate::render(const nlohmann::ordered_json& vars) const {
   return jinja::render_template(*impl_->ast, vars);
+}
+
+std::string ChatTemplate::render(const nlohmann::ordered_json& vars, const jinja::TemplateLoader& loader) const {
+  return jinja::render_template(*impl_->ast, vars, jinja::RenderOptions{.limits = {}, .loader = loader, .usage = nullptr});
 }
 
 const std::string& ChatTemplate::name() const { return impl_->ast->name; }

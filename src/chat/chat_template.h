@@ -2,7 +2,7 @@
 // renders it (Python Jinja2, ImmutableSandboxedEnvironment with trim_blocks and lstrip_blocks,
 // the loopcontrols extension, `tojson` as json.dumps(ensure_ascii=False), `raise_exception`,
 // `strftime_now`). Our own interpreter of the Jinja subset chat templates use; see
-// src/chat/template_ast.h for what is supported and tests/chat/README.md for known deviations.
+// src/jinja/template_ast.h for what is supported and tests/chat/README.md for known deviations.
 //
 //   const ChatTemplate t = ChatTemplate::parse(source);        // once per model
 //   std::string prompt = t.render({{"messages", messages}, {"add_generation_prompt", true}});
@@ -19,26 +19,12 @@
 #include <string>
 
 #include "core/error.h"
+#include "jinja/template_error.h"
+#include "jinja/template_render.h"
 
 namespace qwen3 {
 
-// A syntax error found by parse() or a runtime error raised by render(), including the template's
-// own raise_exception(...). what() is "NAME:LINE:COLUMN: message".
-class TemplateError : public Error {
- public:
-  TemplateError(const std::string& what, int line, int column, bool raised_by_template)
-      : Error(what), line_(line), column_(column), raised_by_template_(raised_by_template) {}
-  int line() const { return line_; }
-  int column() const { return column_; }  // 1-based, in code points
-  // True for raise_exception(...) called by the template: the input broke the template's rules
-  // (e.g. roles that do not alternate), not the engine.
-  bool raised_by_template() const { return raised_by_template_; }
-
- private:
-  int line_, column_;
-  bool raised_by_template_;
-};
-
+// TemplateError (jinja/template_error.h): what() is "NAME:LINE:COLUMN: message".
 class ChatTemplate {
  public:
   // Parses Jinja source; throws TemplateError on a syntax error. `name` prefixes error messages.
@@ -47,6 +33,9 @@ class ChatTemplate {
   // Renders with `vars` (an object: messages, tools, add_generation_prompt, bos_token, ...; keys
   // keep their order, so tool schemas print as they were given). Throws TemplateError.
   std::string render(const nlohmann::ordered_json& vars) const;
+  // The same, with `loader` resolving the templates that include / import / extends name (a chat
+  // template renders without one: those tags fail).
+  std::string render(const nlohmann::ordered_json& vars, const jinja::TemplateLoader& loader) const;
 
   const std::string& name() const;
 

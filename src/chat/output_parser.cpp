@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "chat/value.h"
+#include "jinja/value.h"
 #include "core/json_file.h"
 
 namespace qwen3 {

@@ -106,7 +106,7 @@ class StreamingDetokenizer {
 };
 
 // The parts of tokenizer_config.json other components use. Only the raw strings: the chat
-// template is rendered by src/chat/.
+// template is rendered by src/chat/ (on the interpreter in src/jinja/).
 struct TokenizerConfig {
   std::optional<std::string> bos_token;  // Qwen3: none
   std::optional<std::string> eos_token;  // Qwen3: "<|im_end|>" (generation_config.json may add more)

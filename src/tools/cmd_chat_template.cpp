@@ -2,7 +2,7 @@
 // tokenize=False) does.
 //
 //   qwen3 chat-template --model DIR < vars.json
-//   qwen3 chat-template --template FILE [--model DIR] < vars.json
+//   qwen3 chat-template --template FILE [--model DIR] [--template-dir DIR] < vars.json
 //
 // stdin: one JSON object, {"messages": [...], "tools"?: [...], "add_generation_prompt"?: bool,
 // "enable_thinking"?: bool, ...any other template variable}. stdout: the rendered text, nothing
@@ -10,12 +10,15 @@
 // eos_token, ... from tokenizer_config.json) and tools = None, documents = None and
 // add_generation_prompt = False unless stdin gives them. The template is DIR/chat_template.jinja
 // when present, else tokenizer_config.json's chat_template ("tool_use" when tools are given and the
-// file names such a template, else "default"); --template FILE renders FILE instead.
+// file names such a template, else "default"); --template FILE renders FILE instead, and
+// --template-dir DIR lets its include / import / extends read DIR/NAME (no loader otherwise).
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -31,7 +34,25 @@ using nlohmann::ordered_json;
 struct Opts {
   std::string model;
   std::string template_file;
+  std::string template_dir;
 };
+
+// The templates a --template FILE names with include / import / extends: files under DIR, by a
+// relative name without "..".
+jinja::TemplateLoader dir_loader(const std::string& dir) {
+  return [dir](const std::string& name) -> std::optional<std::string> {
+    const std::filesystem::path rel(name);
+    if (name.empty() || rel.is_absolute()) return std::nullopt;
+    for (const auto& part : rel) {
+      if (part == "..") return std::nullopt;
+    }
+    std::ifstream in(std::filesystem::path(dir) / rel, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+}
 
 std::string read_all(std::FILE* f) {
   std::string s;
@@ -71,7 +92,9 @@ int run(const Opts& o) {
     name = files.origin;
   }
 
-  const std::string out = ChatTemplate::parse(std::move(source), std::move(name)).render(files.variables(input));
+  const ChatTemplate t = ChatTemplate::parse(std::move(source), std::move(name));
+  const std::string out =
+      o.template_dir.empty() ? t.render(files.variables(input)) : t.render(files.variables(input), dir_loader(o.template_dir));
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
     fail("cannot write stdout");
   }
@@ -84,6 +107,8 @@ const bool registered = register_command(
       auto opts = std::make_shared<Opts>();
       app.add_option("--model", opts->model, "Model folder (tokenizer_config.json or chat_template.jinja)");
       app.add_option("--template", opts->template_file, "Render this Jinja file instead of the model's template");
+      app.add_option("--template-dir", opts->template_dir,
+                     "Resolve include / import / extends to files in this folder (default: no loader)");
       return [opts] { return run(*opts); };
     });
 

@@ -102,6 +102,11 @@ function runOurs(c) {
     const file = path.join(tmp, 'template.jinja');
     fs.writeFileSync(file, c.template);
     args.push('--template', file);
+    if (c.templates) {  // what the case's include / import / extends name
+      const dir = fs.mkdtempSync(path.join(tmp, 'templates-'));
+      for (const [name, source] of Object.entries(c.templates)) fs.writeFileSync(path.join(dir, name), source);
+      args.push('--template-dir', dir);
+    }
   }
   return spawnSync(qwen3, args, { input: inputText(c), encoding: 'utf8', timeout: 60000 });
 }

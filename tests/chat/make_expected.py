@@ -108,6 +108,8 @@ def render(env, case):
             variables = {**tokens, "tools": None, "documents": None, "add_generation_prompt": False, **user_vars}
         else:
             source, variables = case["template"], user_vars
+        # "templates": what the case's include / import / extends name (the caller's loader).
+        env.loader = jinja2.DictLoader(case["templates"]) if "templates" in case else None
         return "out", env.from_string(source).render(**variables)
     except Exception as e:  # noqa: BLE001 - any template error is an expected outcome
         return "error", f"{type(e).__name__}: {e}"

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "../source_tree.h"
@@ -32,6 +33,14 @@ std::vector<ordered_json> load_cases(const char* file) {
 // Renders one case as `qwen3 chat-template` does; returns the text, or throws.
 std::string render_case(const ordered_json& c) {
   const ordered_json input = c.contains("vars_json") ? ordered_json::parse(c["vars_json"].get<std::string>()) : c["vars"];
+  if (c.contains("templates")) {  // the templates its include / import / extends name
+    std::map<std::string, std::string> named = c["templates"].get<std::map<std::string, std::string>>();
+    const jinja::TemplateLoader loader = [named](const std::string& name) -> std::optional<std::string> {
+      auto it = named.find(name);
+      return it == named.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    return ChatTemplate::parse(c["template"].get<std::string>()).render(input, loader);
+  }
   if (c.contains("template")) return ChatTemplate::parse(c["template"].get<std::string>()).render(input);
   const ChatTemplateFiles files = ChatTemplateFiles::load(model_dir(c["model"].get<std::string>()));
   const bool with_tools = input.contains("tools") && !input["tools"].is_null();

@@ -9,8 +9,8 @@
 
 #include "../source_tree.h"
 #include "chat/chat_template.h"
-#include "chat/template_ast.h"
-#include "chat/template_render.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_render.h"
 
 namespace qwen3::jinja {
 namespace {
@@ -79,6 +79,7 @@ TEST(ChatTemplateQwen3Limits, LongAgenticConversationUsesUnderATenthOfEveryLimit
   EXPECT_LT(used.scanned_bytes, limits.max_scanned_bytes / 10);
   EXPECT_LT(used.comparisons, limits.max_comparisons / 10);
   EXPECT_LT(used.deepest_call, limits.max_call_depth / 10 + 1);
+  EXPECT_EQ(used.deepest_template, 1);  // the template alone: no include, import or extends
   EXPECT_LT(used.deepest_nesting, limits.max_nesting_depth / 10);
   // Not asserted (machines differ): the time of one render, for the record.
   const auto start = std::chrono::steady_clock::now();

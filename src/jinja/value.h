@@ -13,7 +13,7 @@
 // {...} (as Python does), json_dumps raises "Circular reference detected", comparisons stop at
 // RenderLimits::max_nesting_depth, and containers are destroyed by an explicit worklist rather
 // than by recursive destructors. Building a string or list checks the render's size limits
-// (chat/template_limits.h).
+// (jinja/template_limits.h).
 #pragma once
 
 #include <fmt/format.h>
@@ -55,6 +55,7 @@ struct ListObject {
   bool is_tuple = false;  // prints as (a, b); never equal to a list
   const char* view = nullptr;  // "dict_items" etc.: what dict.items() returned, printed as Python does
   bool mutated = false;  // appended to during this render: may be part of a cycle
+  bool group = false;    // a groupby result (grouper, list): a tuple whose items are also attributes
 
   ~ListObject();  // in value.cpp, where Value is complete (clang instantiates ~vector<Value> here)
 };
@@ -107,6 +108,9 @@ struct LoopObject {
   size_t index0 = 0;
   size_t depth0 = 0;
   std::shared_ptr<Value> last_changed;  // state of loop.changed()
+  // A recursive loop's `loop(items)`: renders the loop body over `items` one level deeper and
+  // returns the text; empty for a loop without the `recursive` marker.
+  std::function<Value(CallArgs&)> recurse;
 
   ~LoopObject();
 };

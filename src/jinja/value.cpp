@@ -1,11 +1,11 @@
-#include "chat/value.h"
+#include "jinja/value.h"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 
-#include "chat/template_limits.h"
-#include "chat/text.h"
+#include "jinja/template_limits.h"
+#include "jinja/text.h"
 
 namespace qwen3::jinja {
 

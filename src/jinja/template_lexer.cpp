@@ -1,10 +1,10 @@
-#include "chat/template_lexer.h"
+#include "jinja/template_lexer.h"
 
 #include <array>
 #include <cstdlib>
 
-#include "chat/chat_template.h"
-#include "chat/text.h"
+#include "jinja/template_error.h"
+#include "jinja/text.h"
 
 namespace qwen3::jinja {
 namespace {

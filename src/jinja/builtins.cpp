@@ -5,7 +5,7 @@
 // an iterator (reverse of a list), so do we (Value::iterator): always true, no len(), consumed by
 // iteration. Unlike Python's, ours are computed when the filter runs, so an error in an iterator
 // that is never consumed is raised anyway.
-#include "chat/builtins.h"
+#include "jinja/builtins.h"
 
 #include <algorithm>
 #include <charconv>
@@ -14,8 +14,8 @@
 #include <limits>
 #include <unordered_map>
 
-#include "chat/template_limits.h"
-#include "chat/text.h"
+#include "jinja/template_limits.h"
+#include "jinja/text.h"
 
 namespace qwen3::jinja {
 namespace {
@@ -29,7 +29,8 @@ Value required() { return Value::undefined("__required__"); }
 // Jinja's soft_str: str(x), "" for Undefined.
 std::string soft_str(const Value& v) { return v.to_str(); }
 
-// Jinja's make_attrgetter: "a.b.0" looked up with getitem, part by part.
+}  // namespace
+
 Value lookup_path(const Value& item, const Value& attribute) {
   if (attribute.is_int()) return get_item(item, attribute);
   Value v = item;
@@ -42,6 +43,8 @@ Value lookup_path(const Value& item, const Value& attribute) {
   }
   return v;
 }
+
+namespace {
 
 size_t saturated_mul(size_t a, size_t b) {
   size_t r = 0;
@@ -170,9 +173,8 @@ Value f_indent(const Value& v, CallArgs& a) {
   return Value(std::move(rv));
 }
 
-// A Jinja2 filter written as a Python generator: its body runs when the result is first used.
-using GeneratorBody = std::vector<Value> (*)(const Value&, CallArgs&);
-// A generator over a generator runs its source when it runs: chains are bounded like nesting.
+}  // namespace
+
 Value generator(const Value& v, CallArgs& a, GeneratorBody body) {
   int depth = v.is_iterator() ? v.iterator_obj().depth : 0;
   for (const Value& x : a.positional) depth = std::max(depth, x.is_iterator() ? x.iterator_obj().depth : 0);
@@ -185,6 +187,8 @@ Value generator(const Value& v, CallArgs& a, GeneratorBody body) {
   it.iterator_obj().depth = depth + 1;
   return it;
 }
+
+namespace {
 
 std::vector<Value> items_body(const Value& v, CallArgs& a) {
   bind_args("items", a, {});
@@ -390,8 +394,8 @@ Value f_title(const Value& v, CallArgs& a) {
     if (brk) {
       out.append(u, i, j - i);
     } else {
-      out.push_back(text::to_upper(u[i]));
-      for (size_t k = i + 1; k < j; ++k) out.push_back(text::to_lower(u[k]));
+      text::append_upper(out, u[i]);  // item[0].upper() + item[1:].lower()
+      for (size_t k = i + 1; k < j; ++k) text::append_lower(out, u[k]);
     }
     i = j;
   }
@@ -465,7 +469,8 @@ const std::unordered_map<std::string_view, FilterFn>& filters() {
       {"reverse", f_reverse},   {"round", filter_round},       {"safe", f_safe},             {"select", f_select},
       {"selectattr", f_selectattr}, {"sort", f_sort},     {"string", f_string},         {"sum", f_sum},
       {"title", f_title},       {"tojson", f_tojson},     {"trim", f_trim},             {"unique", f_unique},
-      {"upper", f_upper},       {"wordcount", f_wordcount},
+      {"upper", f_upper},       {"wordcount", f_wordcount},   {"batch", filter_batch},      {"slice", filter_slice},
+      {"groupby", filter_groupby}, {"truncate", filter_truncate},
   };
   return m;
 }

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string_view>
 
-#include "chat/template_ast.h"
-#include "chat/value.h"
+#include "jinja/template_ast.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 
@@ -33,6 +33,13 @@ Value get_item(const Value& obj, const Value& key);
 Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
 // Calls a function, method or macro; calling an undefined raises its UndefinedError.
 Value call(const Value& callee, CallArgs& args);
+// printf-style `str % args` (value_format.cpp).
+Value percent_format(const std::string& fmt_str, const Value& args);
+// Python's str.format(*args, **kwargs) (str_format.cpp): fields {} {0} {name} with .attr and [key],
+// conversions !s !r, and the format spec [[fill]align][sign][#][0][width][,|_][.precision][type].
+// Raises EvalError worded as Python's ValueError / IndexError / KeyError, and for what is not
+// supported (nested fields in a spec, !a, the 'n' type's locale).
+Value str_format(const std::string& fmt_str, const CallArgs& args);
 // Python's s.replace(old, new, count) (count < 0: all), refused before building a result past the
 // render's string size limit.
 Value str_replace(const std::string& s, const std::string& old, const std::string& replacement, int64_t count);
@@ -44,7 +51,19 @@ Value filter_int(const Value& v, CallArgs& args);
 Value filter_round(const Value& v, CallArgs& args);
 Value global_range(CallArgs& args);
 
+// --- builtins_sequences.cpp: entries of the filter table in builtins.cpp ---
+Value filter_batch(const Value& v, CallArgs& args);
+Value filter_slice(const Value& v, CallArgs& args);
+Value filter_groupby(const Value& v, CallArgs& args);
+Value filter_truncate(const Value& v, CallArgs& args);
+
 // --- builtins.cpp ---
+// Jinja's make_attrgetter: "a.b.0" looked up with getitem, part by part.
+Value lookup_path(const Value& item, const Value& attribute);
+// A Jinja2 filter written as a Python generator: its body runs when the result is first used.
+// A generator over a generator runs its source when it runs: chains are bounded like nesting.
+using GeneratorBody = std::vector<Value> (*)(const Value&, CallArgs&);
+Value generator(const Value& v, CallArgs& a, GeneratorBody body);
 bool is_filter(std::string_view name);
 bool is_test(std::string_view name);
 Value apply_filter(std::string_view name, const Value& input, CallArgs& args);

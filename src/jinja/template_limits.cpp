@@ -1,8 +1,8 @@
-#include "chat/template_limits.h"
+#include "jinja/template_limits.h"
 
 #include <algorithm>
 
-#include "chat/value.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 namespace {
@@ -99,6 +99,10 @@ void note_nesting(int depth) {
 
 void note_call_depth(int depth) {
   if (g_current) g_current->usage().deepest_call = std::max(g_current->usage().deepest_call, depth);
+}
+
+void note_template_depth(int depth) {
+  if (g_current) g_current->usage().deepest_template = std::max(g_current->usage().deepest_template, depth);
 }
 
 void at_end(std::function<void()> action) {

@@ -3,8 +3,11 @@
 //
 // Bytes that are not valid UTF-8 decode to U+DC80..U+DCFF and encode back to the same byte, as
 // Python's "surrogateescape" does, so no input is ever changed by a round trip.
-// Case mapping is Unicode's simple (one to one) mapping from the C library's C.UTF-8 locale;
-// Python's full mapping differs for a few characters ("ß".upper() is "SS" in Python, "ß" here).
+// Case mapping is Python's: Unicode's simple mappings (utf8proc) plus the full mappings of
+// SpecialCasing.txt where one code point becomes several ("ß".upper() is "SS", "ﬁ".title() "Fi",
+// "İ".lower() "i̇") and Final_Sigma in lower(). Not followed: the Greek iota-subscript entries
+// of SpecialCasing (Python: "ᾳ".upper() is "ΑΙ"; here "ᾼ") and Final_Sigma's skipping of
+// case-ignorable marks. Classification (is_upper...) is the C library's C.UTF-8 locale.
 #pragma once
 
 #include <optional>
@@ -28,13 +31,20 @@ bool is_alpha(char32_t c);
 bool is_digit(char32_t c);
 bool is_upper(char32_t c);
 bool is_lower(char32_t c);
+// Simple (one to one) mappings.
 char32_t to_upper(char32_t c);
 char32_t to_lower(char32_t c);
+char32_t to_title(char32_t c);
+// Full mappings of one code point (Python's c.upper(), c.lower(), c.title()).
+void append_upper(std::u32string& out, char32_t c);
+void append_lower(std::u32string& out, char32_t c);
+void append_title(std::u32string& out, char32_t c);
 
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);
 std::string title(std::string_view s);       // Python str.title
 std::string capitalize(std::string_view s);  // Python str.capitalize
+std::string swapcase(std::string_view s);    // Python str.swapcase
 bool is_upper(std::string_view s);           // Python str.isupper
 bool is_lower(std::string_view s);           // Python str.islower
 

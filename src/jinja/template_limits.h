@@ -5,7 +5,8 @@
 // The defaults are as tight as Jinja2's sandbox where it has a limit (range(): MAX_RANGE) and
 // elsewhere sized against the server's 8 MiB request body: a prompt longer than 4× the largest
 // body cannot be an honest one, and the real Qwen3 template rendering 200 messages and 20 tools
-// stays below 10% of every bound (tests/unit/chat/template_limits_qwen3_test.cpp).
+// stays below 10% of every bound (tests/unit/chat/template_limits_qwen3_test.cpp). Each limit is
+// tested reaching its error in tests/unit/jinja/.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +27,10 @@ struct RenderLimits {
   size_t max_scanned_bytes = size_t{1} << 30;  // string bytes read by str operations (find, `in`, split,
                                               // strip, ==, indexing non-ASCII text...), summed
   int64_t max_comparisons = 10'000'000;      // ==, <, `in`, sort, unique, dict keys: one per pair of values
-  int max_call_depth = 256;                  // macro calls in progress; Python's stack stops Jinja2 near here
+  int max_call_depth = 256;                  // macro, caller() and recursive loop(...) calls in progress;
+                                             // Python's stack stops Jinja2 near here
+  int max_template_depth = 32;               // templates being rendered inside one another (include,
+                                             // import, extends chains); Jinja2: the recursion limit
   int max_nesting_depth = 512;               // of values (lists, dicts, generators) that print, compare or
                                              // serialise by recursion; Python's recursion limit is 1000
 };
@@ -41,6 +45,7 @@ struct RenderUsage {
   size_t scanned_bytes = 0;
   int64_t comparisons = 0;
   int deepest_call = 0;
+  int deepest_template = 0;
   int deepest_nesting = 0;
   int64_t largest_range = 0;
 };
@@ -102,6 +107,7 @@ void scanned(size_t bytes);               // a string operation read `bytes`
 void comparison(int64_t n = 1);           // n equality or ordering tests (or name look-ups)
 void note_nesting(int depth);             // for the usage record; limits are checked by the caller
 void note_call_depth(int depth);
+void note_template_depth(int depth);
 void at_end(std::function<void()> action);  // RenderBudget::at_end, when a render is running
 }  // namespace budget
 

@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <limits>
 
-#include "chat/builtins.h"
-#include "chat/template_limits.h"
-#include "chat/text.h"
+#include "jinja/builtins.h"
+#include "jinja/template_limits.h"
+#include "jinja/text.h"
 
 namespace qwen3::jinja {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "chat/text.h"
-#include "chat/value.h"
+#include "jinja/text.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 namespace {
@@ -146,7 +146,7 @@ TEST(Text, PythonStringMethods) {
   EXPECT_EQ(text::count("aaaa", "aa"), 2);
   EXPECT_EQ(text::title("hello wORLD 1st o'neil"), "Hello World 1St O'Neil");
   EXPECT_EQ(text::capitalize("hÉLLO"), "Héllo");
-  EXPECT_EQ(text::upper("straße é"), "STRAßE É");  // simple case mapping (Python: "STRASSE É")
+  EXPECT_EQ(text::upper("straße é"), "STRASSE É");  // full case mapping, as Python
   EXPECT_EQ(text::splitlines("a\nb\r\nc\rd\n", false), (V{"a", "b", "c", "d"}));
   EXPECT_EQ(text::splitlines("a\n\nb", true), (V{"a\n", "\n", "b"}));
 }

@@ -1,11 +1,12 @@
-#include "chat/text.h"
+#include "jinja/text.h"
 
 #include <locale.h>
+#include <utf8proc.h>
 #include <wctype.h>
 
 #include <algorithm>
 
-#include "chat/template_limits.h"
+#include "jinja/template_limits.h"
 
 // Every function here that reads a whole string counts its bytes against the render's
 // max_scanned_bytes: a loop may repeat an O(n) string operation only so often.
@@ -228,38 +229,181 @@ bool is_lower(char32_t c) {
   return loc != static_cast<locale_t>(0) && iswlower_l(static_cast<wint_t>(c), loc) != 0;
 }
 
+// Unicode's simple case mappings come from utf8proc; the full mappings where one code point
+// becomes several (SpecialCasing.txt, its unconditional entries that are not Greek iota-subscript
+// forms) are listed here, as Python applies them.
+namespace {
+
+struct SpecialCase {
+  char32_t c;
+  const char32_t* lower;  // null: the simple mapping
+  const char32_t* title;
+  const char32_t* upper;
+};
+
+constexpr SpecialCase kSpecialCases[] = {
+    {0x00DF, nullptr, U"Ss", U"SS"},                        // ß
+    {0x0130, U"i\u0307", nullptr, nullptr},                 // İ
+    {0x0149, nullptr, U"\u02BCN", U"\u02BCN"},               // ŉ
+    {0x01F0, nullptr, U"J\u030C", U"J\u030C"},               // ǰ
+    {0x0390, nullptr, U"\u0399\u0308\u0301", U"\u0399\u0308\u0301"},  // ΐ
+    {0x03B0, nullptr, U"\u03A5\u0308\u0301", U"\u03A5\u0308\u0301"},  // ΰ
+    {0x0587, nullptr, U"\u0535\u0582", U"\u0535\u0552"},     // և
+    {0x1E96, nullptr, U"H\u0331", U"H\u0331"},               // ẖ
+    {0x1E97, nullptr, U"T\u0308", U"T\u0308"},               // ẗ
+    {0x1E98, nullptr, U"W\u030A", U"W\u030A"},               // ẘ
+    {0x1E99, nullptr, U"Y\u030A", U"Y\u030A"},               // ẙ
+    {0x1E9A, nullptr, U"A\u02BE", U"A\u02BE"},               // ẚ
+    {0xFB00, nullptr, U"Ff", U"FF"},                        // ﬀ
+    {0xFB01, nullptr, U"Fi", U"FI"},                        // ﬁ
+    {0xFB02, nullptr, U"Fl", U"FL"},                        // ﬂ
+    {0xFB03, nullptr, U"Ffi", U"FFI"},                      // ﬃ
+    {0xFB04, nullptr, U"Ffl", U"FFL"},                      // ﬄ
+    {0xFB05, nullptr, U"St", U"ST"},                        // ﬅ
+    {0xFB06, nullptr, U"St", U"ST"},                        // ﬆ
+};
+
+const SpecialCase* special_case(char32_t c) {
+  if (c < 0xDF) return nullptr;
+  for (const SpecialCase& s : kSpecialCases) {
+    if (s.c == c) return &s;
+  }
+  return nullptr;
+}
+
+bool is_surrogate_escape(char32_t c) { return c >= 0xDC80 && c <= 0xDCFF; }
+
+bool is_cased(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  const utf8proc_category_t cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
+}
+
+}  // namespace
+
 char32_t to_upper(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
-  if (c >= 0xDC80 && c <= 0xDCFF) return c;
-  locale_t loc = utf8_locale();
-  return loc == static_cast<locale_t>(0) ? c : static_cast<char32_t>(towupper_l(static_cast<wint_t>(c), loc));
+  if (is_surrogate_escape(c) || c > 0x10FFFF) return c;
+  return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c)));
 }
 
 char32_t to_lower(char32_t c) {
   if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-  if (c >= 0xDC80 && c <= 0xDCFF) return c;
-  locale_t loc = utf8_locale();
-  return loc == static_cast<locale_t>(0) ? c : static_cast<char32_t>(towlower_l(static_cast<wint_t>(c), loc));
+  if (is_surrogate_escape(c) || c > 0x10FFFF) return c;
+  return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)));
 }
 
-std::string upper(std::string_view s) { return map_chars(s, [](char32_t c) { return to_upper(c); }); }
-std::string lower(std::string_view s) { return map_chars(s, [](char32_t c) { return to_lower(c); }); }
+char32_t to_title(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+  if (is_surrogate_escape(c) || c > 0x10FFFF) return c;
+  return static_cast<char32_t>(utf8proc_totitle(static_cast<utf8proc_int32_t>(c)));
+}
 
-std::string title(std::string_view s) {
-  std::u32string u = decode(s);
-  bool previous_cased = false;
-  for (char32_t& c : u) {
-    const bool cased = is_upper(c) || is_lower(c);
-    c = previous_cased ? to_lower(c) : to_upper(c);
-    previous_cased = cased;
+void append_upper(std::u32string& out, char32_t c) {
+  const SpecialCase* s = special_case(c);
+  if (s != nullptr && s->upper != nullptr) {
+    out += s->upper;
+  } else {
+    out.push_back(to_upper(c));
   }
-  return encode(u);
 }
 
+void append_lower(std::u32string& out, char32_t c) {
+  const SpecialCase* s = special_case(c);
+  if (s != nullptr && s->lower != nullptr) {
+    out += s->lower;
+  } else {
+    out.push_back(to_lower(c));
+  }
+}
+
+void append_title(std::u32string& out, char32_t c) {
+  const SpecialCase* s = special_case(c);
+  if (s != nullptr && s->title != nullptr) {
+    out += s->title;
+  } else {
+    out.push_back(to_title(c));
+  }
+}
+
+namespace {
+
+// Python's lower() of u[i]: Σ becomes final ς after a cased letter when no cased letter follows
+// (SpecialCasing's Final_Sigma, without its skipping of case-ignorable marks).
+void append_lower_at(std::u32string& out, const std::u32string& u, size_t i) {
+  if (u[i] == 0x03A3 && i > 0 && is_cased(u[i - 1]) && (i + 1 == u.size() || !is_cased(u[i + 1]))) {
+    out.push_back(0x03C2);
+  } else {
+    append_lower(out, u[i]);
+  }
+}
+
+template <typename F>
+std::string map_full(std::string_view s, F&& f) {
+  const std::u32string u = decode(s);
+  std::u32string out;
+  out.reserve(u.size());
+  for (size_t i = 0; i < u.size(); ++i) f(out, u, i);
+  budget::check_string(out.size());
+  return encode(out);
+}
+
+}  // namespace
+
+std::string upper(std::string_view s) {
+  if (is_ascii(s)) return map_chars(s, [](char32_t c) { return to_upper(c); });
+  return map_full(s, [](std::u32string& out, const std::u32string& u, size_t i) { append_upper(out, u[i]); });
+}
+
+std::string lower(std::string_view s) {
+  if (is_ascii(s)) return map_chars(s, [](char32_t c) { return to_lower(c); });
+  return map_full(s, append_lower_at);
+}
+
+std::string swapcase(std::string_view s) {
+  if (is_ascii(s)) return map_chars(s, [](char32_t c) { return is_upper(c) ? to_lower(c) : to_upper(c); });
+  return map_full(s, [](std::u32string& out, const std::u32string& u, size_t i) {
+    if (is_upper(u[i])) {
+      append_lower_at(out, u, i);
+    } else if (is_lower(u[i])) {
+      append_upper(out, u[i]);
+    } else {
+      out.push_back(u[i]);
+    }
+  });
+}
+
+// Python's str.title: the first cased character of each run of cased characters in title case,
+// the others lower case.
+std::string title(std::string_view s) {
+  const std::u32string u = decode(s);
+  std::u32string out;
+  bool previous_cased = false;
+  for (size_t i = 0; i < u.size(); ++i) {
+    if (previous_cased) {
+      append_lower_at(out, u, i);
+    } else {
+      append_title(out, u[i]);
+    }
+    previous_cased = is_cased(u[i]);
+  }
+  budget::check_string(out.size());
+  return encode(out);
+}
+
+// Python's str.capitalize (3.8+): the first character in title case, the rest lower case.
 std::string capitalize(std::string_view s) {
-  std::u32string u = decode(s);
-  for (size_t i = 0; i < u.size(); ++i) u[i] = i == 0 ? to_upper(u[i]) : to_lower(u[i]);
-  return encode(u);
+  const std::u32string u = decode(s);
+  std::u32string out;
+  for (size_t i = 0; i < u.size(); ++i) {
+    if (i == 0) {
+      append_title(out, u[i]);
+    } else {
+      append_lower_at(out, u, i);
+    }
+  }
+  budget::check_string(out.size());
+  return encode(out);
 }
 
 bool is_upper(std::string_view s) {

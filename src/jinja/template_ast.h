@@ -3,8 +3,10 @@
 // Statements: text, {{ expr }}, if/elif/else, for (tuple targets, `if` filter, else, loop.*),
 // set (name, tuple, namespace attribute, block set with filters), macro (default arguments,
 // varargs, kwargs), filter blocks, with, break / continue (transformers loads loopcontrols),
-// generation (transformers' AssistantTracker: renders its body), raw, comments.
-// Not supported (a syntax error): extends / block / include / import, call blocks, recursive loops.
+// generation (transformers' AssistantTracker: renders its body), raw, comments, call blocks
+// (`{% call(args) m() %}` with `caller()`), recursive loops, and the tags that name other
+// templates (extends / block, include, import, from ... import), which the caller's loader
+// resolves (template_render.h).
 //
 // Expressions, loosest binding first (as Jinja2's parser): `a if c else b`, or, and, not,
 // comparisons (== != < <= > >= in, not in; chained), + -, ~, * / // %, **, unary - +, then
@@ -16,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "chat/value.h"
+#include "jinja/value.h"
 
 namespace qwen3::jinja {
 
@@ -134,7 +136,10 @@ struct Target {
 };
 
 struct Stmt {
-  enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, FilterBlock, With, Break, Continue };
+  enum class Kind {
+    Text, Output, If, For, Set, SetBlock, Macro, FilterBlock, With, Break, Continue,
+    CallBlock, Include, Import, FromImport, Extends, Block,
+  };
   Kind kind;
   size_t pos;
   explicit Stmt(Kind k, size_t p) : kind(k), pos(p) {}
@@ -161,6 +166,7 @@ struct ForStmt : Stmt {
   Target target;
   ExprPtr iter;
   ExprPtr filter;  // `for x in xs if cond`; may be null
+  bool recursive = false;  // `for x in xs recursive`: loop(children) renders the body again, one level deeper
   Body body, otherwise;
   explicit ForStmt(size_t p) : Stmt(Kind::For, p) {}
 };
@@ -181,9 +187,58 @@ struct SetBlockStmt : Stmt {  // {% set x | filters %}body{% endset %}
 struct MacroStmt : Stmt {
   std::string name;
   std::vector<std::pair<std::string, ExprPtr>> params;  // default expression or null
-  bool uses_varargs = false, uses_kwargs = false;
+  bool uses_varargs = false, uses_kwargs = false, uses_caller = false;
   Body body;
   explicit MacroStmt(size_t p) : Stmt(Kind::Macro, p) {}
+};
+
+// {% call(params) callee(args) %}body{% endcall %}: calls `call` with the keyword argument
+// `caller`, a macro named "caller" whose parameters and body are the block's.
+struct CallBlockStmt : Stmt {
+  ExprPtr call;  // a CallExpr
+  MacroStmt caller;
+  explicit CallBlockStmt(size_t p) : Stmt(Kind::CallBlock, p), caller(p) { caller.name = "caller"; }
+};
+
+// {% include name [ignore missing] [with context | without context] %}; name may evaluate to a
+// list of names (the first that exists is used).
+struct IncludeStmt : Stmt {
+  ExprPtr name;
+  bool ignore_missing = false;
+  bool with_context = true;
+  explicit IncludeStmt(size_t p) : Stmt(Kind::Include, p) {}
+};
+
+// {% import name as target [with context] %}: the template's exported names (top-level macros and
+// sets, not those starting with '_') as one object.
+struct ImportStmt : Stmt {
+  ExprPtr name;
+  std::string target;
+  bool with_context = false;
+  explicit ImportStmt(size_t p) : Stmt(Kind::Import, p) {}
+};
+
+// {% from name import a, b as c [with context] %}
+struct FromImportStmt : Stmt {
+  ExprPtr name;
+  std::vector<std::pair<std::string, std::string>> names;  // exported name, local name
+  bool with_context = false;
+  explicit FromImportStmt(size_t p) : Stmt(Kind::FromImport, p) {}
+};
+
+struct ExtendsStmt : Stmt {  // {% extends name %}
+  ExprPtr name;
+  explicit ExtendsStmt(size_t p) : Stmt(Kind::Extends, p) {}
+};
+
+// {% block name [scoped] [required] %}body{% endblock %}: renders the most derived template's
+// block of that name; `super()` inside renders the next one up.
+struct BlockStmt : Stmt {
+  std::string name;
+  bool scoped = false;    // sees the variables of the scope it is in (else only the template's)
+  bool required = false;  // must be overridden by a template that extends this one
+  Body body;
+  explicit BlockStmt(size_t p) : Stmt(Kind::Block, p) {}
 };
 
 struct FilterBlockStmt : Stmt {  // {% filter upper | trim %}body{% endfilter %}
@@ -206,6 +261,7 @@ struct TemplateAst {
   std::string name;
   std::string source;  // normalised; positions refer to it
   Body body;
+  std::vector<const BlockStmt*> blocks;  // every block of the template, at any depth; names unique
 };
 
 // Throws qwen3::TemplateError naming line and column.

@@ -8,7 +8,9 @@
 #include <limits>
 #include <string>
 
-#include "chat/chat_template.h"
+#include "jinja/template_ast.h"
+#include "jinja/template_error.h"
+#include "jinja/template_render.h"
 
 namespace qwen3 {
 namespace {
@@ -19,7 +21,7 @@ constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
 std::string render(const std::string& source, const ordered_json& vars = ordered_json::object()) {
-  return ChatTemplate::parse(source).render(vars);
+  return jinja::render_template(*jinja::parse_template(source, "template"), vars);
 }
 
 // The message of the error a template raises at render time ("" and a test failure if none).
