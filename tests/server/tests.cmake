@@ -9,6 +9,19 @@ if(NODE_EXECUTABLE)
     set_tests_properties(server_${t} PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
   endforeach()
 endif()
+# Structured output through the openai client (tests/server/structured_test.mjs) and the JSON Schema
+# corpus of tests/grammar end to end (structured_corpus.mjs). Both fail, never skip, without node or
+# the npm peers (openai, ajv, ajv-formats, json-schema-test-suite: npm ci): without node the command
+# `node` is not found and ctest counts the test as failed.
+if(NODE_EXECUTABLE)
+  set(_node ${NODE_EXECUTABLE})
+else()
+  set(_node node)
+endif()
+add_test(NAME server_structured COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/structured_test.mjs)
+set_tests_properties(server_structured PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 600 LABELS "peer;grammar")
+add_test(NAME server_structured_corpus COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/structured_corpus.mjs)
+set_tests_properties(server_structured_corpus PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 600 LABELS "peer;grammar")
 add_test(NAME server_curl COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_curl.py)
 set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
 # Requests built to crash, hang or exhaust the server (raw sockets, a hostile chat template, slow
