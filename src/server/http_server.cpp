@@ -272,6 +272,8 @@ void HttpServer::Impl::constrain(const Json& body, const StructuredOptions& so, 
   std::string param;
   const std::optional<std::string> gbnf = structured_grammar(body, so, &param);
   if (!gbnf) return;
+  if (params.ignore_eos)
+    throw ApiError(400, "ignore_eos cannot be combined with structured output (the grammar ends the text)", "ignore_eos");
   const GrammarCache::Compiled compiled = grammars.get(*gbnf, param);
   engine::Constraint c{.grammar = compiled.grammar, .masker = compiled.masker};
   if (so.reasoning) {

@@ -103,8 +103,13 @@ try {
     if (c.refuse) mustRefuse.push(`refuse '${c.refuse}'`);
     let validate = null, strict = null;
     try {
-      validate = ajvs[c.draft].compile(oneOfAsAnyOf(c.schema));
-      strict = ajvs[c.draft].compile(c.schema);
+      // A schema with an $id is registered under it: drop it after each compile, or the second
+      // compile (and a later schema with the same $id) would fail as a duplicate.
+      const a = ajvs[c.draft], id = c.schema && typeof c.schema === 'object' ? (c.schema.$id ?? c.schema.id) : undefined;
+      validate = a.compile(oneOfAsAnyOf(c.schema));
+      if (typeof id === 'string') a.removeSchema(id);
+      strict = a.compile(c.schema);
+      if (typeof id === 'string') a.removeSchema(id);
     } catch { mustRefuse.push('ajv cannot compile it'); }
     const body = { model: 'tiny', messages, temperature: 1, max_tokens: MAX_TOKENS,
                    response_format: { type: 'json_schema', json_schema: { name: 'corpus', schema: c.schema } } };
