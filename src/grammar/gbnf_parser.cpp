@@ -5,27 +5,12 @@
 
 #include "core/error.h"
 #include "grammar/gbnf_ast.h"
+#include "grammar/gbnf_text.h"
 #include "grammar/grammar.h"
 
 namespace qwen3::grammar {
 
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+void append_utf8(uint32_t cp, std::string& out) { append_utf8(out, cp); }  // gbnf_text.h's, argument order of gbnf_ast.h
 
 std::string line_column(std::string_view text, size_t offset) {
   int line = 1, column = 1;
