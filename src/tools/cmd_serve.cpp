@@ -184,6 +184,9 @@ const bool registered = register_command(
       app.add_option("--max-queue", o->max_queue, "sequences waiting beyond --max-batch before 503")
           ->capture_default_str();
       app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY (all endpoints but /health)");
+      app.add_option("--cors-origin", o->http.cors_origin,
+                     "let web pages from ORIGIN call the API (CORS): scheme://host[:port], a comma-separated "
+                     "list, or *; default: no CORS headers");
       app.add_option("--served-model-name", o->served_name, "model name in the API (default: the folder name)");
       app.add_option("--http-threads", o->http.http_threads,
                      fmt::format("connections served at once, one thread each, started on demand (each open "
