@@ -149,17 +149,17 @@ export class Reply {
 
   // { tokens, exact, tokensPerSecond, firstTokenMs }: the server's count when it sent usage (a
   // reply that ran to its end), else the number of chunks (a stopped reply: about one token each).
-  // The rate is over the tokens after the first, from the first token to the last.
+  // The rate is over the tokens after the first, from the first token to the last; when they all
+  // came in one read (a short, fast reply), over all of them from the request.
   stats() {
     const exact = !!this.usage;
     const tokens = exact ? this.usage.completion_tokens : this.chunks;
-    const seconds = this.first !== null ? (this.last - this.first) / 1000 : 0;
-    return {
-      tokens,
-      exact,
-      tokensPerSecond: tokens > 1 && seconds > 0 ? (tokens - 1) / seconds : null,
-      firstTokenMs: this.first !== null ? this.first - this.started : null,
-    };
+    let rate = null;
+    if (this.first !== null && tokens > 1) {
+      if (this.last > this.first) rate = (tokens - 1) / ((this.last - this.first) / 1000);
+      else if (this.last > this.started) rate = tokens / ((this.last - this.started) / 1000);
+    }
+    return { tokens, exact, tokensPerSecond: rate, firstTokenMs: this.first !== null ? this.first - this.started : null };
   }
 }
 

@@ -153,6 +153,13 @@ await test('reply: content, reasoning, tool calls, usage, speed', () => {
   stopped.add({ choices: [{ index: 0, delta: { content: 'a' } }] });
   assert.deepEqual(stopped.stats(), { tokens: 1, exact: false, tokensPerSecond: null, firstTokenMs: 0 });
   assert.throws(() => r.add({ error: { message: 'boom', param: 'x' } }), (e) => e instanceof ApiError && e.param === 'x');
+  // All in one read, 200 ms after the request: 4 tokens / 0.2 s.
+  let u = 0;
+  const burst = new Reply(() => u);
+  u = 200;
+  for (const c of ['a', 'b', 'c']) burst.add({ choices: [{ index: 0, delta: { content: c } }] });
+  burst.add({ choices: [{ index: 0, delta: {}, finish_reason: 'length' }], usage: { completion_tokens: 4 } });
+  assert.equal(burst.stats().tokensPerSecond, 20);
 });
 
 await test('request: from the conversation and the settings', () => {
