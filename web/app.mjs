@@ -1,5 +1,6 @@
 // The chat page: conversations (localStorage), the composer, streamed replies with their reasoning
-// and tool calls, Stop and Regenerate, the settings panel. Talks only to its own server.
+// and tool calls, Stop and Regenerate, the settings panel. Talks only to its own server, by URLs
+// relative to the page (so that it also works behind a proxy that serves it under a sub-path).
 import { ApiError, authHeaders, buildChatRequest, errorOf, streamChat } from './chat_api.mjs';
 import { renderMarkdown } from './markdown.mjs';
 import { loadConversations, loadSettings, newConversation, saveConversations, saveSettings, titleOf } from './store.mjs';
@@ -290,7 +291,7 @@ function bindSettings() {
 
 async function showModel() {
   try {
-    const res = await fetch('/v1/models', { headers: authHeaders(settings.apiKey) });
+    const res = await fetch('v1/models', { headers: authHeaders(settings.apiKey) });
     if (!res.ok) throw await errorOf(res);
     const model = (await res.json()).data?.[0];
     $('model').textContent = model ? `${model.id} · ${model.max_model_len} tokens of context` : 'no model';

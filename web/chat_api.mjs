@@ -166,7 +166,7 @@ export class Reply {
 // Sends the request and reads the stream into a Reply, calling onUpdate(reply) after each chunk.
 // Rejects with ApiError for an error answer (status, message and the parameter at fault), and with
 // the fetch's AbortError when `signal` aborts (the server then cancels the generation).
-export async function streamChat({ url = '/v1/chat/completions', body, apiKey, signal, onUpdate, fetchImpl = fetch }) {
+export async function streamChat({ url = 'v1/chat/completions', body, apiKey, signal, onUpdate, fetchImpl = fetch }) {
   const res = await fetchImpl(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...authHeaders(apiKey) },
