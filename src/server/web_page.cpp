@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "core/error.h"
 #include "server/openai_api.h"
@@ -21,6 +22,16 @@ const WebAsset* find_asset(std::string_view url_path) {
   for (const WebAsset& a : web_assets())
     if (a.path == url_path) return &a;
   return nullptr;
+}
+
+// cpp-httplib's route patterns are regular expressions: "index.html" must not match "indexXhtml".
+std::string literal_pattern(std::string_view path) {
+  std::string out;
+  for (char c : path) {
+    if (std::strchr(".^$|()[]{}*+?\\", c) != nullptr) out += '\\';
+    out += c;
+  }
+  return out;
 }
 
 // The page loads only its own files and talks only to its own server; model output is rendered
@@ -87,7 +98,7 @@ void add_web_page(httplib::Server& http) {
       if (html) res.set_header("Content-Security-Policy", kPagePolicy);
       res.set_content(a.body.data(), a.body.size(), type.c_str());
     };
-    http.Get("/" + std::string(a.path), serve);
+    http.Get("/" + literal_pattern(a.path), serve);
     if (a.path == "index.html") http.Get("/", serve);
   }
 }

@@ -60,7 +60,7 @@ try {
   check('HEAD of an asset without a key', head.status === 200, head.status);
   check('the API still needs the key', (await request(`${plain.url}/v1/models`)).status === 401);
   check('the API with the key', (await request(`${plain.url}/v1/models`, { headers: { Authorization: `Bearer ${KEY}` } })).status === 200);
-  for (const p of ['/nope.html', '/../CMakeLists.txt', '/%2e%2e/CMakeLists.txt', '/web/index.html', '/index.html/'])
+  for (const p of ['/nope.html', '/indexXhtml', '/app.mjsx', '/../CMakeLists.txt', '/%2e%2e/CMakeLists.txt', '/web/index.html', '/index.html/'])
     check(`GET ${p} is not served`, (await request(`${plain.url}${p}`, { headers: { Authorization: `Bearer ${KEY}` } })).status === 404, p);
   const noCors = await preflight(plain.url, 'http://page.example');
   check('no CORS: a preflight gets no Access-Control-* header', cors(noCors.headers).length === 0 && noCors.status !== 204,
