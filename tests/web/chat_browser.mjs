@@ -65,7 +65,8 @@ try {
     }, value);
   };
   const assistants = () => page.$$eval('.message.assistant', (all) => all.map((e) => ({
-    text: e.querySelector('.content').textContent, finish: e.dataset.finish ?? null,
+    text: e.querySelector('.content').textContent + e.querySelector('.reasoning-text').textContent,
+    finish: e.dataset.finish ?? null,
     streaming: e.classList.contains('streaming'), stats: e.querySelector('.stats').textContent,
   })));
   const lastDone = () => page.waitForFunction(() => {
@@ -97,9 +98,12 @@ try {
   await page.click('#set-thinking');  // thinking on again
   await page.evaluate(() => {
     window.lengths = [];
+    // The reply's text, its reasoning included (should the random model open a <think>).
     new MutationObserver(() => {
-      const all = document.querySelectorAll('.message.assistant .content');
-      if (all.length === 2) window.lengths.push(all[1].textContent.length);
+      const all = document.querySelectorAll('.message.assistant');
+      if (all.length === 2)
+        window.lengths.push(all[1].querySelector('.content').textContent.length +
+                            all[1].querySelector('.reasoning-text').textContent.length);
     }).observe(document.getElementById('messages'), { subtree: true, childList: true, characterData: true });
   });
   await page.type('#input', 'Tell me a long story');
