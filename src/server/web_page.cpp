@@ -24,9 +24,10 @@ const WebAsset* find_asset(std::string_view url_path) {
   return nullptr;
 }
 
-// cpp-httplib's route patterns are regular expressions: "index.html" must not match "indexXhtml".
-std::string literal_pattern(std::string_view path) {
-  std::string out;
+// "/<path>" as a cpp-httplib route, which is a regular expression: "/index.html" must not match
+// "/indexXhtml".
+std::string route_pattern(std::string_view path) {
+  std::string out = "/";
   for (char c : path) {
     if (std::strchr(".^$|()[]{}*+?\\", c) != nullptr) out += '\\';
     out += c;
@@ -98,7 +99,7 @@ void add_web_page(httplib::Server& http) {
       if (html) res.set_header("Content-Security-Policy", kPagePolicy);
       res.set_content(a.body.data(), a.body.size(), type.c_str());
     };
-    http.Get("/" + literal_pattern(a.path), serve);
+    http.Get(route_pattern(a.path), serve);
     if (a.path == "index.html") http.Get("/", serve);
   }
 }
