@@ -74,7 +74,7 @@ void load(ChatSession& session, const ChatTemplateRenderer& renderer, const std:
   server::Json messages = server::Json::array();
   if (!j.empty()) {
     try {
-      messages = server::parse_chat_request({{"messages", j}}, server::ApiDefaults{}).messages;
+      messages = server::parse_chat_request(server::Json{{"messages", j}}, server::ApiDefaults{}).messages;
     } catch (const server::ApiError& e) {
       fail("/load {}: {}", path, e.what());
     }
@@ -146,12 +146,12 @@ int run(const Opts& o) {
   catch_sigint();
   for (;;) {
     g_interrupted.store(false);
-    const std::optional<std::string> read = reader.read(tty ? "> " : "");
-    if (!read) {
+    const std::optional<std::string> input = reader.read(tty ? "> " : "");
+    if (!input) {
       if (g_interrupted.load()) out("\n");  // Ctrl-C at the prompt
       break;
     }
-    const std::string& line = *read;
+    const std::string& line = *input;
     if (line.empty()) continue;
     if (line == "/exit" || line == "/quit") break;
     try {

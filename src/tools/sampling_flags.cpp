@@ -8,13 +8,21 @@
 
 namespace qwen3::tools {
 
+namespace {
+// An option that sets `target` only when given (its absence leaves generation_config.json's value).
+template <typename T>
+void optional_flag(CLI::App& app, const char* name, std::optional<T>& target, const char* help) {
+  app.add_option_function<T>(name, [&target](const T& v) { target = v; }, help);
+}
+}  // namespace
+
 void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
-  app.add_option("--temperature", f.temperature, "0 is greedy (default: generation_config.json, as the server)");
-  app.add_option("--top-p", f.top_p, "nucleus sampling mass, (0, 1] (default: generation_config.json)");
-  app.add_option("--top-k", f.top_k, "keep the k most likely tokens; 0 or -1: off (default: generation_config.json)");
-  app.add_option("--min-p", f.min_p, "keep tokens with p >= min_p * max p, [0, 1] (default: generation_config.json)");
-  app.add_option("--presence-penalty", f.presence_penalty, "OpenAI's presence penalty, [-2, 2] (default 0)");
-  app.add_option("--seed", f.seed, "seed of the sampler: the same seed gives the same output (default: random)");
+  optional_flag(app, "--temperature", f.temperature, "0 is greedy (default: generation_config.json, as the server)");
+  optional_flag(app, "--top-p", f.top_p, "nucleus sampling mass, (0, 1] (default: generation_config.json)");
+  optional_flag(app, "--top-k", f.top_k, "keep the k most likely tokens; 0 or -1: off (default: generation_config.json)");
+  optional_flag(app, "--min-p", f.min_p, "keep tokens with p >= min_p * max p, [0, 1] (default: generation_config.json)");
+  optional_flag(app, "--presence-penalty", f.presence_penalty, "OpenAI's presence penalty, [-2, 2] (default 0)");
+  optional_flag(app, "--seed", f.seed, "seed of the sampler: the same seed gives the same output (default: random)");
 }
 
 engine::SamplingParams sampling_params(const SamplingFlags& f, const std::filesystem::path& model_dir) {
