@@ -114,7 +114,7 @@ int run(const Opts& o) {
   engine::Engine engine(*model, tok, eo, std::move(proposer));
 
   server::ApiDefaults defaults;
-  defaults.sampling = engine::default_sampling(GenerationConfig::load(dir / "generation_config.json"));
+  defaults.sampling = engine::default_sampling(dir);
   defaults.model_name = o.served_name;
   if (defaults.model_name.empty()) {
     auto p = dir;
