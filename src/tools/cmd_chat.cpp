@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/parallel_for.h"
 #include "tools/chat_session.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
 #include "tools/spec_flags.h"
@@ -114,6 +115,8 @@ const bool registered = register_command("chat", "Interactive multi-turn chat wi
   app.add_flag("--no-think", o->no_think, "start with thinking off (enable_thinking=false)");
   app.add_flag("--stats", o->stats, "print token counts and speed after each reply");
   add_spec_flags(app, o->spec);
+  set_examples(app, {"qwen3 chat --model DIR", "qwen3 chat --model DIR --quant q8 --no-think --stats",
+                     "echo \"Hello!\" | qwen3 chat --model DIR --max-tokens 48"});
   return [o] { return run(*o); };
 });
 
