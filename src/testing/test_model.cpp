@@ -163,6 +163,14 @@ std::filesystem::path find_tokenizer_dir() {
   return {};
 }
 
+std::vector<std::string> weight_file_names(int shards) {
+  if (shards <= 1) return {"model.safetensors"};
+  std::vector<std::string> names;
+  for (int i = 0; i < shards; ++i) names.push_back(fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, shards));
+  names.push_back("model.safetensors.index.json");
+  return names;
+}
+
 std::filesystem::path make_test_model(const TestModelOptions& o) {
   namespace fs = std::filesystem;
   ordered_json cj = preset_config(o.preset);
@@ -246,11 +254,11 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   const std::string dt(dtype_name(o.dtype));
   ordered_json weight_map = ordered_json::object();
   size_t done = 0, k = 0;
+  const std::vector<std::string> files = weight_file_names(o.shards);
   // Each byte counts twice: once made (random numbers, rounding, fp8 quantization), once written.
   Progress progress("make-test-model: writing random weights", int64_t(2 * total));
   for (int shard = 0; shard < o.shards; ++shard) {
-    const std::string fname = o.shards == 1 ? "model.safetensors"
-                                            : fmt::format("model-{:05d}-of-{:05d}.safetensors", shard + 1, o.shards);
+    const std::string& fname = files[size_t(shard)];
     const size_t limit = total * size_t(shard + 1) / size_t(o.shards);
     std::vector<Buffer> bufs;
     std::vector<TensorToWrite> tw;

@@ -35,6 +35,10 @@ struct TestModelOptions {
 
 nlohmann::ordered_json preset_config(const std::string& preset);  // throws for an unknown preset
 
+// The weight files a checkpoint of `shards` files consists of: model.safetensors, or
+// model-0000i-of-0000K.safetensors and model.safetensors.index.json.
+std::vector<std::string> weight_file_names(int shards);
+
 // Writes the folder; returns the tokenizer folder used (empty when none was found).
 std::filesystem::path make_test_model(const TestModelOptions& opts);
 

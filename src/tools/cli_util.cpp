@@ -82,4 +82,17 @@ void check_output_path(const std::string& path, bool force, const char* flag) {
   fail("{}: '{}' already exists; pass --force to overwrite it", flag, path);
 }
 
+void remove_stale_weights(const std::string& dir, const std::vector<std::string>& written) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != "model.safetensors.index.json" && e.path().extension() != ".safetensors") continue;
+    if (std::find(written.begin(), written.end(), name) != written.end()) continue;
+    if (!fs::remove(e.path(), ec) || ec) fail("--out: cannot remove '{}': {}", e.path().string(), ec.message());
+  }
+  if (ec) fail("--out: cannot list '{}': {}", dir, ec.message());
+}
+
 }  // namespace qwen3::tools

@@ -32,5 +32,10 @@ void add_force_flag(CLI::App& app, bool& force);
 // Refuses to overwrite: throws qwen3::Error naming `flag` and the path when something is at `path`
 // and `force` is false. A folder that exists but is empty is not overwritten and is accepted.
 void check_output_path(const std::string& path, bool force, const char* flag = "--out");
+// After a checkpoint was written over another in folder `dir` (--force): removes the old one's
+// *.safetensors and model.safetensors.index.json that the new one did not write (`written`), which
+// a checkpoint with another number of shards would otherwise leave behind, to be loaded with the
+// new config. Other files stay.
+void remove_stale_weights(const std::string& dir, const std::vector<std::string>& written);
 
 }  // namespace qwen3::tools

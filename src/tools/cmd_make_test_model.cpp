@@ -41,6 +41,7 @@ int run(const Opts& o) {
     }
   }
   auto tok = make_test_model(t);
+  if (o.force) remove_stale_weights(o.out, weight_file_names(o.shards));
   if (tok.empty()) {
     std::string looked;
     for (auto& d : tokenizer_search_path()) looked += (looked.empty() ? "" : ", ") + d.string();

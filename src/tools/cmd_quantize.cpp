@@ -28,6 +28,7 @@ int run(const Opts& o) {
   const auto t0 = std::chrono::steady_clock::now();
   auto model = load_model(o.m, /*kernel_layout=*/false);  // written row-major: no repacking
   write_quantized_checkpoint(o.m.model, model->config(), model->weights(), lo.quant, o.out);
+  if (o.force) remove_stale_weights(o.out, {"model.safetensors"});
   std::fprintf(stderr, "wrote %s (%.0f MiB of weights, %.1f s)\n", o.out.c_str(),
                double(model->weights().bytes()) / (1 << 20),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
