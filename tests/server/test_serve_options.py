@@ -83,6 +83,8 @@ def get(url, path, key=None, body=None):
             return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
+    except (urllib.error.URLError, ConnectionError) as e:  # not listening (yet): status 0
+        return 0, {"error": str(e)}
 
 
 def refused(name, args, env, want):
@@ -101,7 +103,7 @@ try:
     # Everything from the environment.
     port = free_port()
     env = {"QWEN3_MODEL": model, "QWEN3_HOST": "127.0.0.1", "QWEN3_PORT": str(port), "QWEN3_API_KEY": "sekret",
-           "QWEN3_MAX_BATCH": "3", "QWEN3_KV_MEMORY": "0.01", "QWEN3_SERVED_MODEL_NAME": "from-env"}
+           "QWEN3_MAX_BATCH": "3", "QWEN3_KV_MEMORY": "0.001", "QWEN3_SERVED_MODEL_NAME": "from-env"}
     s = Server([], env)
     servers.append(s)
     m = s.wait_for(r"listening on http://127\.0\.0\.1:(\d+) \(model (\S+), (\d+) KV pages = \d+ tokens, max batch (\d+)\)")
@@ -125,14 +127,17 @@ try:
 
     # Flags win over the environment; QWEN3_KV_MEMORY is read (a larger cache, more pages).
     port2 = free_port()
-    s = Server(["--model", model, "--port", str(port2), "--max-batch", "2", "--kv-memory", "0.02"],
+    s = Server(["--model", model, "--port", str(port2), "--max-batch", "2", "--kv-memory", "0.002"],
                {"QWEN3_MODEL": os.path.join(tmp, "nowhere"), "QWEN3_PORT": "1", "QWEN3_MAX_BATCH": "0",
                 "QWEN3_KV_MEMORY": "-1"})
     servers.append(s)
     m = s.wait_for(r"listening on http://127\.0\.0\.1:(\d+) \(model (\S+), (\d+) KV pages = \d+ tokens, max batch (\d+)\)")
     check("flags win over the environment", m is not None and m.group(1) == str(port2) and m.group(2) == "tiny"
           and m.group(4) == "2", s.seen)
-    check("env: QWEN3_KV_MEMORY (0.01 GiB before, 0.02 now)", m is not None and int(m.group(3)) == 2 * kv_small,
+    # Pages = floor(GiB * 2^30 / page bytes) (well under max batch x context here): twice the memory,
+    # twice the pages, give or take the rounding down.
+    check("env: QWEN3_KV_MEMORY (0.001 GiB before, 0.002 now)", m is not None and kv_small > 0
+          and int(m.group(3)) in (2 * kv_small, 2 * kv_small + 1),
           f"{m and m.group(3)} vs {kv_small}")
     s.stop()
 
@@ -177,15 +182,15 @@ try:
         servers.append(s)
         deadline, up = time.time() + START_S, False
         while time.time() < deadline and not up and s.p.poll() is None:
-            try:
-                up = get(f"http://127.0.0.1:{port3}", "/health")[0] == 200
-            except (urllib.error.URLError, ConnectionError):
+            up = get(f"http://127.0.0.1:{port3}", "/health")[0] == 200
+            if not up:
                 time.sleep(0.2)
-        get(f"http://127.0.0.1:{port3}", "/v1/models")
+        if up:
+            get(f"http://127.0.0.1:{port3}", "/v1/models")
         s.stop()
         lines = s.drain(0.2)
         has_startup = any("listening on" in l for l in lines)
-        check(f"{' '.join(args)}: serves", up, lines)
+        check(f"{' '.join(args)}: serves", up, f"exit {s.p.returncode}: {lines}")
         check(f"{' '.join(args)}: no access log", not any(re.search(r"\] GET /", l) for l in lines), lines)
         check(f"{' '.join(args)}: startup lines {'kept' if startup else 'dropped'}", has_startup == startup, lines)
 finally:
