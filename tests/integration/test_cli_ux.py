@@ -81,11 +81,11 @@ try:
     cfg = os.path.join(m, "config.json")
     before = open(cfg).read()
     one_error("make-test-model refuses a folder with files",
-              ["make-test-model", "--preset", "tiny", "--override", '{"rms_norm_eps": 0.5}', "--out", m],
+              ["make-test-model", "--preset", "tiny", "--override", '{"rms_norm_eps": 0.05}', "--out", m],
               f"qwen3: error: --out: '{m}' already exists; pass --force to overwrite it", 1)
     check("... and leaves it alone", open(cfg).read() == before)
-    rc, _, err = run("make-test-model", "--preset", "tiny", "--override", '{"rms_norm_eps": 0.5}', "--out", m, "--force")
-    check("make-test-model --force overwrites", rc == 0 and '"rms_norm_eps": 0.5' in open(cfg).read(), err)
+    rc, _, err = run("make-test-model", "--preset", "tiny", "--override", '{"rms_norm_eps": 0.05}', "--out", m, "--force")
+    check("make-test-model --force overwrites", rc == 0 and '"rms_norm_eps": 0.05' in open(cfg).read(), err)
     rc, _, err = run("make-test-model", "--preset", "tiny", "--seed", "3", "--out", m, "--force")
     empty = os.path.join(tmp, "empty")
     os.mkdir(empty)
