@@ -22,7 +22,7 @@ from cli_check import BIN, check, finish  # noqa: E402
 
 SANITIZED = bool(os.environ.get("QWEN3_SANITIZED"))
 START_S = 120 if SANITIZED else 30
-BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("QWEN3_") or k in ("QWEN3_TOKENIZER_DIR", "QWEN3_SANITIZED")}
+BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("QWEN3_") or k in ("QWEN3_TOKENIZER_DIR", "QWEN3_SANITIZED", "QWEN3_PROGRESS_DELAY_MS")}
 TEXT_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
 
 
