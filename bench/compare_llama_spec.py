@@ -71,7 +71,7 @@ def ensure_gguf(args, model, fmt):
     src = os.path.join(model, "config.json")
     if not os.path.exists(base) or os.path.getmtime(base) < os.path.getmtime(src):
         print(f"exporting {base}", file=sys.stderr)
-        rc, _, err = run([args.qwen3, "export-gguf", "--model", model, "--out", base], 3600)
+        rc, _, err = run([args.qwen3, "export-gguf", "--model", model, "--out", base, "--force"], 3600)
         if rc != 0:
             raise RuntimeError(f"export-gguf failed: {first_line(err)}")
     if fmt == base_fmt:

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/progress.h"
 
 namespace qwen3 {
 namespace {
@@ -143,6 +144,16 @@ void FileWriter::write(const void* data, size_t n) {
     std::memcpy(buf_.data() + used_, p, k);
     used_ += k, p += k, n -= k;
     if (used_ == buf_.size()) flush();
+  }
+}
+
+void FileWriter::write(const void* data, size_t n, Progress& progress) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  for (size_t off = 0; off < n;) {
+    const size_t k = std::min(n - off, size_t(64) << 20);
+    write(p + off, k);
+    off += k;
+    progress.add(int64_t(k));
   }
 }
 

@@ -13,6 +13,8 @@
 
 namespace qwen3 {
 
+class Progress;
+
 // Throws unless `path`, symlinks followed, is a regular file: "is a FIFO", "is a directory",
 // "is a dangling symbolic link", "does not exist", ...
 void require_regular_file(const std::filesystem::path& path);
@@ -42,6 +44,8 @@ class FileWriter {
 
   void write(const void* data, size_t n);
   void write(const std::string& s) { write(s.data(), s.size()); }
+  // The same in pieces of 64 MiB, each added to `progress` (a tensor of a large checkpoint).
+  void write(const void* data, size_t n, Progress& progress);
   void close();  // flush, then close(2); throws on any failure
   const std::filesystem::path& path() const { return path_; }
 

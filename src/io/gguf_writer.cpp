@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/progress.h"
 
 namespace qwen3::gguf {
 
@@ -73,6 +74,10 @@ class Out {
   }
   void bytes(const void* p, size_t n) {
     f_.write(p, n);
+    pos_ += n;
+  }
+  void bytes(const void* p, size_t n, Progress& progress) {
+    f_.write(p, n, progress);
     pos_ += n;
   }
   void str(const std::string& s) {
@@ -163,8 +168,11 @@ void Writer::write_to(const std::filesystem::path& file) const {
     offset += (t.nbytes + kAlignment - 1) / kAlignment * kAlignment;
   }
   o.pad_to(kAlignment);
+  int64_t data_bytes = 0;
+  for (const auto& t : tensors_) data_bytes += int64_t(t.nbytes);
+  Progress progress("writing " + file.string(), data_bytes);
   for (const auto& t : tensors_) {
-    o.bytes(t.data, t.nbytes);
+    o.bytes(t.data, t.nbytes, progress);
     o.pad_to(kAlignment);
   }
   f.close();

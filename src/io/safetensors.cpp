@@ -235,7 +235,7 @@ const TensorInfo& Checkpoint::require(const std::string& name) const {
 }
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+                       const std::map<std::string, std::string>& metadata, Progress* progress) {
   nlohmann::ordered_json header;
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t off = 0;
@@ -249,7 +249,10 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   uint64_t n = h.size();
   out.write(&n, 8);
   out.write(h);
-  for (auto& t : tensors) out.write(t.data, t.nbytes);
+  for (auto& t : tensors) {
+    if (progress) out.write(t.data, t.nbytes, *progress);
+    else out.write(t.data, t.nbytes);
+  }
   out.close();
 }
 

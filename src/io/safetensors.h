@@ -16,6 +16,7 @@
 
 #include "core/dtype.h"
 #include "core/mapped_file.h"
+#include "core/progress.h"
 
 namespace qwen3 {
 
@@ -79,8 +80,10 @@ struct TensorToWrite {
   const void* data = nullptr;
   size_t nbytes = 0;
 };
+// `progress`, when given, is advanced by the bytes of tensor data written.
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}},
+                       Progress* progress = nullptr);
 
 // Bytes per element of any safetensors dtype string (including ones we do not compute with);
 // 0 for an unknown string.

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/json_file.h"
+#include "core/progress.h"
 #include "io/safetensors.h"
 
 namespace qwen3 {
@@ -112,8 +113,11 @@ void write_quantized_checkpoint(const fs::path& src_dir, const Qwen3Config& c, c
   if (w.lm_head) t.linear("lm_head.weight", *w.lm_head, 0, w.lm_head->out);
 
   fs::create_directories(out_dir);
+  int64_t bytes = 0;
+  for (const TensorToWrite& x : t.tensors()) bytes += int64_t(x.nbytes);
+  Progress progress("writing " + (out_dir / "model.safetensors").string(), bytes);
   write_safetensors(out_dir / "model.safetensors", t.tensors(),
-                    {{"format", "pt"}, {"quantized_by", "qwen3.cpp"}});
+                    {{"format", "pt"}, {"quantized_by", "qwen3.cpp"}}, &progress);
 
   // config.json: the original, with quantization_config added.
   nlohmann::ordered_json cj = read_json_file<nlohmann::ordered_json>(src_dir / "config.json");

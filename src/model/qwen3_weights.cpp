@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "io/safetensors.h"
 #include "parallel/shard_plan.h"
 
@@ -298,28 +299,6 @@ class Loader {
   std::set<std::string> used_;
 };
 
-// "quantizing to q8 [#########           ] 45%" on stderr, redrawn in place.
-class Progress {
- public:
-  Progress(bool show, std::string_view what, int64_t total) : show_(show), what_(what), total_(total) { draw(0); }
-  void step(int64_t done) { draw(done); }
-  ~Progress() {
-    if (show_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  void draw(int64_t done) {
-    if (!show_ || total_ <= 0) return;
-    const int width = 30, fill = int(done * width / total_);
-    std::fprintf(stderr, "\r%s [%s%s] %3d%%", what_.c_str(), std::string(size_t(fill), '#').c_str(),
-                 std::string(size_t(width - fill), ' ').c_str(), int(done * 100 / total_));
-    std::fflush(stderr);
-  }
-  bool show_;
-  std::string what_;
-  int64_t total_;
-};
-
 }  // namespace
 
 void quantize_linear_fp8(Linear& l, const std::vector<int64_t>& part_rows) {
@@ -436,10 +415,9 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     if (head_q8 && !kernels::is_quantized(l.format) && l.format != kernels::WFormat::FP8) quantize_linear(l, kernels::WFormat::Q8);
     return l;
   };
-  std::optional<Progress> progress;
-  if (opts.quant != Quant::None)
-    progress.emplace(opts.show_progress, fmt::format("quantizing to {}", kernels::format_name(layer_fmt)),
-                     c.num_hidden_layers + 1);
+  Progress progress(opts.quant == Quant::None ? std::string("loading weights")
+                                              : fmt::format("loading weights, quantizing to {}", kernels::format_name(layer_fmt)),
+                    c.num_hidden_layers + 1);
 
   Loader ld(dir, c, plan);
   Qwen3Weights w;
@@ -474,11 +452,11 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
                       layer_fmt, {mlp.size, mlp.size});
     L.down = quant(ld.linear({cols(p + "mlp.down_proj.weight", {H, I}, mlp)}), layer_fmt);
     w.layers.push_back(std::move(L));
-    if (progress) progress->step(i + 1);
+    progress.set(i + 1);
   }
   w.norm = ld.vec(rep("model.norm.weight", {H}));
   if (!c.tie_word_embeddings) w.lm_head = head(ld.linear({table("lm_head.weight")}));
-  if (progress) progress->step(c.num_hidden_layers + 1);
+  progress.set(c.num_hidden_layers + 1);
   ld.check_unexpected();
   if (opts.kernel_layout && kernels::prefers_row_groups()) {  // this rank's tensors, after slicing
     set_row_groups(w.embed_tokens, true);

@@ -87,7 +87,6 @@ struct LoadOptions {
   Quant quant = Quant::None;
   Numerics numerics = Numerics::Exact;
   HeadFormat head = HeadFormat::Auto;
-  bool show_progress = false;  // a progress bar on stderr while quantizing (when it is a terminal)
   // q8 / q4 layers and tables in the layout the active ISA's kernels prefer (row groups under
   // AVX-512: kernels::prefers_row_groups); false keeps them row-major as stored.
   bool kernel_layout = true;

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -32,6 +33,10 @@ namespace qwen3::server {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+// When this thread's current request was routed (its headers read), for the access log: each
+// connection is served by one thread, one request at a time. Unset for a request that failed to parse.
+thread_local std::optional<clock::time_point> t_request_start;
 
 // cpp-httplib 0.11 listens with a backlog of 5, which drops connections when dozens of clients
 // connect at once; the listening socket is protected, so a subclass can listen() again with more.
@@ -110,7 +115,7 @@ struct HttpServer::Impl {
                         std::optional<int64_t> max_tokens, GenerationInfo info);
   std::string metrics_text();
   void log(const std::string& line) {
-    if (options.log_requests) std::fputs((line + "\n").c_str(), stderr);
+    if (options.log && options.log_requests) options.log->info(line);
   }
 };
 
@@ -446,6 +451,7 @@ void HttpServer::Impl::routes() {
   // Bearer authentication on everything but /health, the web page and CORS preflights.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     ConnectionPool::headers_received();
+    t_request_start = clock::now();
     if (cors.preflight(req, res)) return httplib::Server::HandlerResponse::Handled;
     cors.apply(req, res);
     // A body announced as larger than allowed (or a length that is not a number) is refused before
@@ -479,8 +485,12 @@ void HttpServer::Impl::routes() {
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     send_error(res, ApiError(500, "internal error"));
   });
-  http.set_logger([this](const httplib::Request&, const httplib::Response& res) {
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     ConnectionPool::response_sent();
+    if (options.log && options.log_requests)
+      options.log->access(req.method, req.path, res.status,
+                          t_request_start ? std::chrono::duration<double, std::milli>(clock::now() - *t_request_start).count() : 0.0);
+    t_request_start.reset();
     std::lock_guard lk(status_mu);
     ++status_counts[res.status];
   });

@@ -20,6 +20,7 @@
 #include "chat/chat_renderer.h"
 #include "engine/engine.h"
 #include "server/openai_api.h"
+#include "server/server_log.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qwen3::server {
@@ -41,7 +42,10 @@ struct ServerOptions {
   int max_messages = 4096;          // messages of one chat request (400 past it)
   size_t max_prompt_bytes = 8u << 20;  // the rendered prompt, before tokenizing (400 past it)
   std::chrono::milliseconds heartbeat{200};
-  bool log_requests = true;         // one line per request on stderr
+  // Where the server logs (server/server_log.h); null: nowhere. log_requests: a record per
+  // generation and the access log (a record per HTTP request: method, path, status, milliseconds).
+  std::shared_ptr<const Log> log;
+  bool log_requests = true;
 };
 inline constexpr int kMaxHttpThreads = 4096;
 

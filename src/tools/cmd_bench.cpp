@@ -334,6 +334,10 @@ const bool registered = register_command(
       app.add_option("--format", o->format, "text | json")->capture_default_str();
       add_quality_flags(app, o->quality);
       add_spec_bench_flags(app, o->spec);
+      set_examples(app, {"qwen3 bench --model DIR",
+                         "qwen3 bench --model DIR --quant q4 --prompt 512 --gen 128 --format json",
+                         "qwen3 bench --model DIR --quality --quant q8",
+                         "qwen3 bench --model DIR --spec ngram --spec-only"});
       return [o] { return run(*o); };
     });
 

@@ -15,6 +15,7 @@
 #include "core/parallel_for.h"
 #include "server/openai_api.h"
 #include "tools/chat_session.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/line_reader.h"
 #include "tools/model_flags.h"
@@ -206,6 +207,8 @@ const bool registered = register_command("chat", "Interactive multi-turn chat wi
   app.add_option("--system", o->system, "a system message to start the conversation with (kept by /reset)");
   add_sampling_flags(app, o->sampling);
   add_spec_flags(app, o->spec);
+  set_examples(app, {"qwen3 chat --model DIR", "qwen3 chat --model DIR --quant q8 --no-think --stats",
+                     "echo \"Hello!\" | qwen3 chat --model DIR --max-tokens 48"});
   return [o] { return run(*o); };
 });
 

@@ -24,6 +24,7 @@
 
 #include "chat/chat_template.h"
 #include "core/error.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
 
@@ -110,6 +111,9 @@ const bool registered = register_command(
       app.add_option("--template", opts->template_file, "Render this Jinja file instead of the model's template");
       app.add_option("--template-dir", opts->template_dir,
                      "Resolve include / import / extends to files in this folder (default: no loader)");
+      set_examples(app, {"echo '{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], "
+                         "\"add_generation_prompt\": true}' | qwen3 chat-template --model DIR",
+                         "qwen3 chat-template --template my_template.jinja < request.json"});
       return [opts] { return run(*opts); };
     });
 

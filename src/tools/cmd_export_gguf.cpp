@@ -16,6 +16,7 @@
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
 #include "model/qwen3_config.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
 
@@ -27,6 +28,7 @@ using nlohmann::json;
 
 struct Opts {
   std::string model, out;
+  bool force = false, quiet = false;
 };
 
 json read_json(const fs::path& p) { return read_json_file(p); }
@@ -110,6 +112,7 @@ void add_tokenizer(gguf::Writer& w, const fs::path& dir, const Qwen3Config& c) {
 }
 
 int run(const Opts& o) {
+  check_output_path(o.out, o.force);
   const fs::path dir = o.model;
   const Qwen3Config c = Qwen3Config::load(dir / "config.json");
   if (c.quantization != CheckpointQuant::None)
@@ -178,6 +181,10 @@ const bool registered = register_command(
       auto o = std::make_shared<Opts>();
       add_model_path_option(app, "--model", o->model, "Hugging Face checkpoint", true)->required();
       app.add_option("--out", o->out, "GGUF file to write")->required();
+      add_force_flag(app, o->force);
+      app.add_flag("--quiet", o->quiet, "no progress lines on stderr");
+      set_examples(app, {"qwen3 export-gguf --model ~/models/Qwen3-0.6B --out qwen3-0.6b-bf16.gguf",
+                         "llama-quantize qwen3-0.6b-bf16.gguf qwen3-0.6b-q8_0.gguf Q8_0   # llama.cpp's tool"});
       return [o] { return run(*o); };
     });
 

@@ -217,6 +217,10 @@ const bool registered = register_command(
       app.add_option("--grammar", o->grammar, "FILE: the output must follow this GBNF grammar (docs/grammar.md)");
       add_sampling_flags(app, o->sampling);
       add_spec_flags(app, o->spec);
+      set_examples(app, {"qwen3 generate --model DIR --chat \"Why is the sky blue?\"",
+                         "qwen3 generate --model DIR --prompt \"Once upon a time\" --max-tokens 64",
+                         "qwen3 generate --model DIR --ids 151644,872,198 --max-tokens 32 --format json",
+                         "qwen3 generate --model DIR --quant q8 --spec ngram --chat \"Hi\""});
       return [o] { return run(*o); };
     });
 

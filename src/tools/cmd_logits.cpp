@@ -18,11 +18,13 @@ struct Opts {
   ModelFlags m;
   std::vector<std::string> ids;
   std::string out;
+  bool force = false;
 };
 
 int run(const Opts& o) {
   std::vector<std::vector<int32_t>> prompts;
   for (auto& s : o.ids) prompts.push_back(parse_ids(s));
+  check_output_path(o.out, o.force);
   auto model = load_model(o.m);
   const int64_t page = 16;
   int64_t pages = 0;
@@ -44,6 +46,9 @@ const bool registered = register_command("logits", "Write float32 logits of ever
                                            add_model_flags(app, o->m);
                                            app.add_option("--ids", o->ids, "comma-separated token ids; repeat for a batch of prompts")->required();
                                            app.add_option("--out", o->out, "output .npy file")->required();
+                                           add_force_flag(app, o->force);
+                                           set_examples(app, {"qwen3 logits --model DIR --ids 151644,872,198 --out logits.npy",
+                                                              "qwen3 logits --model DIR --ids 1,2,3 --ids 4,5 --out batch.npy --force"});
                                            return [o] { return run(*o); };
                                          });
 

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "testing/test_model.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 
 namespace qwen3::tools {
@@ -12,12 +13,13 @@ namespace {
 
 struct Opts {
   std::string preset = "tiny", dtype = "bf16", out, override_json, tokenizer_dir, fp8_scale_dtype = "f32";
-  bool fp8 = false;
+  bool fp8 = false, force = false, quiet = false;
   uint64_t seed = 0;
   int shards = 1;
 };
 
 int run(const Opts& o) {
+  check_output_path(o.out, o.force);
   TestModelOptions t;
   t.preset = o.preset;
   t.seed = o.seed;
@@ -39,9 +41,16 @@ int run(const Opts& o) {
     }
   }
   auto tok = make_test_model(t);
-  if (tok.empty())
-    std::fprintf(stderr, "qwen3: warning: no tokenizer found (run `npm ci` in the source tree or set "
-                         "QWEN3_TOKENIZER_DIR); %s has no tokenizer.json\n", o.out.c_str());
+  if (o.force) remove_stale_weights(o.out, weight_file_names(o.shards));
+  if (tok.empty()) {
+    std::string looked;
+    for (auto& d : tokenizer_search_path()) looked += (looked.empty() ? "" : ", ") + d.string();
+    std::fprintf(stderr,
+                 "qwen3: warning: no tokenizer found (looked for tokenizer.json and tokenizer_config.json in: %s; "
+                 "pass --tokenizer-dir, set QWEN3_TOKENIZER_DIR, or run `npm ci` in the source tree); %s has no "
+                 "tokenizer.json\n",
+                 looked.empty() ? "nowhere" : looked.c_str(), o.out.c_str());
+  }
   return 0;
 }
 
@@ -59,7 +68,14 @@ const bool registered = register_command(
                    "Hugging Face FP8 layout: decoder linear layers in F8_E4M3 with 128x128 weight_scale_inv blocks");
       app.add_option("--fp8-scale-dtype", o->fp8_scale_dtype, "dtype of weight_scale_inv with --fp8: f32 | bf16 | f16")
           ->capture_default_str();
-      app.add_option("--tokenizer-dir", o->tokenizer_dir, "folder with tokenizer.json and tokenizer_config.json to copy");
+      app.add_option("--tokenizer-dir", o->tokenizer_dir,
+                     "folder with tokenizer.json and tokenizer_config.json to copy (default: $QWEN3_TOKENIZER_DIR, "
+                     "then PREFIX/share/qwen3/tokenizer beside the binary)");
+      add_force_flag(app, o->force);
+      app.add_flag("--quiet", o->quiet, "no progress lines on stderr");
+      set_examples(app, {"qwen3 make-test-model --preset tiny --out /tmp/tiny",
+                         "qwen3 make-test-model --preset qwen3-0.6b --seed 1 --dtype bf16 --out models/demo",
+                         "qwen3 make-test-model --preset tiny --fp8 --shards 2 --out /tmp/tiny-fp8 --force"});
       return [o] { return run(*o); };
     });
 

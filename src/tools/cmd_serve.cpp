@@ -15,12 +15,15 @@
 
 #include "chat/chat_renderer.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "engine/engine.h"
 #include "engine/token_vocabulary.h"
 #include "engine/generation_defaults.h"
 #include "server/http_server.h"
 #include "server/web_page.h"
+#include "server/server_log.h"
 #include "tokenizer/tokenizer.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
 #include "tools/spec_flags.h"
@@ -38,7 +41,7 @@ struct Opts {
   int64_t max_batch_tokens = 2048, decode_prefill_tokens = 16;
   double prefill_waiting_ratio = 2.0;
   double kv_memory_gib = 4.0;
-  bool quiet = false;
+  std::string log_level = "info", log_format = "text";
   bool no_prefix_cache = false;
 };
 
@@ -55,6 +58,10 @@ int run(const Opts& o) {
                          {"--shutdown-timeout", o.shutdown_timeout_s}})
     if (!(v > 0) || v > 1e6) fail("{}: must be > 0 seconds (at most 1e6), got {}", flag, v);
   (void)server::CorsPolicy(o.http.cors_origin);  // --cors-origin checked before the model loads
+  const auto log = std::make_shared<const server::Log>(server::parse_log_level(o.log_level),
+                                                       server::parse_log_format(o.log_format));
+  if (server::parse_log_format(o.log_format) == server::LogFormat::Json)
+    set_progress_output(ProgressOutput::Off);  // stderr holds JSON records only
 
   // The signal thread (below) takes SIGINT and SIGTERM; every other thread, created after this,
   // blocks them. A closed connection must not kill the process.
@@ -93,23 +100,21 @@ int run(const Opts& o) {
     fail("--kv-memory: {} GiB holds no KV page ({} bytes each{})", o.kv_memory_gib, page_bytes + draft_page_bytes,
          draft_page_bytes ? ", target and draft" : "");
   eo.eos_token_ids = end_of_sequence_ids(dir, c);
-  eo.log = [](const std::string& line) { std::fprintf(stderr, "qwen3 serve: %s\n", line.c_str()); };
+  eo.log = [log](const std::string& line) { log->warn(line); };  // a refused request, a failed step
   eo.spec = draft_length_options(o.spec);
   auto proposer = make_proposer(o.spec, o.m, *model, &tok, eo.kv_pages, eo.page_size, eo.kv_dtype);
   if (spec != SpecMode::Off) {
     const double mib = double(1 << 20);
-    std::fprintf(stderr,
-                 "qwen3 serve: speculative decoding: %s | draft KV %lld pages = %.1f MiB | target KV %lld pages = "
-                 "%.1f MiB\n",
-                 describe_spec(o.spec).c_str(), (long long)(draft_page_bytes ? eo.kv_pages : 0),
-                 double(draft_page_bytes) * double(eo.kv_pages) / mib, (long long)eo.kv_pages,
-                 double(page_bytes) * double(eo.kv_pages) / mib);
+    log->info(fmt::format("speculative decoding: {} | draft KV {} pages = {:.1f} MiB | target KV {} pages = {:.1f} MiB",
+                          describe_spec(o.spec), draft_page_bytes ? eo.kv_pages : 0,
+                          double(draft_page_bytes) * double(eo.kv_pages) / mib, eo.kv_pages,
+                          double(page_bytes) * double(eo.kv_pages) / mib));
   }
   {
     const auto t0 = std::chrono::steady_clock::now();
     eo.vocabulary = engine::make_token_vocabulary(tok, eo.eos_token_ids);  // structured output's masks
-    std::fprintf(stderr, "qwen3 serve: structured output: %zu token vocabulary prepared in %.0f ms\n", eo.vocabulary->size(),
-                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    log->info(fmt::format("structured output: {} token vocabulary prepared in {:.0f} ms", eo.vocabulary->size(),
+                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()));
   }
   engine::Engine engine(*model, tok, eo, std::move(proposer));
 
@@ -128,12 +133,12 @@ int run(const Opts& o) {
   so.api_key = o.api_key;
   so.header_timeout = ms(int64_t(o.header_timeout_s * 1e3));
   so.body_timeout = ms(int64_t(o.body_timeout_s * 1e3));
-  so.log_requests = !o.quiet;
+  so.log = log;
+  so.log_requests = !o.m.quiet;
   server::HttpServer http(engine, tok, renderer, defaults, so);
   const int port = http.bind();
-  std::fprintf(stderr, "qwen3 serve: listening on http://%s:%d (model %s, %lld KV pages = %lld tokens, max batch %d)\n",
-               o.host.c_str(), port, defaults.model_name.c_str(), (long long)eo.kv_pages,
-               (long long)(eo.kv_pages * eo.page_size), o.max_batch);
+  log->info(fmt::format("listening on http://{}:{} (model {}, {} KV pages = {} tokens, max batch {})", o.host, port,
+                        defaults.model_name, eo.kv_pages, eo.kv_pages * eo.page_size, o.max_batch));
   // The first SIGINT / SIGTERM drains (no new generations; running ones finish, or are cancelled
   // with a final event after --shutdown-timeout); a second one stops at once.
   std::atomic<bool> over{false};
@@ -144,11 +149,10 @@ int run(const Opts& o) {
       sigwait(&sigs, &sig);
       if (over.load()) return;
       if (n == 0) {
-        std::fprintf(stderr, "qwen3 serve: %s: draining (at most %g s; again to stop now)\n", strsignal(sig),
-                     o.shutdown_timeout_s);
+        log->info(fmt::format("{}: draining (at most {:g} s; again to stop now)", strsignal(sig), o.shutdown_timeout_s));
         drainer = std::thread([&] {
           const int cancelled = http.drain(ms(int64_t(o.shutdown_timeout_s * 1e3)));
-          if (cancelled > 0) std::fprintf(stderr, "qwen3 serve: cancelled %d running requests\n", cancelled);
+          if (cancelled > 0) log->warn(fmt::format("cancelled {} running requests", cancelled));
         });
       } else {
         http.stop();
@@ -161,7 +165,7 @@ int run(const Opts& o) {
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
   if (drainer.joinable()) drainer.join();
-  std::fprintf(stderr, "qwen3 serve: stopped\n");
+  log->info("stopped");
   return 0;
 }
 
@@ -169,10 +173,15 @@ const bool registered = register_command(
     "serve", "OpenAI-compatible HTTP server with continuous batching", [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
       add_model_flags(app, o->m);
+      app.get_option("--model")->envname("QWEN3_MODEL");
       add_spec_flags(app, o->spec);
-      app.add_option("--host", o->host, "address to listen on")->capture_default_str();
-      app.add_option("--port", o->port, "port (0: any free port, printed on stderr)")->capture_default_str();
-      app.add_option("--max-batch", o->max_batch, "sequences in one batch")->capture_default_str();
+      app.add_option("--host", o->host, "address to listen on")->capture_default_str()->envname("QWEN3_HOST");
+      app.add_option("--port", o->port, "port (0: any free port, printed on stderr)")
+          ->capture_default_str()
+          ->envname("QWEN3_PORT");
+      app.add_option("--max-batch", o->max_batch, "sequences in one batch")
+          ->capture_default_str()
+          ->envname("QWEN3_MAX_BATCH");
       app.add_option("--max-batch-tokens", o->max_batch_tokens, "tokens in one step (prefill chunks + decodes)")
           ->capture_default_str();
       app.add_option("--decode-prefill-tokens", o->decode_prefill_tokens,
@@ -182,14 +191,18 @@ const bool registered = register_command(
       app.add_option("--prefill-waiting-ratio", o->prefill_waiting_ratio,
                      "lift that cap when requests waiting for their prompt >= this x the decoding ones")
           ->capture_default_str();
-      app.add_option("--kv-memory", o->kv_memory_gib, "KV cache size in GiB (the draft model's cache included)")->capture_default_str();
+      app.add_option("--kv-memory", o->kv_memory_gib, "KV cache size in GiB (the draft model's cache included)")
+          ->capture_default_str()
+          ->envname("QWEN3_KV_MEMORY");
       app.add_option("--max-queue", o->max_queue, "sequences waiting beyond --max-batch before 503")
           ->capture_default_str();
-      app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY (all endpoints but /health)");
+      app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY (all endpoints but /health)")
+          ->envname("QWEN3_API_KEY");
       app.add_option("--cors-origin", o->http.cors_origin,
                      "let web pages from ORIGIN call the API (CORS): scheme://host[:port], a comma-separated "
                      "list, or *; default: no CORS headers");
-      app.add_option("--served-model-name", o->served_name, "model name in the API (default: the folder name)");
+      app.add_option("--served-model-name", o->served_name, "model name in the API (default: the folder name)")
+          ->envname("QWEN3_SERVED_MODEL_NAME");
       app.add_option("--http-threads", o->http.http_threads,
                      fmt::format("connections served at once, one thread each, started on demand (each open "
                                  "request holds one; past it: 503); 1..{}", server::kMaxHttpThreads))
@@ -212,9 +225,18 @@ const bool registered = register_command(
       app.add_option("--shutdown-timeout", o->shutdown_timeout_s,
                      "on SIGTERM / SIGINT, seconds running requests may take to finish before they are cancelled")
           ->capture_default_str();
-      app.add_flag("--quiet", o->quiet, "no line per request on stderr");
+      app.add_option("--log-level", o->log_level, "debug | info | warn | error")
+          ->capture_default_str()
+          ->envname("QWEN3_LOG_LEVEL");
+      app.add_option("--log-format", o->log_format, "text | json (one JSON object a line)")
+          ->capture_default_str()
+          ->envname("QWEN3_LOG_FORMAT");
       app.add_flag("--no-prefix-cache", o->no_prefix_cache,
                    "do not keep full KV pages after a request for later requests with the same prefix");
+      set_examples(app, {"qwen3 serve --model ~/models/Qwen3-8B --port 8080",
+                         "qwen3 serve --model DIR --quant q8 --max-batch 32 --kv-memory 8 --api-key KEY",
+                         "QWEN3_MODEL=DIR QWEN3_PORT=8080 QWEN3_API_KEY=KEY qwen3 serve --log-format json",
+                         "mpirun -n 2 --bind-to none qwen3 serve --model DIR --threads 1"});
       return [o] { return run(*o); };
     });
 

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "io/json_brief.h"
 #include "tokenizer/tokenizer.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
 
@@ -139,6 +140,8 @@ const bool registered_tokenize = register_command(
       auto o = std::make_shared<Opts>();
       add_model_path_option(app, "--model", o->model, "Model (with tokenizer.json)", true)->required();
       app.add_flag("--jsonl", o->jsonl, "Each input line is a JSON string; print one JSON array per line");
+      set_examples(app, {"printf \"Hello\" | qwen3 tokenize --model DIR            # [9707]",
+                         "printf '\"a\"\\n\"b\"\\n' | qwen3 tokenize --model DIR --jsonl"});
       return [o] { return run_tokenize(*o); };
     });
 
@@ -148,6 +151,8 @@ const bool registered_detokenize = register_command(
       add_model_path_option(app, "--model", o->model, "Model (with tokenizer.json)", true)->required();
       app.add_flag("--skip-special-tokens", o->skip_special_tokens, "Leave out tokens flagged special");
       app.add_flag("--jsonl", o->jsonl, "Each input line is a JSON array; print one JSON string per line");
+      set_examples(app, {"echo \"[9707]\" | qwen3 detokenize --model DIR              # Hello",
+                         "echo \"[151644, 9707]\" | qwen3 detokenize --model DIR --skip-special-tokens"});
       return [o] { return run_detokenize(*o); };
     });
 

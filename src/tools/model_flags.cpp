@@ -1,7 +1,5 @@
 #include "tools/model_flags.h"
 
-#include <unistd.h>
-
 #include "core/error.h"
 #include "core/parallel_for.h"
 #include "io/hf_hub_cache.h"
@@ -78,6 +76,7 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
                  "under mpirun: the embedding table and lm_head split by vocabulary over the ranks (vocab) or "
                  "held whole by every rank, the head computed by rank 0 (replicated)")
       ->capture_default_str();
+  app.add_flag("--quiet", f.quiet, "no progress lines on stderr while loading (serve: and no log line per request)");
 }
 
 LoadOptions load_options(const ModelFlags& f) {
@@ -97,7 +96,6 @@ LoadOptions load_options(const ModelFlags& f) {
   if (f.tp_head == "vocab") o.vocab_parallel = true;
   else if (f.tp_head == "replicated") o.vocab_parallel = false;
   else fail("--tp-head: '{}' is not vocab or replicated", f.tp_head);
-  o.show_progress = isatty(STDERR_FILENO) != 0;
   return o;
 }
 

@@ -1,5 +1,5 @@
 // The options every model-running subcommand shares (--model, --quant, --kv-dtype, --numerics,
-// --threads), parsed once into typed values.
+// --threads, --quiet), parsed once into typed values.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -21,6 +21,7 @@ struct ModelFlags {
   std::string head = "auto";      // auto | stored | q8
   int threads = 0;                // 0: one per core
   std::string tp_head = "vocab";  // under mpirun: vocab (split by vocabulary rows) | replicated
+  bool quiet = false;             // no progress lines (main applies it to core/progress.h)
 };
 
 void add_model_flags(CLI::App& app, ModelFlags& f);

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/parallel_for.h"
 #include "io/safetensors.h"
 #include "model/tp_mirror.h"
@@ -121,6 +122,7 @@ int run_tp_worker(const ModelFlags* f) {
   if (!f) return 0;  // a command that runs no model: rank 0 runs it alone (neither starts MPI)
   Communicator& comm = world();
   set_warnings(false);  // rank 0 speaks for the job; errors still print
+  set_progress_output(ProgressOutput::Off);
   LoadOptions opts;
   try {
     if (f->threads < 0) fail("--threads: must be >= 0, got {}", f->threads);
@@ -130,7 +132,6 @@ int run_tp_worker(const ModelFlags* f) {
   } catch (const std::exception&) {
     // Rank 0 parses the same options and reports the error; join the check as it does.
   }
-  opts.show_progress = false;
   auto model = load_and_check(*f, opts, comm);
   if (model) tp_serve(*model, comm);
   model.reset();

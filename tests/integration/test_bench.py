@@ -244,12 +244,12 @@ try:
             elif t[2] != 30 or raw[data_start + t[3]:data_start + t[3] + len(src)] != src:
                 bad.append((gg, "bf16 bytes"))
         check("gguf tensors match the safetensors", not bad, bad[:5])
-    expect_error("export-gguf missing model", ["export-gguf", "--model", os.path.join(tmp, "nope"), "--out", g], "nope")
+    expect_error("export-gguf missing model", ["export-gguf", "--model", os.path.join(tmp, "nope"), "--out", g, "--force"], "nope")
     expect_error("export-gguf bad out", ["export-gguf", "--model", m, "--out", os.path.join(tmp, "x", "y", "z.gguf")],
                  "z.gguf")
     rc, _, err = run("quantize", "--model", m, "--quant", "q8", "--out", os.path.join(tmp, "q8"))
     if rc == 0:
-        expect_error("export-gguf quantized", ["export-gguf", "--model", os.path.join(tmp, "q8"), "--out", g],
+        expect_error("export-gguf quantized", ["export-gguf", "--model", os.path.join(tmp, "q8"), "--out", g, "--force"],
                      "quantized")
 
     # --- untied checkpoint: output.weight in the GGUF; bench counts one embedding row per token ---

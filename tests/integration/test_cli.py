@@ -57,12 +57,12 @@ try:
     expect_error("unknown option", ["logits", "--model", m, "--ids", "1", "--out", npy, "--bogus"], "--bogus")
     expect_error("missing --model", ["logits", "--ids", "1", "--out", npy], "--model")
     expect_error("bad ids", ["logits", "--model", m, "--ids", "1,x,3", "--out", npy], "--ids", "'x'")
-    expect_error("id out of range", ["logits", "--model", m, "--ids", "1,151936", "--out", npy], "151936", "vocabulary")
+    expect_error("id out of range", ["logits", "--model", m, "--ids", "1,151936", "--out", npy, "--force"], "151936", "vocabulary")
     expect_error("bad preset", ["make-test-model", "--preset", "huge", "--out", os.path.join(tmp, "x")], "unknown preset 'huge'")
     expect_error("bad dtype", ["make-test-model", "--dtype", "int3", "--out", os.path.join(tmp, "x")], "--dtype", "int3")
     expect_error("bad override", ["make-test-model", "--override", "{nope", "--out", os.path.join(tmp, "x")], "--override")
     expect_error("bad format", ["generate", "--model", m, "--ids", "1", "--format", "xml"], "--format")
-    expect_error("missing folder", ["logits", "--model", os.path.join(tmp, "none"), "--ids", "1", "--out", npy], "none")
+    expect_error("missing folder", ["logits", "--model", os.path.join(tmp, "none"), "--ids", "1", "--out", npy, "--force"], "none")
 
     # Bad files
     bad = os.path.join(tmp, "bad")
@@ -70,13 +70,13 @@ try:
     st = os.path.join(bad, "model.safetensors")
     with open(st, "r+b") as f:
         f.truncate(os.path.getsize(st) // 2)
-    expect_error("truncated weights", ["logits", "--model", bad, "--ids", "1", "--out", npy], "model.safetensors")
+    expect_error("truncated weights", ["logits", "--model", bad, "--ids", "1", "--out", npy, "--force"], "model.safetensors")
     with open(st, "wb") as f:
         f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
-    expect_error("non-JSON header", ["logits", "--model", bad, "--ids", "1", "--out", npy], "model.safetensors", "not valid JSON")
+    expect_error("non-JSON header", ["logits", "--model", bad, "--ids", "1", "--out", npy, "--force"], "model.safetensors", "not valid JSON")
     with open(os.path.join(bad, "config.json"), "w") as f:
         f.write('{"hidden_size": "big"}')
-    expect_error("bad config", ["logits", "--model", bad, "--ids", "1", "--out", npy], "config.json")
+    expect_error("bad config", ["logits", "--model", bad, "--ids", "1", "--out", npy, "--force"], "config.json")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 

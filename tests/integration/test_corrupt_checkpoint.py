@@ -457,10 +457,10 @@ ok_cases = [
 def command(cmd, d, tmp):
     npy = os.path.join(tmp, "out.npy")
     if cmd == "logits":
-        return ["logits", "--model", d, "--ids", "1", "--out", npy], ""
+        return ["logits", "--model", d, "--ids", "1", "--out", npy, "--force"], ""
     if cmd == "logits-full":
         os.symlink("/dev/full", npy)
-        return ["logits", "--model", d, "--ids", "1", "--out", npy], ""
+        return ["logits", "--model", d, "--ids", "1", "--out", npy, "--force"], ""
     if cmd == "tokenize":
         return ["tokenize", "--model", d], "hello"
     if cmd == "chat-template":
@@ -468,24 +468,24 @@ def command(cmd, d, tmp):
     gguf = os.path.join(tmp, "out.gguf")
     if cmd == "export-gguf":  # a link to /dev/full in a private folder: a regression replaces the link, not /dev/full
         os.symlink("/dev/full", gguf)
-        return ["export-gguf", "--model", d, "--out", gguf], ""
+        return ["export-gguf", "--model", d, "--out", gguf, "--force"], ""
     if cmd == "export-gguf-fsize":  # run with a 1 MiB file-size limit
-        return ["export-gguf", "--model", d, "--out", gguf], ""
+        return ["export-gguf", "--model", d, "--out", gguf, "--force"], ""
     if cmd == "quantize-full":
         out = os.path.join(tmp, "q")
         os.mkdir(out)
         os.symlink("/dev/full", os.path.join(out, ST))
-        return ["quantize", "--model", d, "--quant", "q8", "--out", out], ""
+        return ["quantize", "--model", d, "--quant", "q8", "--out", out, "--force"], ""
     if cmd == "quantize-config-full":
         out = os.path.join(tmp, "q")
         os.mkdir(out)
         os.symlink("/dev/full", os.path.join(out, "config.json"))
-        return ["quantize", "--model", d, "--quant", "q8", "--out", out], ""
+        return ["quantize", "--model", d, "--quant", "q8", "--out", out, "--force"], ""
     if cmd == "make-full":
         out = os.path.join(tmp, "mk")
         os.mkdir(out)
         os.symlink("/dev/full", os.path.join(out, "config.json"))
-        return ["make-test-model", "--preset", "tiny", "--out", out], ""
+        return ["make-test-model", "--preset", "tiny", "--out", out, "--force"], ""
     raise ValueError(cmd)
 
 

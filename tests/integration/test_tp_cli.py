@@ -47,7 +47,7 @@ try:
 
     def logits(n, *id_lists, extra=()):
         out = os.path.join(tmp, f"l{n}_{len(id_lists)}_{abs(hash((id_lists, extra)))}.npy")
-        args = ["logits", *common, *[x for i in id_lists for x in ("--ids", i)], "--out", out, *extra]
+        args = ["logits", *common, *[x for i in id_lists for x in ("--ids", i)], "--out", out, "--force", *extra]
         rc, so, se = mpi(n, *args) if n > 1 else run(*args)
         check(f"logits -n {n} x {len(id_lists)} {' '.join(extra)}", rc == 0 and os.path.exists(out), se[-800:])
         return np.load(out) if rc == 0 else None

@@ -54,3 +54,11 @@ set_tests_properties(hub_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwe
 # chat and generate: sampling flags and seeds, --system, /save and /load, Ctrl-C on a pty, libedit.
 add_test(NAME chat_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_chat_cli.py)
 set_tests_properties(chat_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 600)
+# The CLI's manners: --version, suggestions, Examples in every --help, --force, progress, --quiet.
+add_test(NAME cli_ux COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_cli_ux.py)
+set_tests_properties(cli_ux PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 600)
+# cmake --install into a temporary prefix; the installed binary runs from outside the source tree.
+add_test(NAME install_tree COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_install.py)
+set_tests_properties(install_tree PROPERTIES ENVIRONMENT
+                     "QWEN3_BIN=$<TARGET_FILE:qwen3>;QWEN3_BUILD_DIR=${CMAKE_BINARY_DIR};QWEN3_CMAKE=${CMAKE_COMMAND};QWEN3_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}"
+                     TIMEOUT 600)

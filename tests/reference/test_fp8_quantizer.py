@@ -132,8 +132,8 @@ def check(binary: str, tmp: str, name: str, dtype: str, override: dict) -> str:
             assert dt == "F32" and np.array_equal(np.frombuffer(data, "<f4").astype(np.float64), orig[n]), f"{n} changed"
     # The written checkpoint and quantization on load give the same logits, bit for bit.
     ids = "151644,872,198,9707,11,1879,0,151645,42,77"
-    run([binary, "logits", "--model", src, "--quant", "fp8", "--ids", ids, "--out", os.path.join(tmp, "a.npy")])
-    run([binary, "logits", "--model", dst, "--ids", ids, "--out", os.path.join(tmp, "b.npy")])
+    run([binary, "logits", "--model", src, "--quant", "fp8", "--ids", ids, "--out", os.path.join(tmp, "a.npy"), "--force"])
+    run([binary, "logits", "--model", dst, "--ids", ids, "--out", os.path.join(tmp, "b.npy"), "--force"])
     a, b = np.load(os.path.join(tmp, "a.npy")), np.load(os.path.join(tmp, "b.npy"))
     assert a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32)), "logits differ"
     return f"{len(quantized)} weights, {blocks} blocks ({partial} partial) identical; logits on load == written"

@@ -89,8 +89,8 @@ def check(binary: str, tmp: str, name: str, quant: str, dtype: str, seed: int, o
     arg = ",".join(map(str, ids))
     a, b = os.path.join(tmp, name + "-a.npy"), os.path.join(tmp, name + "-b.npy")
     # A float32 KV cache: this test is about the weights and activations, not the cache dtype.
-    run([binary, "logits", "--model", qdir, "--ids", arg, "--out", a, "--kv-dtype", "f32"])
-    run([binary, "logits", "--model", src, "--quant", quant, "--ids", arg, "--out", b, "--kv-dtype", "f32"])
+    run([binary, "logits", "--model", qdir, "--ids", arg, "--out", a, "--kv-dtype", "f32", "--force"])
+    run([binary, "logits", "--model", src, "--quant", quant, "--ids", arg, "--out", b, "--kv-dtype", "f32", "--force"])
     got, on_load = np.load(a), np.load(b)
     if not np.array_equal(got, on_load):
         return False, "logits of the written checkpoint differ from quantizing on load"

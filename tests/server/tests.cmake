@@ -48,6 +48,9 @@ set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT
 # headers, abandoned requests, the SIGTERM drain).
 add_test(NAME server_hostile COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_hostile.py)
 set_tests_properties(server_hostile PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
+# The server's environment variables (flags win), the access log in text and JSON, --log-level, --quiet.
+add_test(NAME server_options COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_serve_options.py)
+set_tests_properties(server_options PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 600)
 # The same clients against a tensor-parallel server: `mpirun -n N qwen3 serve` (QWEN3_LAUNCH is the
 # launcher prefix server_util.mjs and test_curl.py put before the binary). The servers are stopped
 # by SIGTERM to rank 0 and the tests check that no rank is left running.
