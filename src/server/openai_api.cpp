@@ -57,6 +57,8 @@ bool boolean(const Json& body, const char* key, bool dflt) {
   return v->get<bool>();
 }
 
+}  // namespace
+
 void check_model(const Json& body, const ApiDefaults& d) {
   const Json* m = find(body, "model");
   if (!m) return;
@@ -66,6 +68,8 @@ void check_model(const Json& body, const ApiDefaults& d) {
     throw ApiError(400, fmt::format("The model '{}' does not exist; this server serves '{}'", name, d.model_name),
                    "model", "model_not_found");
 }
+
+namespace {
 
 // The fields chat and completions share.
 void parse_sampling(const Json& body, engine::SamplingParams& p, std::optional<int64_t>& max_tokens, bool& stream,

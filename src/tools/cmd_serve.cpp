@@ -18,6 +18,8 @@
 #include "engine/engine.h"
 #include "engine/token_vocabulary.h"
 #include "engine/generation_defaults.h"
+#include "engine/pooling.h"
+#include "model/model_task.h"
 #include "server/http_server.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/command.h"
@@ -39,6 +41,7 @@ struct Opts {
   double kv_memory_gib = 4.0;
   bool quiet = false;
   bool no_prefix_cache = false;
+  std::string task = "auto";
 };
 
 int run(const Opts& o) {
@@ -69,6 +72,15 @@ int run(const Opts& o) {
   const Tokenizer tok = Tokenizer::load(dir / "tokenizer.json");
   const ChatTemplateRenderer renderer(dir);
   const Qwen3Config& c = model->config();
+  // The task: --task, or read from the checkpoint (model/model_task.h). Embed / rerank run on the
+  // Pooler below; the engine then gets one KV page and no requests (its endpoints answer 400).
+  const std::optional<ModelTask> forced = o.task == "auto" ? std::nullopt : parse_task(o.task);
+  if (o.task != "auto" && !forced) fail("--task: '{}' is not one of auto, generate, embed, rerank", o.task);
+  const ModelTask task = forced ? *forced : detect_task(dir, model->weights());
+  if (task == ModelTask::Generate && model->weights().headless)
+    fail("{}: this checkpoint has no lm_head (an embedding model); serve it with --task embed", dir.string());
+  if (task != ModelTask::Generate && (spec != SpecMode::Off || model->tensor_parallel()))
+    fail("--task {}: speculative decoding and tensor parallelism serve generation only", task_name(task));
 
   engine::EngineOptions eo;
   eo.max_batch = o.max_batch;
@@ -87,7 +99,15 @@ int run(const Opts& o) {
   const int64_t pages_per_seq = (c.max_position_embeddings + eo.page_size - 1) / eo.page_size;
   eo.kv_pages = std::min<int64_t>(int64_t(o.kv_memory_gib * double(1ull << 30) / double(page_bytes + draft_page_bytes)),
                                   int64_t(o.max_batch) * pages_per_seq);
-  if (eo.kv_pages < 1)
+  std::unique_ptr<engine::Pooler> pooler;
+  if (task != ModelTask::Generate) {
+    engine::PoolingOptions po{.kv_pages = eo.kv_pages, .page_size = eo.page_size, .kv_dtype = eo.kv_dtype,
+                              .max_batch_tokens = o.max_batch_tokens};
+    po.kv_pages = std::min<int64_t>(po.kv_pages, (std::max(c.max_position_embeddings, o.max_batch_tokens) + 15) / 16);
+    if (po.kv_pages >= 1) pooler = std::make_unique<engine::Pooler>(*model, tok, task, po);
+    eo.kv_pages = 1;
+  }
+  if (eo.kv_pages < 1 || (task != ModelTask::Generate && !pooler))
     fail("--kv-memory: {} GiB holds no KV page ({} bytes each{})", o.kv_memory_gib, page_bytes + draft_page_bytes,
          draft_page_bytes ? ", target and draft" : "");
   eo.eos_token_ids = end_of_sequence_ids(dir, c);
@@ -128,10 +148,16 @@ int run(const Opts& o) {
   so.body_timeout = ms(int64_t(o.body_timeout_s * 1e3));
   so.log_requests = !o.quiet;
   server::HttpServer http(engine, tok, renderer, defaults, so);
+  http.set_task(task, pooler.get());
   const int port = http.bind();
-  std::fprintf(stderr, "qwen3 serve: listening on http://%s:%d (model %s, %lld KV pages = %lld tokens, max batch %d)\n",
-               o.host.c_str(), port, defaults.model_name.c_str(), (long long)eo.kv_pages,
-               (long long)(eo.kv_pages * eo.page_size), o.max_batch);
+  if (pooler)
+    std::fprintf(stderr, "qwen3 serve: listening on http://%s:%d (model %s, task %s, inputs up to %lld tokens)\n",
+                 o.host.c_str(), port, defaults.model_name.c_str(), std::string(task_name(task)).c_str(),
+                 (long long)pooler->max_context());
+  else
+    std::fprintf(stderr, "qwen3 serve: listening on http://%s:%d (model %s, %lld KV pages = %lld tokens, max batch %d)\n",
+                 o.host.c_str(), port, defaults.model_name.c_str(), (long long)eo.kv_pages,
+                 (long long)(eo.kv_pages * eo.page_size), o.max_batch);
   // The first SIGINT / SIGTERM drains (no new generations; running ones finish, or are cancelled
   // with a final event after --shutdown-timeout); a second one stops at once.
   std::atomic<bool> over{false};
@@ -206,6 +232,9 @@ const bool registered = register_command(
           ->capture_default_str();
       app.add_option("--shutdown-timeout", o->shutdown_timeout_s,
                      "on SIGTERM / SIGINT, seconds running requests may take to finish before they are cancelled")
+          ->capture_default_str();
+      app.add_option("--task", o->task,
+                     "auto (from the checkpoint) | generate | embed (/v1/embeddings) | rerank (/v1/rerank)")
           ->capture_default_str();
       app.add_flag("--quiet", o->quiet, "no line per request on stderr");
       app.add_flag("--no-prefix-cache", o->no_prefix_cache,
