@@ -1,6 +1,7 @@
 // qwen3 embed / qwen3 rerank: embeddings of texts (a Qwen3-Embedding checkpoint) and relevance
 // scores of documents for a query (a Qwen3-Reranker checkpoint), as JSON on stdout in the shapes
 // of the server's /v1/embeddings and /v1/rerank (engine/pooling.h has the definitions).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -48,6 +49,7 @@ int run_embed(const Opts& o) {
   std::vector<std::vector<int32_t>> inputs;
   int64_t tokens = 0;
   for (auto& t : o.texts) {
+    if (t.empty()) fail("TEXT: an empty text (argument {})", &t - o.texts.data() + 1);
     inputs.push_back(pooler->embedding_tokens(t, o.instruct));
     tokens += int64_t(inputs.back().size());
   }
