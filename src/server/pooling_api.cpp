@@ -27,18 +27,18 @@ std::vector<std::vector<int32_t>> parse_inputs(const Json& in, TextTokens text_t
     return ids;
   };
   if (in.is_string()) {
-    out.push_back(text_tokens(in.get<std::string>()));
     if (in.get<std::string>().empty()) bad("input", "'input' is an empty string");
+    out.push_back(text_tokens(in.get<std::string>()));
     return out;
   }
   if (!in.is_array()) bad("input", shape);
   if (in.empty()) bad("input", "'input' is an empty array");
-  if (in.size() > kMaxPoolingInputs)
-    bad("input", fmt::format("'input' holds {} inputs; this server takes at most {} per request", in.size(), kMaxPoolingInputs));
   if (in[0].is_number()) {  // one token array
     out.push_back(tokens(in, 0));
     return out;
   }
+  if (in.size() > kMaxPoolingInputs)
+    bad("input", fmt::format("'input' holds {} inputs; this server takes at most {} per request", in.size(), kMaxPoolingInputs));
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i].is_string()) {
       if (in[i].get<std::string>().empty()) bad("input", fmt::format("input[{}] is an empty string", i));
