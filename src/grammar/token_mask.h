@@ -9,9 +9,11 @@
 // each automaton state on top of a stack it precomputes, with the caller unknown, which tokens are
 // accepted whatever the caller (a bitset), and which depend on it (they complete the state's rule and
 // go on in the caller); only the latter are checked at run time against the real stack. Those
-// per-state entries are kept in an LRU cache bounded in bytes.
+// per-state entries are kept in an LRU cache bounded in bytes, one per class of states that no
+// token can tell apart (state_classes.h: the long chains of a bounded repetition share entries).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -35,6 +37,7 @@ class TokenVocabulary {
   std::string_view bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
   bool is_special(int32_t id) const { return special_[static_cast<size_t>(id)]; }
   bool is_end(int32_t id) const;
+  size_t max_token_bytes() const { return max_token_bytes_; }  // of the ordinary tokens
   const std::vector<int32_t>& end_ids() const { return end_ids_; }
 
   // The ordinary non-empty tokens sorted by bytes, and lcp[i] = the common prefix length of
@@ -53,6 +56,7 @@ class TokenVocabulary {
   std::vector<uint16_t> lcp_;
   std::string sorted_text_;
   std::vector<size_t> sorted_offset_;
+  size_t max_token_bytes_ = 0;
 };
 
 struct MaskCacheOptions {
@@ -68,12 +72,15 @@ class TokenMasker {
   // bits[w] bit b set <=> id 32 * w + b may come next; bits holds vocab.mask_words() words. A matcher
   // that can end allows the end ids; a terminated or dead one allows nothing.
   void fill_mask(const Matcher& m, uint32_t* bits);
-  // Computes the entry of every state that reads a byte (as far as the cache holds them).
-  void precompute_all();
+  // Computes the entries of the states that read a byte, in state order, until `budget` has
+  // passed (each entry walks the whole vocabulary) and as far as the cache holds them; the rest are
+  // computed when a mask first needs them. Which entries are cached never changes a mask.
+  void precompute_all(std::chrono::milliseconds budget = std::chrono::milliseconds::max());
 
   struct Stats {
     size_t cache_bytes = 0, entries = 0, hits = 0, misses = 0, evictions = 0;
     size_t context_checks = 0;  // context-dependent tokens checked against a real stack
+    size_t states = 0, classes = 0;  // automaton states, and the classes that share an entry
   };
   const Stats& stats() const { return stats_; }
   const std::shared_ptr<const TokenVocabulary>& vocabulary() const { return vocab_; }
@@ -81,7 +88,7 @@ class TokenMasker {
 
  private:
   struct Entry {
-    uint32_t state = 0;
+    uint32_t state = 0;                // the class's representative
     std::vector<uint32_t> accepted;    // bitset over ids
     std::vector<uint32_t> dependent;   // positions in vocab.sorted(), ascending
     uint32_t max_depth = 0;            // deepest local stack met in the walk (for the depth limit)
@@ -96,8 +103,9 @@ class TokenMasker {
   std::shared_ptr<const TokenVocabulary> vocab_;
   MaskCacheOptions options_;
   std::unique_ptr<StackPool> local_;        // stacks over kContext, for precomputation
-  std::vector<std::unique_ptr<Entry>> entries_;  // [state]
-  std::list<uint32_t> lru_;                 // most recent first
+  std::vector<uint32_t> class_of_, class_rep_;  // [state] -> class, [class] -> a state (state_classes.h)
+  std::vector<std::unique_ptr<Entry>> entries_;  // [class]
+  std::list<uint32_t> lru_;                 // classes, most recent first
   std::vector<uint32_t> all_positions_;     // 0 .. sorted().size() - 1
   Stats stats_;
 };

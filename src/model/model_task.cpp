@@ -39,9 +39,8 @@ bool has_pooling_module(const std::filesystem::path& dir) {
 
 ModelTask detect_task(const std::filesystem::path& dir, const Qwen3Weights& weights) {
   if (weights.backbone_only || has_pooling_module(dir)) return ModelTask::Embed;
-  std::filesystem::path p = dir;
-  if (p.filename().empty()) p = p.parent_path();
-  std::string name = std::filesystem::weakly_canonical(p).filename().string();
+  // The whole path: a Hugging Face Hub cache holds it as .../models--Qwen--Qwen3-Reranker-0.6B/snapshots/<hash>.
+  std::string name = std::filesystem::weakly_canonical(dir).string();
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   return name.find("reranker") != std::string::npos ? ModelTask::Rerank : ModelTask::Generate;
 }

@@ -18,8 +18,9 @@ std::optional<ModelTask> parse_task(std::string_view name);  // also "auto" -> n
 
 // Embed: the weights are transformers' Qwen3Model without the "model." prefix (how every
 // Qwen3-Embedding checkpoint is stored), or the folder is a sentence-transformers model whose
-// modules.json holds a Pooling module. Rerank: the folder's name contains "reranker" (any case),
-// as Qwen/Qwen3-Reranker-* do; their files are those of a causal LM. Otherwise Generate.
+// modules.json holds a Pooling module. Rerank: the folder's path contains "reranker" (any case),
+// as Qwen/Qwen3-Reranker-* folders and their Hub cache paths do; their files are those of a causal
+// LM. Otherwise Generate.
 ModelTask detect_task(const std::filesystem::path& dir, const Qwen3Weights& weights);
 
 }  // namespace qwen3

@@ -26,6 +26,7 @@
 #include "server/structured_request.h"
 #include "server/generation_writer.h"
 #include "server/pooling_api.h"
+#include "server/web_page.h"
 
 namespace qwen3::server {
 
@@ -94,11 +95,12 @@ struct HttpServer::Impl {
   const int64_t started = int64_t(std::time(nullptr));
   std::mutex status_mu;
   std::map<int, uint64_t> status_counts;
-  GrammarCache grammars{engine.options().vocabulary};
+  CorsPolicy cors{options.cors_origin};
+  GrammarCache grammars{engine.options().vocabulary};  // structured output, compiled on the requests' threads
   // What the loaded model serves (set_task): generate through `engine`, embed / rerank through `pooler`.
   ModelTask task = ModelTask::Generate;
   engine::Pooler* pooler = nullptr;
-  void require_task(ModelTask wanted, const char* endpoint) const;  // structured output, compiled on the requests' threads
+  void require_task(ModelTask wanted, const char* endpoint) const;
   void constrain(const Json& body, const StructuredOptions& so, bool in_reasoning, engine::SamplingParams& params);
 
   Impl(engine::Engine& e, const Tokenizer& t, const ChatTemplateRenderer& r, ApiDefaults d, ServerOptions o)
@@ -411,6 +413,7 @@ void HttpServer::Impl::routes() {
       }
     });
   };
+  add_web_page(http);
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, Json::object()); });
   http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4");
@@ -463,9 +466,11 @@ void HttpServer::Impl::routes() {
     send_json(res, 200, {{"prompt", tok.decode(ids)}});
   });
 
-  // Bearer authentication on everything but /health.
+  // Bearer authentication on everything but /health, the web page and CORS preflights.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     ConnectionPool::headers_received();
+    if (cors.preflight(req, res)) return httplib::Server::HandlerResponse::Handled;
+    cors.apply(req, res);
     // A body announced as larger than allowed (or a length that is not a number) is refused before
     // cpp-httplib reads it: it would otherwise read and discard the whole announced length first.
     if (req.has_header("Content-Length")) {
@@ -478,7 +483,9 @@ void HttpServer::Impl::routes() {
         return httplib::Server::HandlerResponse::Handled;
       }
     }
-    if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (options.api_key.empty() || req.path == "/health" ||
+        ((req.method == "GET" || req.method == "HEAD") && is_web_page_path(req.path)))
+      return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + options.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, ApiError(401, "missing or wrong API key (Authorization: Bearer ...)", "", "invalid_api_key"));

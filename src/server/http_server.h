@@ -2,7 +2,8 @@
 // SSE streaming, Prometheus metrics, and cancellation when a client goes away.
 //
 // Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, POST /tokenize,
-// POST /detokenize, GET /health, GET /metrics; POST /v1/embeddings and /v1/rerank (set_task). Errors are OpenAI's error JSON.
+// POST /detokenize, GET /health, GET /metrics; POST /v1/embeddings and /v1/rerank (set_task). Errors are
+// OpenAI's error JSON. The web chat page at / (server/web_page.h) needs no API key.
 //
 // Generation responses are streamed with chunked transfer encoding, also when not streaming: the
 // worker then writes a space (JSON allows leading whitespace) every heartbeat while it waits, and
@@ -28,6 +29,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                  // 0: any free port (bind() returns it)
   std::string api_key;              // empty: no authentication
+  std::string cors_origin;          // empty: no CORS headers; "*" or origins (server/web_page.h)
   // Connections served at once, one thread each, started on demand (ConnectionPool); each open
   // generation holds one. Past it a connection gets 503. At most kMaxHttpThreads.
   int http_threads = 1024;

@@ -69,11 +69,7 @@ void check_model(const Json& body, const ApiDefaults& d) {
                    "model", "model_not_found");
 }
 
-namespace {
-
-// The fields chat and completions share.
-void parse_sampling(const Json& body, engine::SamplingParams& p, std::optional<int64_t>& max_tokens, bool& stream,
-                    bool& include_usage) {
+void parse_distribution(const Json& body, engine::SamplingParams& p) {
   p.temperature = number(body, "temperature", 0, 2, p.temperature);
   p.top_p = number(body, "top_p", 0, 1, p.top_p);
   if (p.top_p <= 0) bad("top_p", "'top_p' must be greater than 0");
@@ -85,6 +81,14 @@ void parse_sampling(const Json& body, engine::SamplingParams& p, std::optional<i
   if (p.repetition_penalty <= 0) bad("repetition_penalty", "'repetition_penalty' must be greater than 0");
   if (auto s = integer(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()))
     p.seed = uint64_t(*s);
+}
+
+namespace {
+
+// The fields chat and completions share.
+void parse_sampling(const Json& body, engine::SamplingParams& p, std::optional<int64_t>& max_tokens, bool& stream,
+                    bool& include_usage) {
+  parse_distribution(body, p);
   if (auto n = integer(body, "n", 1, 16)) p.n = int(*n);
   max_tokens = integer(body, "max_tokens", 1, std::numeric_limits<int64_t>::max());
   if (auto m = integer(body, "max_completion_tokens", 1, std::numeric_limits<int64_t>::max())) max_tokens = m;

@@ -59,6 +59,11 @@ struct ChatRequest {
 };
 ChatRequest parse_chat_request(const Json& body, const ApiDefaults& defaults);
 
+// The distribution fields of a request onto `p` (which holds the defaults): temperature, top_p,
+// top_k, min_p, presence / frequency / repetition penalties and seed, each checked against its range
+// (ApiError 400 naming it). The CLI's sampling flags go through it too (tools/sampling_flags.h).
+void parse_distribution(const Json& body, engine::SamplingParams& p);
+
 struct CompletionRequest {
   std::optional<std::string> prompt_text;
   std::vector<int32_t> prompt_ids;    // when the prompt was given as token ids

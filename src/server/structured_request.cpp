@@ -1,5 +1,8 @@
 #include "server/structured_request.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -162,9 +165,14 @@ GrammarCache::Compiled GrammarCache::get(const std::string& gbnf, const std::str
                  c.grammar->byte_edges.size() * sizeof(grammar::CompiledGrammar::ByteEdge) +
                  c.grammar->call_edges.size() * sizeof(grammar::CompiledGrammar::CallEdge);
   if (vocab_) {
-    c.masker = std::make_shared<grammar::TokenMasker>(c.grammar, vocab_);
-    c.masker->precompute_all();
-    bytes += c.masker->stats().cache_bytes;
+    // The masker's entries grow as masks are needed, up to its own bound: that bound is what the
+    // cache counts. Precomputing takes at most kPrecompute, here on the request's thread; the
+    // entries it leaves are computed on first use (a long maxLength has thousands).
+    constexpr std::chrono::milliseconds kPrecompute{300};
+    const size_t mask_bytes = std::max<size_t>(max_bytes_ / 16, 1u << 20);
+    c.masker = std::make_shared<grammar::TokenMasker>(c.grammar, vocab_, grammar::MaskCacheOptions{.max_bytes = mask_bytes});
+    c.masker->precompute_all(kPrecompute);
+    bytes += mask_bytes;
   }
   std::lock_guard lk(mu_);
   if (auto it = map_.find(gbnf); it != map_.end()) return it->second.compiled;

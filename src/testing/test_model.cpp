@@ -181,8 +181,10 @@ ordered_json preset_config(const std::string& preset) {
   else if (preset == "qwen3-1.7b") set(2048, 6144, 28, 16, 8, 128, true);
   else if (preset == "qwen3-4b") set(2560, 9728, 36, 32, 8, 128, true);
   else if (preset == "qwen3-8b") set(4096, 12288, 36, 32, 8, 128, false);
+  else if (preset == "qwen3-14b") set(5120, 17408, 40, 40, 8, 128, false);
+  else if (preset == "qwen3-32b") set(5120, 25600, 64, 64, 8, 128, false);
   else fail("unknown preset '{}' (known: tiny, qwen3-embedding-tiny, qwen3-reranker-tiny, qwen3-0.6b, qwen3-1.7b, "
-            "qwen3-4b, qwen3-8b)", preset);
+            "qwen3-4b, qwen3-8b, qwen3-14b, qwen3-32b)", preset);
   return c;
 }
 

@@ -59,7 +59,10 @@ Run run_once(Qwen3Model& model, const engine::CoreOptions& co, std::unique_ptr<e
   engine::EngineCore core(model, co, std::move(proposer));
   engine::CoreStats at_first;
   bool first = true;
-  GenerationResult g = generate_with_core(core, 1, prompt, gen, /*ignore_eos=*/true, [&](int32_t) {
+  engine::SamplingParams greedy = greedy_sampling();
+  greedy.max_tokens = gen;
+  greedy.ignore_eos = true;
+  GenerationResult g = generate_with_core(core, 1, prompt, greedy, [&](int32_t) {
     if (first) at_first = core.stats(), first = false;
     return true;
   });

@@ -1,6 +1,7 @@
 #include "tools/chat_session.h"
 
 #include <algorithm>
+#include <random>
 
 #include "core/error.h"
 #include "chat/output_parser.h"
@@ -16,8 +17,10 @@ ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const Ch
       stop_ids_(std::move(stop_ids)),
       options_(options),
       // With a proposer the core holds the K/V instead: this cache stays at one page.
-      kv_(model.kv_options(proposer ? 1 : (options.context_tokens + 15) / 16, 16, options.kv_dtype)) {
+      kv_(model.kv_options(proposer ? 1 : (options.context_tokens + 15) / 16, 16, options.kv_dtype)),
+      rng_(options.sampling.seed ? *options.sampling.seed : std::random_device{}()) {
   kv_.add_sequence(0);
+  reset();
   if (proposer) {
     engine::CoreOptions co =
         single_sequence_core_options(options.context_tokens, options.spec.max_k, options.kv_dtype, stop_ids_);
@@ -29,6 +32,7 @@ ChatSession::ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const Ch
 
 void ChatSession::reset() {
   messages_ = nlohmann::ordered_json::array();
+  if (!options_.system.empty()) messages_.push_back({{"role", "system"}, {"content", options_.system}});
   kv_.pop(0, kv_.num_tokens(0));
   cached_.clear();
 }
@@ -77,18 +81,23 @@ ChatTurn ChatSession::reply(const std::string& user_message, bool enable_thinkin
     // The embedding has rows past the tokenizer's vocabulary (151936 vs 151669 in Qwen3); such an
     // id has no text, and Hugging Face's decode drops it too.
     if (tokenizer_.contains(id)) emit(detok.push(id));
-    return true;
+    return !(options_.interrupt && options_.interrupt->load());
   };
   if (core_) {
-    turn.stats = generate_with_core(*core_, next_id_++, prompt, options_.max_tokens, /*ignore_eos=*/false, on_token,
-                                    &turn.reused_tokens);
+    engine::SamplingParams sp = options_.sampling;
+    sp.max_tokens = options_.max_tokens;
+    sp.seed = rng_.next();  // each turn's request draws from the session's stream
+    turn.stats = generate_with_core(*core_, next_id_++, prompt, std::move(sp), on_token, &turn.reused_tokens);
     turn.stats.prompt_tokens -= turn.reused_tokens;  // as below: the tokens prefilled
   } else {
     GenerationParams params;
     params.max_tokens = options_.max_tokens;
     params.stop_ids = stop_ids_;
+    params.sampling = options_.sampling;
+    params.context = std::span<const int32_t>(prompt.data(), common);
+    params.rng = &rng_;
     const std::span<const int32_t> fresh(prompt.data() + common, prompt.size() - common);
-    turn.stats = generate_greedy(model_, kv_, 0, fresh, params, on_token);
+    turn.stats = generate_tokens(model_, kv_, 0, fresh, params, on_token);
   }
   emit(detok.flush());
   take(parser.finish());

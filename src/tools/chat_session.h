@@ -5,6 +5,7 @@
 // is the same.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -44,6 +45,12 @@ class ChatSession {
     DType kv_dtype = DType::BF16;
     int max_tokens = 1024;          // per reply
     engine::DraftLengthOptions spec;  // with a proposer
+    // How replies are sampled; one generator for the session, so that a seeded conversation repeats.
+    engine::SamplingParams sampling = greedy_sampling();
+    std::string system;             // the system message that starts every conversation ("": none)
+    // When it turns true (Ctrl-C), the reply ends after the current token, finish "cancelled"; the
+    // conversation keeps what was said.
+    const std::atomic<bool>* interrupt = nullptr;
   };
   ChatSession(Qwen3Model& model, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
               std::vector<int32_t> stop_ids, const Options& options,
@@ -54,8 +61,11 @@ class ChatSession {
   ChatTurn reply(const std::string& user_message, bool enable_thinking,
                  const std::function<void(const std::string&)>& on_reasoning,
                  const std::function<void(const std::string&)>& on_content);
-  void reset();
+  void reset();  // back to the system message alone
+  // The conversation in OpenAI's messages shape; set_messages replaces it (the next reply reuses the
+  // K/V of whatever prefix the new conversation shares with the cache).
   const nlohmann::ordered_json& messages() const { return messages_; }
+  void set_messages(nlohmann::ordered_json messages) { messages_ = std::move(messages); }
   const engine::EngineCore* core() const { return core_.get(); }  // null without a proposer
 
  private:
@@ -68,6 +78,7 @@ class ChatSession {
   std::vector<int32_t> cached_;  // tokens whose K/V are in the cache, in order
   std::unique_ptr<engine::EngineCore> core_;  // with a proposer, instead of kv_
   engine::RequestId next_id_ = 1;
+  engine::Rng rng_;
   nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();
 };
 

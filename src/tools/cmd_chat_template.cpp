@@ -25,6 +25,7 @@
 #include "chat/chat_template.h"
 #include "core/error.h"
 #include "tools/command.h"
+#include "tools/model_flags.h"
 
 namespace qwen3::tools {
 namespace {
@@ -105,7 +106,7 @@ const bool registered = register_command(
     "chat-template", "Render the model's chat template with the JSON object on stdin (messages, tools, ...)",
     [](CLI::App& app) {
       auto opts = std::make_shared<Opts>();
-      app.add_option("--model", opts->model, "Model folder (tokenizer_config.json or chat_template.jinja)");
+      add_model_path_option(app, "--model", opts->model, "Model (tokenizer_config.json or chat_template.jinja)", true);
       app.add_option("--template", opts->template_file, "Render this Jinja file instead of the model's template");
       app.add_option("--template-dir", opts->template_dir,
                      "Resolve include / import / extends to files in this folder (default: no loader)");

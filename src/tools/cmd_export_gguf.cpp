@@ -17,6 +17,7 @@
 #include "io/safetensors.h"
 #include "model/qwen3_config.h"
 #include "tools/command.h"
+#include "tools/model_flags.h"
 
 namespace qwen3::tools {
 namespace {
@@ -175,7 +176,7 @@ const bool registered = register_command(
     "export-gguf", "Write the checkpoint as a GGUF file for llama.cpp (same weights, for side-by-side benchmarks)",
     [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
-      app.add_option("--model", o->model, "Hugging Face checkpoint folder")->required();
+      add_model_path_option(app, "--model", o->model, "Hugging Face checkpoint", true)->required();
       app.add_option("--out", o->out, "GGUF file to write")->required();
       return [o] { return run(*o); };
     });

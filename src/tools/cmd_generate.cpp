@@ -1,7 +1,9 @@
-// qwen3 generate: greedy continuation of token ids (--ids), raw text (--prompt) or one user turn
-// through the checkpoint's chat template (--chat), streamed as it is generated, with the speed.
-// With --spec (tools/spec_flags.h) the same greedy generation runs through the engine core with a
-// proposer: the same ids, finish reason and text, and --format json adds "spec" with the counts.
+// qwen3 generate: continuation of token ids (--ids), raw text (--prompt) or one user turn through
+// the checkpoint's chat template (--chat), streamed as it is generated, with the speed. Sampled as
+// generation_config.json says unless the sampling flags say otherwise (tools/sampling_flags.h;
+// --temperature 0 is greedy). With --spec (tools/spec_flags.h) generation runs through the engine
+// core with a proposer: greedy, the same ids, finish reason and text, and --format json adds
+// "spec" with the counts.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -21,6 +23,7 @@
 #include "tools/command.h"
 #include "tools/generation.h"
 #include "tools/model_flags.h"
+#include "tools/sampling_flags.h"
 #include "tools/spec_flags.h"
 
 namespace qwen3::tools {
@@ -29,7 +32,8 @@ namespace {
 struct Opts {
   ModelFlags m;
   SpecFlags spec;
-  std::string ids, prompt, chat, format = "text", json_schema, grammar;
+  SamplingFlags sampling;
+  std::string ids, prompt, chat, system, format = "text", json_schema, grammar;
   int max_tokens = 16;
   bool ignore_eos = false, no_think = false;
 };
@@ -79,10 +83,12 @@ int run(const Opts& o) {
   const bool speculate = spec_mode(o.spec) != SpecMode::Off;
   const bool constrained = !o.json_schema.empty() || !o.grammar.empty();
   if (!o.json_schema.empty() && !o.grammar.empty()) fail("give one of --json-schema and --grammar");
+  if (!o.system.empty() && o.chat.empty()) fail("--system: goes with --chat");
+  const std::filesystem::path dir = o.m.model;
+  const engine::SamplingParams sampling = sampling_params(o.sampling, dir);
 
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();
-  const std::filesystem::path dir = o.m.model;
   auto model = load_model(o.m);
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> prompt;
@@ -95,6 +101,7 @@ int run(const Opts& o) {
     } else {
       ChatTemplateRenderer renderer(dir);
       nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+      if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
       messages.push_back({{"role", "user"}, {"content", o.chat}});
       prompt = tok->encode(renderer.render(messages, /*add_generation_prompt=*/true, /*enable_thinking=*/!o.no_think));
     }
@@ -128,7 +135,11 @@ int run(const Opts& o) {
     }
     auto proposer = make_proposer(o.spec, o.m, *model, tok.get(), co.kv_pages, co.page_size, co.kv_dtype);
     engine::EngineCore core(*model, co, std::move(proposer));
-    r = generate_with_core(core, 1, prompt, o.max_tokens, o.ignore_eos, on_token, nullptr, constraint);
+    engine::SamplingParams sp = sampling;
+    sp.max_tokens = o.max_tokens;
+    sp.ignore_eos = o.ignore_eos;
+    sp.constraint = constraint;
+    r = generate_with_core(core, 1, prompt, std::move(sp), on_token);
     const engine::CoreStats& st = core.stats();
     if (speculate)
       spec_json = {{"proposer", core.proposer()->name()},
@@ -142,11 +153,12 @@ int run(const Opts& o) {
   } else {
     GenerationParams params;
     params.max_tokens = o.max_tokens;
+    params.sampling = sampling;
     if (!o.ignore_eos) params.stop_ids = end_of_sequence_ids(dir, model->config());
     const int64_t page = 16;
     KvCache kv(model->kv_options((tokens + page - 1) / page + 1, int(page), kv_dtype(o.m)));
     kv.add_sequence(0);
-    r = generate_greedy(*model, kv, 0, prompt, params, on_token);
+    r = generate_tokens(*model, kv, 0, prompt, params, on_token);
   }
   if (o.format == "json") {
     nlohmann::json j = {{"ids", r.ids},
@@ -190,18 +202,20 @@ int run(const Opts& o) {
 }
 
 const bool registered = register_command(
-    "generate", "Greedy generation from token ids, raw text or one chat turn, with the speed", [](CLI::App& app) {
+    "generate", "Generation from token ids, raw text or one chat turn, with the speed", [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
       add_model_flags(app, o->m);
       app.add_option("--ids", o->ids, "comma-separated prompt token ids");
       app.add_option("--prompt", o->prompt, "raw prompt text");
       app.add_option("--chat", o->chat, "one user message, rendered with the model's chat template");
       app.add_flag("--no-think", o->no_think, "with --chat: render with enable_thinking=false");
+      app.add_option("--system", o->system, "with --chat: a system message before the user's");
       app.add_option("--max-tokens", o->max_tokens, "tokens to generate")->capture_default_str();
       app.add_option("--format", o->format, "text | json")->capture_default_str();
       app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-sequence token");
       app.add_option("--json-schema", o->json_schema, "FILE: the output must be JSON valid for this JSON Schema (docs/structured-output.md)");
       app.add_option("--grammar", o->grammar, "FILE: the output must follow this GBNF grammar (docs/grammar.md)");
+      add_sampling_flags(app, o->sampling);
       add_spec_flags(app, o->spec);
       return [o] { return run(*o); };
     });

@@ -21,6 +21,7 @@
 #include "engine/pooling.h"
 #include "model/model_task.h"
 #include "server/http_server.h"
+#include "server/web_page.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
@@ -56,6 +57,7 @@ int run(const Opts& o) {
   for (auto [flag, v] : {std::pair{"--http-header-timeout", o.header_timeout_s}, {"--http-body-timeout", o.body_timeout_s},
                          {"--shutdown-timeout", o.shutdown_timeout_s}})
     if (!(v > 0) || v > 1e6) fail("{}: must be > 0 seconds (at most 1e6), got {}", flag, v);
+  (void)server::CorsPolicy(o.http.cors_origin);  // --cors-origin checked before the model loads
 
   // The signal thread (below) takes SIGINT and SIGTERM; every other thread, created after this,
   // blocks them. A closed connection must not kill the process.
@@ -132,7 +134,7 @@ int run(const Opts& o) {
   engine::Engine engine(*model, tok, eo, std::move(proposer));
 
   server::ApiDefaults defaults;
-  defaults.sampling = engine::default_sampling(GenerationConfig::load(dir / "generation_config.json"));
+  defaults.sampling = engine::default_sampling(dir);
   defaults.model_name = o.served_name;
   if (defaults.model_name.empty()) {
     auto p = dir;
@@ -210,6 +212,9 @@ const bool registered = register_command(
       app.add_option("--max-queue", o->max_queue, "sequences waiting beyond --max-batch before 503")
           ->capture_default_str();
       app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY (all endpoints but /health)");
+      app.add_option("--cors-origin", o->http.cors_origin,
+                     "let web pages from ORIGIN call the API (CORS): scheme://host[:port], a comma-separated "
+                     "list, or *; default: no CORS headers");
       app.add_option("--served-model-name", o->served_name, "model name in the API (default: the folder name)");
       app.add_option("--http-threads", o->http.http_threads,
                      fmt::format("connections served at once, one thread each, started on demand (each open "

@@ -16,6 +16,7 @@
 #include "io/json_brief.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/command.h"
+#include "tools/model_flags.h"
 
 namespace qwen3::tools {
 namespace {
@@ -136,7 +137,7 @@ int run_detokenize(const Opts& o) {
 const bool registered_tokenize = register_command(
     "tokenize", "Text on stdin -> token ids (JSON) on stdout, as Hugging Face tokenizers", [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
-      app.add_option("--model", o->model, "Model folder (with tokenizer.json)")->required();
+      add_model_path_option(app, "--model", o->model, "Model (with tokenizer.json)", true)->required();
       app.add_flag("--jsonl", o->jsonl, "Each input line is a JSON string; print one JSON array per line");
       return [o] { return run_tokenize(*o); };
     });
@@ -144,7 +145,7 @@ const bool registered_tokenize = register_command(
 const bool registered_detokenize = register_command(
     "detokenize", "Token ids (a JSON array) on stdin -> text on stdout", [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
-      app.add_option("--model", o->model, "Model folder (with tokenizer.json)")->required();
+      add_model_path_option(app, "--model", o->model, "Model (with tokenizer.json)", true)->required();
       app.add_flag("--skip-special-tokens", o->skip_special_tokens, "Leave out tokens flagged special");
       app.add_flag("--jsonl", o->jsonl, "Each input line is a JSON array; print one JSON string per line");
       return [o] { return run_detokenize(*o); };

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include "core/error.h"
 
@@ -11,17 +12,46 @@ namespace qwen3::tools {
 
 int32_t argmax(std::span<const float> v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
 
-GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std::span<const int32_t> new_tokens,
+engine::SamplingParams greedy_sampling() {
+  engine::SamplingParams p;
+  p.temperature = 0;
+  p.seed = 0;
+  return p;
+}
+
+namespace {
+uint64_t random_seed() {
+  std::random_device rd;
+  return (uint64_t(rd()) << 32) ^ rd();
+}
+}  // namespace
+
+GenerationResult generate_tokens(Qwen3Model& model, KvCache& kv, SeqId seq, std::span<const int32_t> new_tokens,
                                  const GenerationParams& params, const std::function<bool(int32_t)>& on_token) {
   using clock = std::chrono::steady_clock;
+  const engine::SamplingParams& sp = params.sampling;
+  // Plain greedy needs no sampler (nor its copy of the logits per token).
+  const bool argmax_only = sp.temperature == 0 && sp.presence_penalty == 0 && sp.frequency_penalty == 0 &&
+                           sp.repetition_penalty == 1 && sp.logit_bias.empty();
+  engine::Rng own_rng(sp.seed ? *sp.seed : (argmax_only ? 0 : random_seed()));
+  engine::Rng& rng = params.rng ? *params.rng : own_rng;
+  engine::SamplerScratch scratch;
+  std::vector<int32_t> prompt;  // the whole prompt, for repetition_penalty
+  if (sp.repetition_penalty != 1) {
+    prompt.assign(params.context.begin(), params.context.end());
+    prompt.insert(prompt.end(), new_tokens.begin(), new_tokens.end());
+  }
   GenerationResult r;
+  auto choose = [&](std::span<const float> logits) {
+    return argmax_only ? argmax(logits) : engine::sample(logits, sp, prompt, r.ids, rng, scratch).token;
+  };
   r.prompt_tokens = int64_t(new_tokens.size());
   const auto t0 = clock::now();
   Logits lg = model.prefill(seq, new_tokens, kv);
   const auto t1 = clock::now();
   r.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
   if (params.max_tokens <= 0) return r;
-  int32_t next = argmax(lg.row(0));
+  int32_t next = choose(lg.row(0));
   for (;;) {
     r.ids.push_back(next);
     if (on_token && !on_token(next)) {
@@ -36,12 +66,11 @@ GenerationResult generate_greedy(Qwen3Model& model, KvCache& kv, SeqId seq, std:
     // The model has no positions past max_position_embeddings: the output ends there ("length").
     if (kv.num_tokens(seq) + 1 > model.config().max_position_embeddings) break;
     lg = model.decode(std::span<const SeqId>(&seq, 1), std::span<const int32_t>(&next, 1), kv);
-    next = argmax(lg.row(0));
+    next = choose(lg.row(0));
   }
   r.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
   return r;
 }
-
 
 engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DType kv_dtype,
                                                  std::vector<int32_t> eos_token_ids) {
@@ -57,19 +86,16 @@ engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DTyp
 }
 
 GenerationResult generate_with_core(engine::EngineCore& core, engine::RequestId id, std::vector<int32_t> prompt,
-                                    int max_tokens, bool ignore_eos, const std::function<bool(int32_t)>& on_token,
-                                    int64_t* cached_tokens, std::shared_ptr<const engine::Constraint> constraint) {
+                                    engine::SamplingParams sampling, const std::function<bool(int32_t)>& on_token,
+                                    int64_t* cached_tokens) {
   using clock = std::chrono::steady_clock;
   GenerationResult r;
   r.prompt_tokens = int64_t(prompt.size());
   if (cached_tokens) *cached_tokens = 0;
-  if (max_tokens <= 0) return r;
-  auto params = std::make_shared<engine::SamplingParams>();
-  params->temperature = 0;
-  params->max_tokens = std::max<int64_t>(1, std::min<int64_t>(max_tokens, core.max_context() - int64_t(prompt.size())));
-  params->ignore_eos = ignore_eos;
-  params->seed = 0;
-  params->constraint = std::move(constraint);
+  if (sampling.max_tokens <= 0) return r;
+  auto params = std::make_shared<engine::SamplingParams>(std::move(sampling));
+  params->max_tokens =
+      std::max<int64_t>(1, std::min<int64_t>(params->max_tokens, core.max_context() - int64_t(prompt.size())));
   const auto t0 = clock::now();
   core.add(id, std::move(prompt), params);
   std::optional<clock::time_point> first;

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   try {
     for (auto* sub : app.get_subcommands()) {
       has_model = model_flags_of(sub) != nullptr;
+      resolve_model_paths(sub);  // --model as a folder or a Hugging Face repo id
       // Under mpirun, ranks other than 0 only mirror rank 0's model (tools/tp_launch.h).
       if (qwen3::launched_tensor_parallel() && qwen3::launcher_rank() != 0) return run_tp_worker(model_flags_of(sub));
       rc = actions.at(sub->get_name())();

@@ -4,9 +4,11 @@
 
 #include "core/error.h"
 #include "core/parallel_for.h"
+#include "io/hf_hub_cache.h"
 #include "parallel/communicator.h"
 #include "tools/tp_launch.h"
 
+#include <list>
 #include <map>
 
 namespace qwen3::tools {
@@ -16,7 +18,43 @@ std::map<const CLI::App*, const ModelFlags*>& flags_registry() {
   static std::map<const CLI::App*, const ModelFlags*> r;
   return r;
 }
+
+struct ModelPathOption {
+  std::string flag;
+  std::string* value;
+  bool with_revision;
+};
+struct ModelPaths {
+  std::list<ModelPathOption> options;
+  std::string revision;  // --revision, for the options with_revision
+  bool has_revision = false;
+};
+std::map<const CLI::App*, ModelPaths>& paths_registry() {
+  static std::map<const CLI::App*, ModelPaths> r;
+  return r;
+}
 }  // namespace
+
+CLI::Option* add_model_path_option(CLI::App& app, const std::string& flag, std::string& value, const std::string& help,
+                                   bool revision) {
+  ModelPaths& p = paths_registry()[&app];
+  p.options.push_back({flag, &value, revision});
+  if (revision && !p.has_revision) {
+    p.has_revision = true;
+    app.add_option("--revision", p.revision,
+                   "with a repo id: the branch or tag (read from refs/REV in the Hub cache) or commit hash; default main");
+  }
+  return app.add_option(flag, value, help + " (a folder, or a Hugging Face repo id such as Qwen/Qwen3-0.6B in the local Hub cache)");
+}
+
+void resolve_model_paths(const CLI::App* app) {
+  auto it = paths_registry().find(app);
+  if (it == paths_registry().end()) return;
+  const std::filesystem::path cache = hub_cache_dir();
+  for (ModelPathOption& o : it->second.options)
+    if (!o.value->empty())
+      *o.value = resolve_model_path(*o.value, o.with_revision ? it->second.revision : "", cache, o.flag).string();
+}
 
 const ModelFlags* model_flags_of(const CLI::App* app) {
   auto it = flags_registry().find(app);
@@ -25,7 +63,7 @@ const ModelFlags* model_flags_of(const CLI::App* app) {
 
 void add_model_flags(CLI::App& app, ModelFlags& f) {
   flags_registry()[&app] = &f;
-  app.add_option("--model", f.model, "Hugging Face checkpoint folder")->required();
+  add_model_path_option(app, "--model", f.model, "Hugging Face checkpoint", true)->required();
   app.add_option("--quant", f.quant, "quantize weights on load: none, q8, q4 or fp8")->capture_default_str();
   app.add_option("--kv-dtype", f.kv_dtype, "KV cache element type: f32, bf16 or f16")->capture_default_str();
   app.add_option("--numerics", f.numerics,

@@ -38,4 +38,14 @@ std::unique_ptr<Qwen3Model> load_model(const ModelFlags& f, bool kernel_layout =
 // The model flags a subcommand registered with add_model_flags, or nullptr.
 const ModelFlags* model_flags_of(const CLI::App* app);
 
+// Adds `flag` (--model, --draft-model) taking a folder or a Hugging Face repo id found in the local
+// Hub cache (io/hf_hub_cache.h); the first one added with `revision` also adds `--revision REV` to
+// the subcommand (the others take the repo's main revision). add_model_flags uses it for --model.
+CLI::Option* add_model_path_option(CLI::App& app, const std::string& flag, std::string& value, const std::string& help,
+                                   bool revision);
+// Replaces the value of every such option given to `app` by the folder it names; main.cpp calls it
+// once parsing is done, before the subcommand runs. Throws qwen3::Error (with how to download a
+// missing model).
+void resolve_model_paths(const CLI::App* app);
+
 }  // namespace qwen3::tools

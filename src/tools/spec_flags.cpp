@@ -15,8 +15,9 @@ namespace fs = std::filesystem;
 void add_spec_flags(CLI::App& app, SpecFlags& f) {
   app.add_option("--spec", f.spec, "speculative decoding: off, ngram (prompt lookup) or draft (a draft model)")
       ->capture_default_str();
-  app.add_option("--draft-model", f.draft_model,
-                 "draft checkpoint folder with the target's tokenizer (implies --spec draft)");
+  add_model_path_option(app, "--draft-model", f.draft_model,
+                        "draft checkpoint with the target's tokenizer (implies --spec draft); a repo id at its main revision",
+                        false);
   app.add_option_function<std::string>(
          "--draft-quant",
          [&f](const std::string& v) {

@@ -41,16 +41,16 @@ try:
     check("logits npy", rc == 0 and arr.dtype == np.dtype("<f4") and arr.shape == (4, 151936), err)
 
     # generate --format json: "ids" holds the generated ids only; same result with 1 and 2 threads.
-    rc, out, err = run("generate", "--model", m, "--ids", "5,6,7", "--max-tokens", "8", "--format", "json", "--threads", "1")
+    rc, out, err = run("generate", "--model", m, "--ids", "5,6,7", "--max-tokens", "8", "--format", "json", "--threads", "1", "--temperature", "0")
     j1 = json.loads(out) if rc == 0 else {}
     check("generate json", rc == 0 and len(j1.get("ids", [])) == 8, out + err)
-    rc, out, err = run("generate", "--model", m, "--ids", "5,6,7", "--max-tokens", "8", "--format", "json", "--threads", "2")
+    rc, out, err = run("generate", "--model", m, "--ids", "5,6,7", "--max-tokens", "8", "--format", "json", "--threads", "2", "--temperature", "0")
     j2 = json.loads(out) if rc == 0 else {}
     check("generate thread-invariant", j1.get("ids") == j2.get("ids"), f"{j1} vs {j2}")
     npy2 = os.path.join(tmp, "l2.npy")
     run("logits", "--model", m, "--ids", "5,6,7", "--out", npy2)
     check("generate first token is the argmax", j1.get("ids", [None])[0] == int(np.argmax(np.load(npy2)[-1])))
-    rc, out, err = run("generate", "--model", m, "--ids", "5,6,7", "--max-tokens", "4")
+    rc, out, err = run("generate", "--model", m, "--ids", "5,6,7", "--max-tokens", "4", "--temperature", "0")
     check("generate text", rc == 0 and out.strip() == ",".join(map(str, j1["ids"][:4])) and "decode" in err, out + err)
 
     # Bad arguments

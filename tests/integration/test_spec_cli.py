@@ -31,7 +31,8 @@ try:
 
     # A prompt that repeats itself, so the n-gram proposer finds matches.
     ids = "5,6,7,8,9,5,6,7,8,9,5,6,7"
-    gen = ["generate", "--model", target, "--ids", ids, "--max-tokens", "40", "--format", "json", "--threads", "2"]
+    gen = ["generate", "--model", target, "--ids", ids, "--max-tokens", "40", "--format", "json", "--threads", "2",
+           "--temperature", "0"]
     rc, out, err = run(*gen)
     base = json.loads(out) if rc == 0 else {}
     check("generate baseline", rc == 0 and len(base.get("ids", [])) > 0 and "spec" not in base, out + err)
@@ -51,11 +52,11 @@ try:
     j = json.loads(out) if rc == 0 else {}
     check("generate self-q4 fixed k: same ids", rc == 0 and j.get("ids") == base.get("ids"), out + err)
     check("generate self-q4 drafted", j.get("spec", {}).get("drafted", 0) > 0, str(j.get("spec")))
-    rc, out, err = run("generate", "--model", target, "--ids", ids, "--max-tokens", "12", "--spec", "ngram")
+    rc, out, err = run("generate", "--model", target, "--ids", ids, "--max-tokens", "12", "--spec", "ngram", "--temperature", "0")
     check("generate text with --spec", rc == 0 and out.strip() == ",".join(map(str, base["ids"][:12])), out + err)
     # --prompt (tokenizer loaded) and --ignore-eos through the core.
     p = ["generate", "--model", target, "--prompt", "one two three one two three", "--max-tokens", "20",
-         "--format", "json", "--ignore-eos"]
+         "--format", "json", "--ignore-eos", "--temperature", "0"]
     rc, out, err = run(*p)
     a = json.loads(out) if rc == 0 else {}
     rc, out, err = run(*p, "--draft-model", draft, "--spec-k", "2")
@@ -66,7 +67,7 @@ try:
 
     # chat: the same replies with speculation (two turns: the second reuses the first's pages).
     turns = "please write a long story about the sea and the ships and the sailors on the ocean\nagain\n"
-    chat = ["chat", "--model", target, "--max-tokens", "20", "--no-think", "--stats"]
+    chat = ["chat", "--model", target, "--max-tokens", "20", "--no-think", "--stats", "--temperature", "0"]
     rc, out0, err0 = run(*chat, input=turns)
     for extra in [["--spec", "ngram"], ["--draft-quant", "q8"]]:
         rc, out1, err1 = run(*chat, *extra, input=turns)

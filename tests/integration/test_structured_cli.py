@@ -38,7 +38,7 @@ try:
     for name, extra in [("prompt", ["--prompt", "Give me JSON"]), ("chat", ["--chat", "Give me JSON"]),
                         ("chat no_think", ["--chat", "Give me JSON", "--no-think"])]:
         rc, out, err = run("generate", "--model", model, *extra, "--json-schema", sfile, "--max-tokens", "64",
-                           "--format", "json")
+                           "--format", "json", "--temperature", "0")
         res = json.loads(out) if rc == 0 else {}
         text = res.get("text", "")
         if res.get("finish_reason") == "stop":
@@ -56,7 +56,7 @@ try:
     with open(gfile, "w") as f:
         f.write('root ::= "answer: " [0-9]{2,4} ("!" | ".")\n')
     rc, out, err = run("generate", "--model", model, "--prompt", "x", "--grammar", gfile, "--max-tokens", "16",
-                       "--format", "json")
+                       "--format", "json", "--temperature", "0")
     res = json.loads(out) if rc == 0 else {}
     text = res.get("text", "").replace("<|im_end|>", "").replace("<|endoftext|>", "")
     check("--grammar", rc == 0 and re.fullmatch(r"answer: [0-9]{2,4}[!.]", text) is not None, out + err)

@@ -22,7 +22,7 @@ try:
     prompt = "The capital of France is"
     rc, out, err = run("tokenize", "--model", m, input=prompt)
     prompt_ids = json.loads(out)
-    rc, out, err = run("generate", "--model", m, "--prompt", prompt, "--max-tokens", "24", "--format", "json")
+    rc, out, err = run("generate", "--model", m, "--prompt", prompt, "--max-tokens", "24", "--format", "json", "--temperature", "0")
     j = json.loads(out)
     check("prompt tokens", j["prompt_tokens"] == len(prompt_ids), f"{j} vs {prompt_ids}")
     known = [i for i in j["ids"] if i < 151669]
@@ -36,7 +36,7 @@ try:
         rc, out, err = run("detokenize", "--model", m, *args, input=text_in)
         check(f"detokenize {name}: error, no crash", rc == 1 and "is not a token id" in err and len(err) < 300,
               f"{rc} {err[:300]!r}")
-    rc, streamed, err = run("generate", "--model", m, "--prompt", prompt, "--max-tokens", "24")
+    rc, streamed, err = run("generate", "--model", m, "--prompt", prompt, "--max-tokens", "24", "--temperature", "0")
     check("streamed text = json text", rc == 0 and streamed == j["text"] + "\n", f"{streamed!r} vs {j['text']!r}")
     check("speed line", re.search(r"decode [0-9.]+ tok/s", err) is not None, err)
 

@@ -73,7 +73,7 @@ try:
               rep is not None and rep.tobytes() == x.tobytes())
 
     # Greedy continuations, plain and speculative.
-    gen = ["generate", *common, "--ids", a, "--max-tokens", "40", "--format", "json", "--ignore-eos"]
+    gen = ["generate", *common, "--ids", a, "--max-tokens", "40", "--format", "json", "--ignore-eos", "--temperature", "0"]
     rc, out, err = run(*gen)
     base = json.loads(out)["ids"] if rc == 0 else None
     check("generate, one process", base is not None and len(base) == 40, err)

@@ -48,3 +48,9 @@ if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)
 endif()
 add_test(NAME structured_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_structured_cli.py)
 set_tests_properties(structured_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 600)
+# --model as a Hugging Face repo id in a Hub cache built by the test (blobs, snapshots, refs).
+add_test(NAME hub_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_hub_cli.py)
+set_tests_properties(hub_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 300)
+# chat and generate: sampling flags and seeds, --system, /save and /load, Ctrl-C on a pty, libedit.
+add_test(NAME chat_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_chat_cli.py)
+set_tests_properties(chat_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 600)

@@ -102,7 +102,7 @@ def check(binary: str, tmp: str, name: str, quant: str, dtype: str, seed: int, o
     full = tr.ref.forward(tr.ref.load_model(src), ids)
     qerr = float(np.abs(want - full).max() / np.abs(full).max())
     out = json.loads(run([binary, "generate", "--model", qdir, "--ids", arg, "--max-tokens", str(GREEDY_TOKENS),
-                          "--format", "json", "--ignore-eos", "--kv-dtype", "f32"]))
+                          "--format", "json", "--ignore-eos", "--kv-dtype", "f32", "--temperature", "0"]))
     got_ids = [int(t) for t in out["ids"]]
     want_ids, margins = greedy(model, ids, GREEDY_TOKENS)
     same = sum(1 for _ in tr.iter_prefix(got_ids, want_ids))

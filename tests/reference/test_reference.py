@@ -236,7 +236,7 @@ def check_config(binary: str, tmp: str, name: str, dtype: str, seed: int, shards
                f"(worst at pos {worst[0]}{', logits with kv f32' if logits_kv != kv_dtype else ''})")
 
     out = json.loads(run(launch([binary, "generate", "--model", model_dir, "--ids", ids_arg, "--kv-dtype", kv_dtype,
-                                 "--max-tokens", str(GREEDY_TOKENS), "--format", "json", "--ignore-eos"])))
+                                 "--max-tokens", str(GREEDY_TOKENS), "--format", "json", "--ignore-eos", "--temperature", "0"])))
     got_ids = [int(t) for t in out["ids"]]
     want_ids = ref.greedy(model, ids, GREEDY_TOKENS, kv_dtype)
     same = sum(1 for _ in iter_prefix(got_ids, want_ids))

@@ -62,10 +62,10 @@ export function finish() {
 
 export function tmpdir(prefix) { return fs.mkdtempSync(path.join(os.tmpdir(), prefix)); }
 
-// The tiny model (real tokenizer, random weights). Fails without tokenizer files (scripts/test.sh
-// installs them).
-export function makeTinyModel(dir, seed = 1) {
-  execFileSync(BIN, ['make-test-model', '--preset', 'tiny', '--seed', String(seed), '--out', dir], { stdio: 'pipe' });
+// The tiny model (real tokenizer, random weights); `extra`: more make-test-model flags (--override
+// JSON). Fails without tokenizer files (scripts/test.sh installs them).
+export function makeTinyModel(dir, seed = 1, extra = []) {
+  execFileSync(BIN, ['make-test-model', '--preset', 'tiny', '--seed', String(seed), '--out', dir, ...extra], { stdio: 'pipe' });
   if (!fs.existsSync(path.join(dir, 'tokenizer.json'))) {
     console.log('FAIL: make-test-model found no tokenizer files (run npm ci at the repository root, or set QWEN3_TOKENIZER_DIR)');
     process.exit(1);

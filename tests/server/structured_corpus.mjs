@@ -10,13 +10,10 @@
 // ajv-formats or the suite. QWEN3_BIN points at the binary.
 import path from 'node:path';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { check, finish, makeTinyModel, startServer, stopAndCheck, tmpdir, waitIdle } from './server_util.mjs';
-import { chat, loadPeers, oneOfAsAnyOf } from './structured_util.mjs';
+import { chat, loadCorpus, loadPeers, oneOfAsAnyOf } from './structured_util.mjs';
 
 const { OpenAI, Ajv, Ajv2020, addFormats } = await loadPeers();
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // The sanitizer build (QWEN3_SANITIZED, scripts/test.sh) runs every schema once, shorter: the
 // optimised build does the full check.
 const SANITIZED_RUN = !!process.env.QWEN3_SANITIZED;
@@ -49,28 +46,6 @@ function reason(msg) {
   }
   if (msg.includes('unsupported construct: ')) return `regex ${msg.split('unsupported construct: ')[1].split(' at offset')[0]}`;
   return msg.split(': ').slice(2).join(': ').slice(0, 70) || msg.slice(0, 70);
-}
-
-function loadCorpus() {
-  const require = createRequire(import.meta.url);
-  const cases = [];
-  const schemasDir = path.join(root, 'tests', 'grammar', 'schemas');
-  for (const file of fs.readdirSync(schemasDir).sort()) {
-    if (!file.endsWith('.json')) continue;
-    for (const c of JSON.parse(fs.readFileSync(path.join(schemasDir, file), 'utf8'))) {
-      const draft7 = typeof c.schema.$schema === 'string' && c.schema.$schema.includes('draft-07');
-      cases.push({ name: `${file}: ${c.name}`, schema: c.schema, refuse: c.refuse ?? null, draft: draft7 ? 7 : 2020 });
-    }
-  }
-  const suite = path.join(path.dirname(require.resolve('json-schema-test-suite/package.json')), 'tests', 'draft4');
-  for (const sub of ['', 'optional']) {
-    for (const file of fs.readdirSync(path.join(suite, sub)).sort()) {
-      if (!file.endsWith('.json')) continue;
-      for (const g of JSON.parse(fs.readFileSync(path.join(suite, sub, file), 'utf8')))
-        cases.push({ name: `suite/${sub ? sub + '/' : ''}${file}: ${g.description}`, schema: g.schema, refuse: null, draft: 7 });
-    }
-  }
-  return cases;
 }
 
 function makeAjv(cls) {

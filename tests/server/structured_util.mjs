@@ -1,7 +1,10 @@
 // Shared by the structured-output server tests: ajv (with ajv-formats) loaded from the repository's
 // node_modules, and the collection of one chat completion (plain or streamed) into one shape.
 // Without openai, ajv or ajv-formats the tests fail: they never skip (npm ci at the repository root).
+import fs from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 
@@ -75,4 +78,28 @@ export async function refusal(promise) {
   } catch (e) {
     return { status: e.status, param: e.param ?? e.error?.param ?? null, message: e.error?.message ?? e.message };
   }
+}
+
+// The schema corpus: tests/grammar/schemas/*.json and the JSON Schema Test Suite (draft 4, npm
+// json-schema-test-suite), as [{ name, schema, refuse, draft }] (corpus_check.py reads the same).
+export function loadCorpus() {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const cases = [];
+  const schemasDir = path.join(root, 'tests', 'grammar', 'schemas');
+  for (const file of fs.readdirSync(schemasDir).sort()) {
+    if (!file.endsWith('.json')) continue;
+    for (const c of JSON.parse(fs.readFileSync(path.join(schemasDir, file), 'utf8'))) {
+      const draft7 = typeof c.schema.$schema === 'string' && c.schema.$schema.includes('draft-07');
+      cases.push({ name: `${file}: ${c.name}`, schema: c.schema, refuse: c.refuse ?? null, draft: draft7 ? 7 : 2020 });
+    }
+  }
+  const suite = path.join(path.dirname(require.resolve('json-schema-test-suite/package.json')), 'tests', 'draft4');
+  for (const sub of ['', 'optional']) {
+    for (const file of fs.readdirSync(path.join(suite, sub)).sort()) {
+      if (!file.endsWith('.json')) continue;
+      for (const g of JSON.parse(fs.readFileSync(path.join(suite, sub, file), 'utf8')))
+        cases.push({ name: `suite/${sub ? sub + '/' : ''}${file}: ${g.description}`, schema: g.schema, refuse: null, draft: 7 });
+    }
+  }
+  return cases;
 }

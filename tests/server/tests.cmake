@@ -30,6 +30,21 @@ set_tests_properties(server_structured_corpus PROPERTIES ENVIRONMENT "${_server_
 # /v1/embeddings (openai client) and /v1/rerank (fetch) on Qwen3-Embedding / Qwen3-Reranker layouts.
 add_test(NAME server_embeddings COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/embeddings_test.mjs)
 set_tests_properties(server_embeddings PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 300)
+# The web chat page served at /: its files and --cors-origin (preflights with and without it); its
+# modules under node (tests/web/web_units.mjs: Markdown and XSS, the SSE reader, requests, storage);
+# the page in headless chromium driven by puppeteer-core (tests/web/chat_browser.mjs). They fail,
+# never skip, without node, chromium (/usr/bin/chromium, or QWEN3_CHROMIUM) or puppeteer-core.
+add_test(NAME server_web_cors COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/web_cors_test.mjs)
+set_tests_properties(server_web_cors PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 300)
+add_test(NAME web_units COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/web/web_units.mjs)
+set_tests_properties(web_units PROPERTIES TIMEOUT 60)
+add_test(NAME web_chat_browser COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/web/chat_browser.mjs)
+if(QWEN3_SANITIZE)
+  set(_browser_timeout 600)  # the server is several times slower under ASan+UBSan
+else()
+  set(_browser_timeout 300)
+endif()
+set_tests_properties(web_chat_browser PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT ${_browser_timeout})
 add_test(NAME server_curl COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_curl.py)
 set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
 # Requests built to crash, hang or exhaust the server (raw sockets, a hostile chat template, slow

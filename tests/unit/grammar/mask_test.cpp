@@ -9,6 +9,8 @@
 
 #include "core/error.h"
 #include "grammar/grammar.h"
+#include "grammar/json_schema.h"
+#include "grammar/state_classes.h"
 #include "grammar/token_mask.h"
 #include "grammar_test_util.h"
 
@@ -202,6 +204,65 @@ item ::= "[" (item ("," item)*)? "]" | [0-9])", l);
     if (!m.accept_bytes("[")) break;
   }
   EXPECT_FALSE(m.accept_bytes("["));
+}
+
+// A bounded repetition: small rules are compiled in place, the chain's states share entries by
+// class, and every mask along the chain (up to its end, where the classes differ) is still exact.
+TEST(GrammarMask, BoundedRepetitionSharesEntriesAndStaysExact) {
+  Fixture f = make(R"(root ::= "\"" char{0,40} "\"" [0-9]{2,30}
+char ::= [^"\\\x00-\x1F] | "\\" esc
+esc ::= ["\\nt] | "u" [0-9a-f]{4})");
+  EXPECT_TRUE(f.g->call_edges.empty());  // char and esc are in place: no token depends on a caller
+  TokenMasker masker(f.g, f.v);
+  EXPECT_LT(masker.stats().classes * 2, masker.stats().states);
+  Matcher m(f.g, f.v);
+  ASSERT_TRUE(m.accept_bytes("\""));
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(fast(masker, m, *f.v), brute_force(m, *f.v)) << "char " << i;
+    ASSERT_TRUE(m.accept_bytes(i % 7 == 3 ? "\xc3\xa9" : i % 11 == 5 ? "\\u00e9" : "a"));
+  }
+  ASSERT_EQ(fast(masker, m, *f.v), brute_force(m, *f.v));
+  EXPECT_FALSE(m.accept_bytes("a"));  // the 41st character
+  ASSERT_TRUE(m.accept_bytes("\""));
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(fast(masker, m, *f.v), brute_force(m, *f.v)) << "digit " << i;
+    ASSERT_TRUE(m.accept_bytes("7"));
+  }
+  EXPECT_FALSE(m.accept_bytes("7"));
+  EXPECT_TRUE(m.can_end());
+  for (uint32_t seed = 1; seed <= 8; ++seed) random_walk(f, masker, seed, 60);
+}
+
+// maxLength 4000 is 4000 positions, but only the last (longest token) ones differ for a token: the
+// classes stay few, so masks are computed a handful of times, not once per position.
+TEST(GrammarMask, LongMaxLengthHasFewClasses) {
+  Fixture f = make(json_schema_to_gbnf(nlohmann::ordered_json::parse(
+      R"({"type": "object", "properties": {"s": {"type": "string", "maxLength": 4000}}, "required": ["s"]})")));
+  TokenMasker masker(f.g, f.v);
+  EXPECT_GT(masker.stats().states, 40000u);
+  EXPECT_LT(masker.stats().classes, 400u);
+  for (uint32_t seed = 1; seed <= 3; ++seed) random_walk(f, masker, seed, 40);
+  EXPECT_LT(masker.stats().entries, 400u);
+}
+
+// A loop of calls that may read nothing has no bound on the rounds a byte takes: no sharing.
+TEST(GrammarMask, EmptyCallCycleKeepsStatesApart) {
+  auto g = compile_grammar(R"g(root ::= e* "x"
+e ::= "(" e ")" | "")g");
+  StateClasses c = state_classes(*g, 8);
+  EXPECT_TRUE(c.identity);
+  ASSERT_EQ(c.of.size(), g->num_states());
+  auto chain = compile_grammar(R"(root ::= "a"{20} "b")");
+  StateClasses d = state_classes(*chain, 3);
+  EXPECT_FALSE(d.identity);
+  std::vector<uint32_t> seq{chain->rule_start[chain->root]};  // the states before each byte, and the last
+  while (chain->has_bytes(seq.back())) seq.push_back(chain->byte_edges[chain->states[seq.back()].bytes_begin].target);
+  ASSERT_EQ(seq.size(), 22u);
+  EXPECT_EQ(d.of[seq[0]], d.of[seq[1]]);  // 20 and 19 more "a": the same for 3 bytes
+  EXPECT_EQ(d.of[seq[0]], d.of[seq[14]]);
+  for (size_t i = 18; i < seq.size(); ++i)  // "b" or the end within 3 bytes: each its own class
+    for (size_t j = 0; j < i; ++j) EXPECT_NE(d.of[seq[i]], d.of[seq[j]]) << i << " " << j;
+  EXPECT_EQ(d.rep[d.of[seq[14]]], seq[0]);  // the lowest state represents the class
 }
 
 TEST(GrammarMask, VocabularyRejectsBadIds) {
