@@ -3,7 +3,8 @@
 //   per layer:  h = rms_norm(x);  q, k, v = h·Wqkvᵀ (+b);  q, k = q_norm(q), k_norm(k) per head;
 //               q, k = rope(q, k);  append k, v to the paged cache;  a = attention(q, cache);
 //               x += a·Woᵀ (+b);  h = rms_norm(x);  x += (act(h·Wgateᵀ) * h·Wupᵀ)·Wdownᵀ
-//   logits = rms_norm(x)·Wheadᵀ   (Whead = embed_tokens when tied), only for the rows asked for.
+//   logits = rms_norm(x)·Wheadᵀ   (Whead = embed_tokens when tied), only for the rows asked for;
+//   hidden_states() stops before the head and returns rms_norm(x) of those rows (embedding models).
 // Tensor parallel (world_size > 1): each rank holds its query/KV heads and MLP columns, so o_proj
 // and down_proj give partial sums, added up by one all-reduce each (the o_proj bias after it); the
 // embedding table and head are split by vocabulary rows: a rank looks up only its ids (the others'
@@ -54,7 +55,14 @@ Logits Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv) {
   return out;
 }
 
-void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& out) {
+void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& out) { run(batch, kv, out, false); }
+
+void Qwen3Model::hidden_states(std::span<const SeqChunk> batch, KvCache& kv, Logits& out) {
+  if (tensor_parallel()) fail("hidden states (embeddings) are computed by one process, not under tensor parallelism");
+  run(batch, kv, out, true);
+}
+
+void Qwen3Model::run(std::span<const SeqChunk> batch, KvCache& kv, Logits& out, bool hidden) {
   const Qwen3Config& c = config_;
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = q_heads_, Hkv = kv_heads_, I = inter_;
   const int64_t qkv_dim = (Hq + 2 * Hkv) * D;
@@ -67,6 +75,11 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
   if (ko.num_layers != c.num_hidden_layers || ko.num_kv_heads != Hkv || ko.head_dim != D)
     fail("forward: the KV cache holds {} layers x {} KV heads x head_dim {}, this model needs {} x {} x {}",
          ko.num_layers, ko.num_kv_heads, ko.head_dim, c.num_hidden_layers, Hkv, D);
+  if (weights_.headless && !hidden)
+    for (auto& ch : batch)
+      if (ch.want != LogitsWanted::None)
+        fail("forward: this checkpoint has no lm_head (an embedding model: Qwen3Model's weights); it gives hidden "
+             "states, not logits");
   TokenPlan plan;  // the batch's tokens stacked: N rows, chunk by chunk
   plan.chunk_begin.push_back(0);
   std::unordered_set<SeqId> seen;
@@ -194,6 +207,11 @@ void Qwen3Model::forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& o
     std::copy(&x[size_t(t * H)], &x[size_t(t * H)] + H, &sel[size_t(r * H)]);
   }
   kernels::rms_norm(sel.data(), R, H, weights_.norm.data(), c.rms_norm_eps, sel.data());
+  if (hidden) {  // transformers' last_hidden_state: the final norm, no head
+    out.vocab_size = H;
+    out.data.assign(sel.begin(), sel.end());
+    return;
+  }
   const bool root = !parallel || comm_->rank() == 0;
   if (!vocab_split) {  // one process, or a replicated head: rank 0 alone computes the logits
     if (root) {

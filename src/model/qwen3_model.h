@@ -64,6 +64,10 @@ class Qwen3Model {
   // The same, into `out`, whose buffer is reused (a server step does not allocate and fault in a
   // fresh [rows, vocab] block every time).
   void forward(std::span<const SeqChunk> batch, KvCache& kv, Logits& out);
+  // The same up to the final RMSNorm, without the head: the rows asked for hold transformers'
+  // Qwen3Model last_hidden_state, [rows, hidden_size] (out.vocab_size is then hidden_size), which
+  // embedding checkpoints pool. One process only: fails under tensor parallelism.
+  void hidden_states(std::span<const SeqChunk> batch, KvCache& kv, Logits& out);
 
   // --- MLC-LLM entry points ---
   std::vector<float> embed(std::span<const int32_t> ids) const;  // [ids.size(), hidden_size]
@@ -75,6 +79,8 @@ class Qwen3Model {
   Logits batch_verify(std::span<const SeqId> seqs, std::span<const std::vector<int32_t>> drafts, KvCache& kv);
 
  private:
+  void run(std::span<const SeqChunk> batch, KvCache& kv, Logits& out, bool hidden);
+
   Qwen3Config config_;
   Qwen3Weights weights_;
   RopeParams rope_;

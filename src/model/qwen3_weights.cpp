@@ -72,6 +72,8 @@ class Loader {
   Loader(const std::filesystem::path& dir, const Qwen3Config& c, const ShardPlan& plan)
       : ckpt_(Checkpoint::open(dir)), c_(c), plan_(plan) {}
 
+  bool has(const std::string& name) const { return ckpt_.find(name) != nullptr; }
+
   const TensorInfo& get(const Want& w) {
     const TensorInfo* t = &ckpt_.require(w.name);
     used_.insert(w.name);
@@ -428,9 +430,13 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
   if (w.vocab.size == 0)
     fail("tensor parallelism: rank {} of {} gets no rows of the {}-token vocabulary; use fewer ranks", opts.rank,
          opts.world_size, c.vocab_size);
-  w.embed_tokens = head(ld.linear({table("model.embed_tokens.weight")}));
+  // Qwen3-Embedding checkpoints hold transformers' Qwen3Model (what AutoModel loads), saved without
+  // the "model." prefix and without lm_head (Qwen3-Embedding-8B: untied, and still none).
+  const bool flat = !ld.has("model.embed_tokens.weight") && ld.has("embed_tokens.weight");
+  const std::string base = flat ? "" : "model.";
+  w.embed_tokens = head(ld.linear({table(base + "embed_tokens.weight")}));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = fmt::format("model.layers.{}.", i);
+    const std::string p = fmt::format("{}layers.{}.", base, i);
     Qwen3Layer L;
     L.input_layernorm = ld.vec(rep(p + "input_layernorm.weight", {H}));
     L.qkv = quant(ld.linear({rows(p + "self_attn.q_proj.weight", {Hq * D, H}, q_rows),
@@ -454,8 +460,10 @@ Qwen3Weights load_weights(const std::filesystem::path& dir, const Qwen3Config& c
     w.layers.push_back(std::move(L));
     progress.set(i + 1);
   }
-  w.norm = ld.vec(rep("model.norm.weight", {H}));
-  if (!c.tie_word_embeddings) w.lm_head = head(ld.linear({table("lm_head.weight")}));
+  w.norm = ld.vec(rep(base + "norm.weight", {H}));
+  w.backbone_only = flat;
+  w.headless = flat && !c.tie_word_embeddings && !ld.has("lm_head.weight");
+  if (!c.tie_word_embeddings && !w.headless) w.lm_head = head(ld.linear({table("lm_head.weight")}));
   progress.set(c.num_hidden_layers + 1);
   ld.check_unexpected();
   if (opts.kernel_layout && kernels::prefers_row_groups()) {  // this rank's tensors, after slicing

@@ -59,6 +59,11 @@ struct Qwen3Weights {
   std::vector<Qwen3Layer> layers;   // [num_hidden_layers]
   std::vector<float> norm;          // [hidden]
   std::optional<Linear> lm_head;    // [vocab, hidden] (this rank's rows, as above); absent when tie_word_embeddings
+  // An embedding checkpoint without any head (Qwen3Model's weights, untied, no lm_head): only
+  // Qwen3Model::hidden_states() runs; forward() asking for logits fails.
+  bool headless = false;
+  // Stored as transformers' Qwen3Model (keys without "model.", as Qwen3-Embedding checkpoints are).
+  bool backbone_only = false;
 
   const Linear& head() const { return lm_head ? *lm_head : embed_tokens; }
   size_t bytes() const;

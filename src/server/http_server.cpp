@@ -26,6 +26,7 @@
 #include "server/connection_pool.h"
 #include "server/structured_request.h"
 #include "server/generation_writer.h"
+#include "server/pooling_api.h"
 #include "server/web_page.h"
 
 namespace qwen3::server {
@@ -101,6 +102,10 @@ struct HttpServer::Impl {
   std::map<int, uint64_t> status_counts;
   CorsPolicy cors{options.cors_origin};
   GrammarCache grammars{engine.options().vocabulary};  // structured output, compiled on the requests' threads
+  // What the loaded model serves (set_task): generate through `engine`, embed / rerank through `pooler`.
+  ModelTask task = ModelTask::Generate;
+  engine::Pooler* pooler = nullptr;
+  void require_task(ModelTask wanted, const char* endpoint) const;
   void constrain(const Json& body, const StructuredOptions& so, bool in_reasoning, engine::SamplingParams& params);
 
   Impl(engine::Engine& e, const Tokenizer& t, const ChatTemplateRenderer& r, ApiDefaults d, ServerOptions o)
@@ -229,7 +234,15 @@ void HttpServer::Impl::check_prompt_size(const std::string& prompt) const {
                    "messages", "context_length_exceeded");
 }
 
+void HttpServer::Impl::require_task(ModelTask wanted, const char* endpoint) const {
+  if (task == wanted) return;
+  throw ApiError(400, fmt::format("{} needs a model that serves '{}'; the loaded model serves '{}' (qwen3 serve --task)",
+                                  endpoint, task_name(wanted), task_name(task)),
+                 "model", "wrong_task");
+}
+
 void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
+  require_task(ModelTask::Generate, "/v1/chat/completions");
   const Json body = parse_body(text);
   check_messages(body);
   ChatRequest cr = parse_chat_request(body, defaults);
@@ -256,6 +269,7 @@ void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
 }
 
 void HttpServer::Impl::completion(const std::string& text, httplib::Response& res) {
+  require_task(ModelTask::Generate, "/v1/completions");
   const Json body = parse_body(text);
   CompletionRequest cr = parse_completion_request(body, defaults);
   if (cr.prompt_text) check_prompt_size(*cr.prompt_text);
@@ -412,10 +426,19 @@ void HttpServer::Impl::routes() {
   http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"object", "list"}, {"data", Json::array({{{"id", defaults.model_name}, {"object", "model"},
                                                                     {"created", started}, {"owned_by", "qwen3.cpp"},
-                                                                    {"max_model_len", engine.max_context()}}})}});
+                                                                    {"max_model_len", pooler ? pooler->max_context() : engine.max_context()}}})}});
   }));
   post("/v1/chat/completions", [this](const std::string& b, httplib::Response& r) { chat(b, r); });
   post("/v1/completions", [this](const std::string& b, httplib::Response& r) { completion(b, r); });
+  post("/v1/embeddings", [this](const std::string& b, httplib::Response& r) {
+    require_task(ModelTask::Embed, "/v1/embeddings");
+    send_json(r, 200, embeddings_response(parse_body(b), *pooler, defaults));
+  });
+  for (const char* path : {"/v1/rerank", "/rerank"})
+    post(path, [this, path](const std::string& b, httplib::Response& r) {
+      require_task(ModelTask::Rerank, path);
+      send_json(r, 200, rerank_response(parse_body(b), *pooler, defaults));
+    });
   post("/tokenize", [this](const std::string& raw, httplib::Response& res) {
     const Json body = parse_body(raw);
     std::string text;
@@ -524,6 +547,12 @@ HttpServer::HttpServer(engine::Engine& engine, const Tokenizer& tokenizer, const
 }
 
 HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::set_task(ModelTask task, engine::Pooler* pooler) {
+  if (task != ModelTask::Generate && !pooler) fail("serving '{}' needs a Pooler", task_name(task));
+  impl_->task = task;
+  impl_->pooler = pooler;
+}
 
 int HttpServer::bind() {
   Impl& s = *impl_;

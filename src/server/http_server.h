@@ -2,8 +2,8 @@
 // SSE streaming, Prometheus metrics, and cancellation when a client goes away.
 //
 // Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, POST /tokenize,
-// POST /detokenize, GET /health, GET /metrics. Errors are OpenAI's error JSON. The web chat page
-// at / (server/web_page.h) needs no API key.
+// POST /detokenize, GET /health, GET /metrics; POST /v1/embeddings and /v1/rerank (set_task). Errors are
+// OpenAI's error JSON. The web chat page at / (server/web_page.h) needs no API key.
 //
 // Generation responses are streamed with chunked transfer encoding, also when not streaming: the
 // worker then writes a space (JSON allows leading whitespace) every heartbeat while it waits, and
@@ -19,6 +19,7 @@
 
 #include "chat/chat_renderer.h"
 #include "engine/engine.h"
+#include "engine/pooling.h"
 #include "server/openai_api.h"
 #include "server/server_log.h"
 #include "tokenizer/tokenizer.h"
@@ -54,6 +55,9 @@ class HttpServer {
   HttpServer(engine::Engine& engine, const Tokenizer& tokenizer, const ChatTemplateRenderer& renderer,
              ApiDefaults defaults, ServerOptions options);
   ~HttpServer();
+  // Before bind(): the model serves embed or rerank through `pooler` (/v1/embeddings, /v1/rerank;
+  // the generation endpoints answer 400), or generate (the default; the pooling endpoints answer 400).
+  void set_task(ModelTask task, engine::Pooler* pooler);
   // Binds and listens; returns the port. Throws qwen3::Error when the address cannot be bound.
   int bind();
   // Serves until stop() (from another thread).

@@ -57,6 +57,8 @@ bool boolean(const Json& body, const char* key, bool dflt) {
   return v->get<bool>();
 }
 
+}  // namespace
+
 void check_model(const Json& body, const ApiDefaults& d) {
   const Json* m = find(body, "model");
   if (!m) return;
@@ -66,8 +68,6 @@ void check_model(const Json& body, const ApiDefaults& d) {
     throw ApiError(400, fmt::format("The model '{}' does not exist; this server serves '{}'", name, d.model_name),
                    "model", "model_not_found");
 }
-
-}  // namespace
 
 void parse_distribution(const Json& body, engine::SamplingParams& p) {
   p.temperature = number(body, "temperature", 0, 2, p.temperature);

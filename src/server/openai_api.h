@@ -45,6 +45,9 @@ struct ApiDefaults {
   std::string model_name;
 };
 
+// A request's "model", when given, must be the served one (400 model_not_found).
+void check_model(const Json& body, const ApiDefaults& defaults);
+
 struct ChatRequest {
   Json messages;                      // normalised: content parts joined into one string
   Json tools;                         // null when none (or tool_choice "none")

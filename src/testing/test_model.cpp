@@ -126,6 +126,43 @@ ordered_json base_config() {
 
 void write_text(const std::filesystem::path& p, const std::string& s) { write_file(p, s); }
 
+// What Qwen/Qwen3-Embedding-* hold beside the weights: the sentence-transformers pipeline
+// (Transformer -> last-token Pooling -> Normalize), the query prompt, and a tokenizer whose
+// post-processor appends <|endoftext|> (the token the pooling reads) and that pads on the left.
+void write_sentence_transformers_files(const std::filesystem::path& out, bool tokenizer) {
+  write_text(out / "modules.json", R"([
+  {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+  {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+  {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+]
+)");
+  write_text(out / "config_sentence_transformers.json", ordered_json{
+      {"prompts", {{"query", "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"},
+                   {"document", ""}}},
+      {"default_prompt_name", nullptr}, {"similarity_fn_name", "cosine"}}.dump(2) + "\n");
+  std::filesystem::create_directories(out / "1_Pooling");
+  write_text(out / "1_Pooling/config.json", ordered_json{
+      {"word_embedding_dimension", 0}, {"pooling_mode_cls_token", false}, {"pooling_mode_mean_tokens", false},
+      {"pooling_mode_max_tokens", false}, {"pooling_mode_mean_sqrt_len_tokens", false},
+      {"pooling_mode_weightedmean_tokens", false}, {"pooling_mode_lasttoken", true}, {"include_prompt", true}}.dump(2) + "\n");
+  if (!tokenizer) return;
+  ordered_json tj = ordered_json::parse(read_file(out / "tokenizer.json"));
+  const ordered_json eos = {{"SpecialToken", {{"id", "<|endoftext|>"}, {"type_id", 0}}}};
+  tj["post_processor"] = {
+      {"type", "Sequence"},
+      {"processors", ordered_json::array({tj["post_processor"],
+                                          {{"type", "TemplateProcessing"},
+                                           {"single", ordered_json::array({{{"Sequence", {{"id", "A"}, {"type_id", 0}}}}, eos})},
+                                           {"pair", ordered_json::array({{{"Sequence", {{"id", "A"}, {"type_id", 0}}}}, eos,
+                                                                         {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}, eos})},
+                                           {"special_tokens", {{"<|endoftext|>", {{"id", "<|endoftext|>"}, {"ids", {151643}},
+                                                                                   {"tokens", {"<|endoftext|>"}}}}}}}})}};
+  write_text(out / "tokenizer.json", tj.dump() + "\n");
+  ordered_json tc = ordered_json::parse(read_file(out / "tokenizer_config.json"));
+  tc["padding_side"] = "left";
+  write_text(out / "tokenizer_config.json", tc.dump(2) + "\n");
+}
+
 }  // namespace
 
 ordered_json preset_config(const std::string& preset) {
@@ -138,14 +175,18 @@ ordered_json preset_config(const std::string& preset) {
   // Real Qwen3 shapes (from the published config.json files), and `tiny` for unit tests: the real
   // vocabulary (so the real tokenizer works), head_dim != hidden / heads, GQA, and an intermediate
   // size that is not a multiple of the kernels' vector width.
-  if (preset == "tiny") set(64, 160, 3, 4, 2, 32, true), c["max_position_embeddings"] = 4096;
+  // qwen3-embedding-tiny / qwen3-reranker-tiny: tiny's shapes in the layouts of Qwen3-Embedding
+  // (see make_test_model) and Qwen3-Reranker (a causal LM, as tiny).
+  if (preset == "tiny" || preset == "qwen3-embedding-tiny" || preset == "qwen3-reranker-tiny")
+    set(64, 160, 3, 4, 2, 32, true), c["max_position_embeddings"] = 4096;
   else if (preset == "qwen3-0.6b") set(1024, 3072, 28, 16, 8, 128, true);
   else if (preset == "qwen3-1.7b") set(2048, 6144, 28, 16, 8, 128, true);
   else if (preset == "qwen3-4b") set(2560, 9728, 36, 32, 8, 128, true);
   else if (preset == "qwen3-8b") set(4096, 12288, 36, 32, 8, 128, false);
   else if (preset == "qwen3-14b") set(5120, 17408, 40, 40, 8, 128, false);
   else if (preset == "qwen3-32b") set(5120, 25600, 64, 64, 8, 128, false);
-  else fail("unknown preset '{}' (known: tiny, qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, qwen3-14b, qwen3-32b)", preset);
+  else fail("unknown preset '{}' (known: tiny, qwen3-embedding-tiny, qwen3-reranker-tiny, qwen3-0.6b, qwen3-1.7b, "
+            "qwen3-4b, qwen3-8b, qwen3-14b, qwen3-32b)", preset);
   return c;
 }
 
@@ -218,9 +259,12 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
   };
   std::vector<Spec> specs;
   const float emb_std = 1.0f / std::sqrt(float(H));
-  specs.push_back({"model.embed_tokens.weight", {V, H}, 0.0f, emb_std});
+  // Qwen3-Embedding: transformers' Qwen3Model saved as is, keys without "model." and no lm_head.
+  const bool embedding = o.preset.rfind("qwen3-embedding", 0) == 0;
+  const std::string base = embedding ? "" : "model.";
+  specs.push_back({base + "embed_tokens.weight", {V, H}, 0.0f, emb_std});
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
+    const std::string p = fmt::format("{}layers.{}.", base, l);
     auto lin = [&](const std::string& n, int64_t out, int64_t in) {
       specs.push_back({p + n, {out, in}, 0.0f, 1.0f / std::sqrt(float(in)), o.fp8});
     };
@@ -242,8 +286,8 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
     lin("mlp.up_proj.weight", I, H);
     lin("mlp.down_proj.weight", H, I);
   }
-  specs.push_back({"model.norm.weight", {H}, 4.0f, 0.4f});
-  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {V, H}, 0.0f, emb_std});
+  specs.push_back({base + "norm.weight", {H}, 4.0f, 0.4f});
+  if (!c.tie_word_embeddings && !embedding) specs.push_back({"lm_head.weight", {V, H}, 0.0f, emb_std});
 
   // Split the tensors, in order, into `shards` files of about equal size.
   size_t total = 0;
@@ -299,6 +343,7 @@ std::filesystem::path make_test_model(const TestModelOptions& o) {
       fs::copy_file(tok / f, o.out / f, fs::copy_options::overwrite_existing);
     }
   }
+  if (embedding) write_sentence_transformers_files(o.out, !tok.empty());
   return tok;
 }
 

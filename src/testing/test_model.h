@@ -15,7 +15,7 @@
 namespace qwen3 {
 
 struct TestModelOptions {
-  std::string preset = "tiny";   // tiny | qwen3-0.6b | qwen3-1.7b | qwen3-4b | qwen3-8b | qwen3-14b | qwen3-32b
+  std::string preset = "tiny";   // tiny | qwen3-embedding-tiny | qwen3-reranker-tiny | qwen3-0.6b | qwen3-1.7b | qwen3-4b | qwen3-8b | qwen3-14b | qwen3-32b
   uint64_t seed = 0;
   DType dtype = DType::BF16;
   int shards = 1;                // > 1: model-0000i-of-0000K.safetensors + index

@@ -111,8 +111,13 @@ struct Tokenizer::Impl {
   Normalization normalization = Normalization::kNone;
   std::optional<RegexSplitter> splitter;  // absent: the whole text is one piece
   std::optional<BpeModel> bpe;
+  // post_processor's TemplateProcessing "single" template, split at its sequence $A: the ids
+  // encode(text, add_special_tokens=True) puts before and after the text's (Qwen3-Embedding:
+  // none before, <|endoftext|> after; Qwen3: no template, both empty).
+  std::vector<int32_t> template_before, template_after;
 
   void load_model(const json& root, const Context& cx);
+  void load_post_processor(const json& root, const Context& cx);
   MergeTable load_merges(const json& model, const Context& cx) const;
   void load_added_tokens(const json& root, const Context& cx);
   void load_pipeline(const json& root, const Context& cx);
@@ -311,6 +316,46 @@ void Tokenizer::Impl::load_pipeline(const json& root, const Context& cx) {
   }
 }
 
+// Hugging Face's post_processor: ByteLevel (which changes no ids), TemplateProcessing, or a
+// Sequence of them. Only the single-sequence template is kept: encode() never takes pairs.
+void Tokenizer::Impl::load_post_processor(const json& root, const Context& cx) {
+  const json post = root.value("post_processor", json());
+  if (post.is_null()) return;
+  std::vector<json> steps;
+  if (post.is_object() && post.value("type", "") == "Sequence" && post.contains("processors") && post["processors"].is_array())
+    steps = post["processors"].get<std::vector<json>>();
+  else
+    steps = {post};
+  bool seen = false;
+  for (const json& step : steps) {
+    const std::string type = step.is_object() ? step.value("type", "") : "";
+    if (type == "ByteLevel") continue;
+    if (type != "TemplateProcessing" || seen)
+      cx.error("post_processor", fmt::format("{} is not supported (only ByteLevel and one TemplateProcessing)", json_brief(step)));
+    seen = true;
+    const json& single = cx.member(step, "post_processor", "single");
+    const json specials = step.value("special_tokens", json::object());
+    if (!single.is_array()) cx.error("post_processor.single", "expected an array");
+    bool after = false;
+    for (const json& piece : single) {
+      if (piece.is_object() && piece.contains("Sequence")) {
+        if (after || piece["Sequence"].value("id", "") != "A")
+          cx.error("post_processor.single", "expected one sequence, $A");
+        after = true;
+      } else if (piece.is_object() && piece.contains("SpecialToken")) {
+        const std::string name = cx.string_member(piece["SpecialToken"], "post_processor.single", "id");
+        if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array())
+          cx.error("post_processor.special_tokens", fmt::format("no ids for \"{}\"", name));
+        for (const json& id : specials[name]["ids"])
+          (after ? template_after : template_before).push_back(cx.id_value(id, "post_processor.special_tokens"));
+      } else {
+        cx.error("post_processor.single", fmt::format("{} is neither a Sequence nor a SpecialToken", json_brief(piece)));
+      }
+    }
+    if (!after) cx.error("post_processor.single", "the template holds no sequence $A");
+  }
+}
+
 Tokenizer Tokenizer::load(const std::filesystem::path& tokenizer_json) {
   return from_json(read_file(tokenizer_json), tokenizer_json.string());
 }
@@ -324,6 +369,7 @@ Tokenizer Tokenizer::from_json(std::string_view text, std::string_view origin) {
     impl->load_model(root, cx);
     impl->load_added_tokens(root, cx);
     impl->load_pipeline(root, cx);
+    impl->load_post_processor(root, cx);
   } catch (const json::exception& e) {
     // A field of an unexpected type that the checks above do not name (e.g. "type": 5).
     fail("{}: unexpected structure: {}", origin, e.what());
@@ -384,6 +430,13 @@ void Tokenizer::Impl::encode_normalizable(std::string_view text, std::vector<int
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   std::vector<int32_t> ids;
   encode(text, ids);
+  return ids;
+}
+
+std::vector<int32_t> Tokenizer::encode_with_special_tokens(std::string_view text) const {
+  std::vector<int32_t> ids = impl_->template_before;
+  encode(text, ids);
+  ids.insert(ids.end(), impl_->template_after.begin(), impl_->template_after.end());
   return ids;
 }
 

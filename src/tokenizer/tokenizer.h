@@ -50,6 +50,10 @@ class Tokenizer {
   std::vector<int32_t> encode(std::string_view text) const;
   // Appends the ids of `text` to `ids`.
   void encode(std::string_view text, std::vector<int32_t>& ids) const;
+  // Hugging Face's encode(text, add_special_tokens=True): encode(text) inside the single-sequence
+  // template of tokenizer.json's TemplateProcessing post-processor, when it has one (Qwen3-Embedding
+  // appends <|endoftext|>, which its last-token pooling reads).
+  std::vector<int32_t> encode_with_special_tokens(std::string_view text) const;
 
   // Text of `ids`. With `skip_special_tokens`, tokens flagged special are left out (in Qwen3
   // <think>, </think>, <tool_call>, ... are added tokens but not special, and stay). Throws

@@ -58,7 +58,7 @@ const bool registered = register_command(
     "make-test-model", "Write a checkpoint folder with random weights in the Hugging Face Qwen3 layout",
     [](CLI::App& app) {
       auto o = std::make_shared<Opts>();
-      app.add_option("--preset", o->preset, "tiny | qwen3-0.6b | qwen3-1.7b | qwen3-4b | qwen3-8b | qwen3-14b | qwen3-32b")->capture_default_str();
+      app.add_option("--preset", o->preset, "tiny | qwen3-embedding-tiny | qwen3-reranker-tiny | qwen3-0.6b | qwen3-1.7b | qwen3-4b | qwen3-8b | qwen3-14b | qwen3-32b")->capture_default_str();
       app.add_option("--seed", o->seed, "random seed")->capture_default_str();
       app.add_option("--dtype", o->dtype, "bf16 | f16 | f32")->capture_default_str();
       app.add_option("--out", o->out, "output folder")->required();

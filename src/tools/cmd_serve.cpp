@@ -19,6 +19,8 @@
 #include "engine/engine.h"
 #include "engine/token_vocabulary.h"
 #include "engine/generation_defaults.h"
+#include "engine/pooling.h"
+#include "model/model_task.h"
 #include "server/http_server.h"
 #include "server/web_page.h"
 #include "server/server_log.h"
@@ -43,6 +45,7 @@ struct Opts {
   double kv_memory_gib = 4.0;
   std::string log_level = "info", log_format = "text";
   bool no_prefix_cache = false;
+  std::string task = "auto";
 };
 
 int run(const Opts& o) {
@@ -78,6 +81,15 @@ int run(const Opts& o) {
   const Tokenizer tok = Tokenizer::load(dir / "tokenizer.json");
   const ChatTemplateRenderer renderer(dir);
   const Qwen3Config& c = model->config();
+  // The task: --task, or read from the checkpoint (model/model_task.h). Embed / rerank run on the
+  // Pooler below; the engine then gets one KV page and no requests (its endpoints answer 400).
+  const std::optional<ModelTask> forced = o.task == "auto" ? std::nullopt : parse_task(o.task);
+  if (o.task != "auto" && !forced) fail("--task: '{}' is not one of auto, generate, embed, rerank", o.task);
+  const ModelTask task = forced ? *forced : detect_task(dir, model->weights());
+  if (task == ModelTask::Generate && model->weights().headless)
+    fail("{}: this checkpoint has no lm_head (an embedding model); serve it with --task embed", dir.string());
+  if (task != ModelTask::Generate && (spec != SpecMode::Off || model->tensor_parallel()))
+    fail("--task {}: speculative decoding and tensor parallelism serve generation only", task_name(task));
 
   engine::EngineOptions eo;
   eo.max_batch = o.max_batch;
@@ -96,7 +108,15 @@ int run(const Opts& o) {
   const int64_t pages_per_seq = (c.max_position_embeddings + eo.page_size - 1) / eo.page_size;
   eo.kv_pages = std::min<int64_t>(int64_t(o.kv_memory_gib * double(1ull << 30) / double(page_bytes + draft_page_bytes)),
                                   int64_t(o.max_batch) * pages_per_seq);
-  if (eo.kv_pages < 1)
+  std::unique_ptr<engine::Pooler> pooler;
+  if (task != ModelTask::Generate) {
+    engine::PoolingOptions po{.kv_pages = eo.kv_pages, .page_size = eo.page_size, .kv_dtype = eo.kv_dtype,
+                              .max_batch_tokens = o.max_batch_tokens};
+    po.kv_pages = std::min<int64_t>(po.kv_pages, (std::max(c.max_position_embeddings, o.max_batch_tokens) + 15) / 16);
+    if (po.kv_pages >= 1) pooler = std::make_unique<engine::Pooler>(*model, tok, task, po);
+    eo.kv_pages = 1;
+  }
+  if (eo.kv_pages < 1 || (task != ModelTask::Generate && !pooler))
     fail("--kv-memory: {} GiB holds no KV page ({} bytes each{})", o.kv_memory_gib, page_bytes + draft_page_bytes,
          draft_page_bytes ? ", target and draft" : "");
   eo.eos_token_ids = end_of_sequence_ids(dir, c);
@@ -136,9 +156,14 @@ int run(const Opts& o) {
   so.log = log;
   so.log_requests = !o.m.quiet;
   server::HttpServer http(engine, tok, renderer, defaults, so);
+  http.set_task(task, pooler.get());
   const int port = http.bind();
-  log->info(fmt::format("listening on http://{}:{} (model {}, {} KV pages = {} tokens, max batch {})", o.host, port,
-                        defaults.model_name, eo.kv_pages, eo.kv_pages * eo.page_size, o.max_batch));
+  if (pooler)
+    log->info(fmt::format("listening on http://{}:{} (model {}, task {}, inputs up to {} tokens)", o.host, port,
+                          defaults.model_name, task_name(task), pooler->max_context()));
+  else
+    log->info(fmt::format("listening on http://{}:{} (model {}, {} KV pages = {} tokens, max batch {})", o.host, port,
+                          defaults.model_name, eo.kv_pages, eo.kv_pages * eo.page_size, o.max_batch));
   // The first SIGINT / SIGTERM drains (no new generations; running ones finish, or are cancelled
   // with a final event after --shutdown-timeout); a second one stops at once.
   std::atomic<bool> over{false};
@@ -231,6 +256,9 @@ const bool registered = register_command(
       app.add_option("--log-format", o->log_format, "text | json (one JSON object a line)")
           ->capture_default_str()
           ->envname("QWEN3_LOG_FORMAT");
+      app.add_option("--task", o->task,
+                     "auto (from the checkpoint) | generate | embed (/v1/embeddings) | rerank (/v1/rerank)")
+          ->capture_default_str();
       app.add_flag("--no-prefix-cache", o->no_prefix_cache,
                    "do not keep full KV pages after a request for later requests with the same prefix");
       set_examples(app, {"qwen3 serve --model ~/models/Qwen3-8B --port 8080",

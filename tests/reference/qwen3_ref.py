@@ -353,7 +353,7 @@ class Model:
     embed: np.ndarray             # [vocab, hidden]
     layers: list[Layer]
     norm: np.ndarray              # [hidden]
-    lm_head: np.ndarray           # [vocab, hidden]; the embedding matrix when tied
+    lm_head: np.ndarray | None    # [vocab, hidden]; the embedding matrix when tied; None: Qwen3Model alone
     inv_freq: np.ndarray          # [head_dim // 2]
     rope_scaling: float           # attention_scaling applied to cos and sin
 
@@ -375,9 +375,12 @@ def build_model(cfg: Config, tensors: dict[str, np.ndarray]) -> Model:
     H, KV, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     E, I, V = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
     bias = cfg.attention_bias
+    # transformers' Qwen3Model saved on its own (AutoModel, as Qwen3-Embedding checkpoints are): the
+    # same tensors without the "model." prefix, and no lm_head.
+    base = "" if "embed_tokens.weight" in tensors and "model.embed_tokens.weight" not in tensors else "model."
     layers = []
     for i in range(cfg.num_hidden_layers):
-        p = f"model.layers.{i}."
+        p = f"{base}layers.{i}."
         layers.append(Layer(
             input_norm=get(p + "input_layernorm.weight", (E,)),
             wq=get(p + "self_attn.q_proj.weight", (H * D, E)),
@@ -395,13 +398,15 @@ def build_model(cfg: Config, tensors: dict[str, np.ndarray]) -> Model:
             up=get(p + "mlp.up_proj.weight", (I, E)),
             down=get(p + "mlp.down_proj.weight", (E, I)),
         ))
-    embed = get("model.embed_tokens.weight", (V, E))
-    if cfg.tie_word_embeddings:
+    embed = get(base + "embed_tokens.weight", (V, E))
+    if base == "" and "lm_head.weight" not in tensors:
+        lm_head = None
+    elif cfg.tie_word_embeddings:
         lm_head = embed  # transformers ties lm_head.weight to the embedding, even if one is stored
         used.add("lm_head.weight")
     else:
         lm_head = get("lm_head.weight", (V, E))
-    norm = get("model.norm.weight", (E,))
+    norm = get(base + "norm.weight", (E,))
     inv_freq, scaling = rope_parameters(cfg)
     unused = sorted(set(tensors) - used)
     if unused:
@@ -496,8 +501,9 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, first_pos: int) -> np
 
 
 def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = False,
-            kv_dtype: str = "f64") -> np.ndarray:
-    """Logits [T, vocab] (or [1, vocab] with last_only) for `ids` following what `cache` holds;
+            kv_dtype: str = "f64", hidden: bool = False) -> np.ndarray:
+    """Logits [T, vocab] (or [1, vocab] with last_only) for `ids` following what `cache` holds
+    (hidden: Qwen3Model's last_hidden_state [T, hidden_size] instead, the final norm's output);
     appends the new K/V to `cache` when given. kv_dtype emulates the engine's KV cache: k (after
     RoPE) and v are rounded to it before attention (see round_kv)."""
     cfg = model.cfg
@@ -528,6 +534,10 @@ def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = F
     x = rms_norm(x, model.norm, eps)
     if last_only:
         x = x[-1:]
+    if hidden:
+        return x
+    if model.lm_head is None:
+        raise ValueError("this checkpoint is Qwen3Model alone (no lm_head): ask for hidden states")
     return x @ model.lm_head.T
 
 

@@ -160,3 +160,38 @@ TEST(TinyTokenizerTest, AcceptsVersionHeaderInMergesAndMissingNormalizer) {
 
 }  // namespace
 }  // namespace qwen3
+
+namespace qwen3 {
+namespace {
+
+// post_processor TemplateProcessing (Qwen3-Embedding appends <|endoftext|>): encode() is Hugging
+// Face's add_special_tokens=False and ignores it; encode_with_special_tokens() wraps the ids in the
+// single template's special tokens. A template we cannot apply is an error naming the field.
+TEST(TinyTokenizerTest, TemplateProcessingSingle) {
+  json j = tiny_json();
+  const Tokenizer plain = Tokenizer::from_json(j.dump());
+  EXPECT_EQ(plain.encode_with_special_tokens("aaa"), (std::vector<int32_t>{260}));  // ByteLevel only: nothing added
+  const json special = {{"SpecialToken", {{"id", "<special>"}, {"type_id", 0}}}};
+  const json seq = {{"Sequence", {{"id", "A"}, {"type_id", 0}}}};
+  j["post_processor"] = {{"type", "Sequence"},
+                         {"processors", json::array({j["post_processor"],
+                                                     {{"type", "TemplateProcessing"},
+                                                      {"single", json::array({special, seq, special})},
+                                                      {"special_tokens", {{"<special>", {{"id", "<special>"}, {"ids", {268}},
+                                                                                          {"tokens", {"<special>"}}}}}}}})}};
+  const Tokenizer tok = Tokenizer::from_json(j.dump());
+  EXPECT_EQ(tok.encode("aaa"), (std::vector<int32_t>{260}));
+  EXPECT_EQ(tok.encode_with_special_tokens("aaa"), (std::vector<int32_t>{268, 260, 268}));
+  EXPECT_EQ(tok.encode_with_special_tokens(""), (std::vector<int32_t>{268, 268}));
+
+  json no_ids = j;
+  no_ids["post_processor"]["processors"][1]["special_tokens"] = json::object();
+  EXPECT_NE(load_error(no_ids).find("post_processor.special_tokens: no ids for \"<special>\""), std::string::npos)
+      << load_error(no_ids);
+  json other = j;
+  other["post_processor"] = {{"type", "BertProcessing"}};
+  EXPECT_NE(load_error(other).find("post_processor"), std::string::npos) << load_error(other);
+}
+
+}  // namespace
+}  // namespace qwen3
