@@ -90,6 +90,9 @@ async function startServer() {
   const extra = ['--threads', threads, ...(args.quant ? ['--quant', args.quant] : []), '--max-batch', '1'];
   const proc = spawn(bin, ['serve', '--model', args.model, '--port', '0', '--quiet', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
+  const logFile = args['server-log'] ? fs.createWriteStream(args['server-log']) : null;
+  if (logFile) proc.stderr.on('data', (d) => logFile.write(d));
+  proc.on('exit', (code, sig) => { if (code || sig) console.error(`qwen3 serve exited: code ${code}, signal ${sig}`); });
   const port = await new Promise((resolve, reject) => {
     proc.stderr.on('data', (d) => {
       err += d;
@@ -106,7 +109,14 @@ async function qwen3(url, c, seed, constrained) {
   const body = { prompt: PROMPT, max_tokens: maxTokens, temperature: 1, seed, stream: true, logprobs: 0 };
   if (constrained) body.response_format = { type: 'json_schema', json_schema: { name: 'schema', schema: c.schema } };
   else body.ignore_eos = true;
-  const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  // llama-completion runs synchronously in between, so a kept-alive connection may have been closed
+  // by the server meanwhile without Node noticing: such a request is sent again once.
+  const send = () => fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  let res;
+  try { res = await send(); } catch (e) {
+    if (e?.cause?.code !== 'UND_ERR_SOCKET') throw e;
+    res = await send();
+  }
   if (res.status !== 200) return { refused: true, error: (await res.text()).slice(0, 160) };
   const times = [];
   let buf = '', text = '', finish = null;
@@ -142,6 +152,7 @@ try {
     const sum = { llama: tally(), qwen3: tally() };
     const wall = { llama: 0, qwen3: 0 };
     for (const c of cases) {
+      if (args.verbose) console.error(`schema: ${c.name}`);
       let t = performance.now();
       const r = { llama: llama(c, 1, true) };
       wall.llama += performance.now() - t;
