@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "engine/pooling.h"
+#include "tools/cli_util.h"
 #include "tools/command.h"
 #include "tools/model_flags.h"
 #include "tools/spec_flags.h"
@@ -108,6 +109,8 @@ const bool registered_embed = register_command(
           ->capture_default_str();
       app.add_option("--instruct", o->instruct, "a query's task: embeds \"Instruct: TEXT\\nQuery:\" + each text");
       app.add_option("texts", o->texts, "texts to embed")->required();
+      set_examples(app, {"qwen3 embed --model Qwen/Qwen3-Embedding-0.6B \"The capital of China is Beijing.\"",
+                         "qwen3 embed --model DIR --dimensions 256 --instruct \"Given a web search query, retrieve relevant passages\" \"capital of China?\""});
       return [o] { return run_embed(*o); };
     });
 
@@ -119,6 +122,7 @@ const bool registered_rerank = register_command(
       app.add_option("--instruct", o->instruct, "the task (default: the model card's web-search instruction)")
           ->each([o](const std::string&) { o->instruct_given = true; });
       app.add_option("docs", o->texts, "documents to score")->required();
+      set_examples(app, {"qwen3 rerank --model Qwen/Qwen3-Reranker-0.6B --query \"capital of China?\" \"Beijing is the capital.\" \"Paris is in France.\""});
       return [o] { return run_rerank(*o); };
     });
 
