@@ -75,8 +75,8 @@ function llama(c, seed, constrained) {
   const r = spawnSync(llamaCompletion, cmd, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600000 });
   const log = `${r.stderr ?? ''}`;
   const grab = (re) => { const m = log.match(re); return m ? Number(m[1]) : null; };
-  const evalMs = grab(/context_print:\s+eval time =\s+([\d.]+) ms/), sampleMs = grab(/sampling time =\s+([\d.]+) ms/);
-  const runs = grab(/context_print:\s+eval time =\s+[\d.]+ ms \/\s+(\d+) runs/);
+  const evalMs = grab(/perf_print:\s+eval time =\s+([\d.]+) ms/), sampleMs = grab(/sampling time =\s+([\d.]+) ms/);
+  const runs = grab(/perf_print:\s+eval time =\s+[\d.]+ ms \/\s+(\d+) runs/);
   if (r.status !== 0 || evalMs === null) {
     const lines = log.split('\n').filter((l) => /error|failed|exception|parse/i.test(l));
     return { refused: true, error: (lines.at(-1) ?? `exit ${r.status}`).slice(0, 160) };
