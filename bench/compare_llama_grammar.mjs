@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { loadCorpus } from '../tests/server/structured_util.mjs';
+import { sseEvents } from './sse.mjs';
 
 const require = createRequire(import.meta.url);
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -119,22 +120,13 @@ async function qwen3(url, c, seed, constrained) {
   }
   if (res.status !== 200) return { refused: true, error: (await res.text()).slice(0, 160) };
   const times = [];
-  let buf = '', text = '', finish = null;
-  for await (const piece of res.body) {
-    const now = performance.now();
-    buf += Buffer.from(piece).toString('utf8');
-    let i;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const ev = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
-      const j = JSON.parse(ev.slice(6));
-      if (j.error) return { refused: true, error: JSON.stringify(j.error).slice(0, 160) };
-      text += j.choices?.[0]?.text ?? '';
-      finish = j.choices?.[0]?.finish_reason ?? finish;
-      const n = j.choices?.[0]?.logprobs?.tokens?.length ?? 0;
-      for (let t = 0; t < n; ++t) times.push(now);
-    }
+  let text = '', finish = null;
+  for await (const { now, data: j } of sseEvents(res)) {
+    if (j.error) return { refused: true, error: JSON.stringify(j.error).slice(0, 160) };
+    text += j.choices?.[0]?.text ?? '';
+    finish = j.choices?.[0]?.finish_reason ?? finish;
+    const n = j.choices?.[0]?.logprobs?.tokens?.length ?? 0;
+    for (let t = 0; t < n; ++t) times.push(now);
   }
   const tok_s = times.length > 1 ? ((times.length - 1) * 1000) / (times.at(-1) - times[0]) : null;
   return { refused: false, text: text.trim(), tokens: times.length, cut: finish === 'length', tok_s };

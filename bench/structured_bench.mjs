@@ -14,6 +14,7 @@
 // unconstrained ones use ignore_eos (which a constrained request may not). Target (issue 16):
 // constrained >= 0.97x unconstrained.
 import { spawn } from 'node:child_process';
+import { sseEvents } from './sse.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
   if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
@@ -61,20 +62,11 @@ async function one(url, k, constrained) {
   const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const times = [];
-  let buf = '', text = '';
-  for await (const piece of res.body) {
-    const now = performance.now();
-    buf += Buffer.from(piece).toString('utf8');
-    let i;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const ev = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
-      const j = JSON.parse(ev.slice(6));
-      text += j.choices?.[0]?.text ?? '';
-      const n = j.choices?.[0]?.logprobs?.tokens?.length ?? 0;
-      for (let t = 0; t < n; ++t) times.push(now);
-    }
+  let text = '';
+  for await (const { now, data: j } of sseEvents(res)) {
+    text += j.choices?.[0]?.text ?? '';
+    const n = j.choices?.[0]?.logprobs?.tokens?.length ?? 0;
+    for (let t = 0; t < n; ++t) times.push(now);
   }
   if (times.length !== maxTokens) throw new Error(`got ${times.length} tokens, wanted ${maxTokens}: ${text}`);
   return { times, text };
