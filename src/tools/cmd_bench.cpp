@@ -301,8 +301,8 @@ int run(const Opts& o) {
   const Qwen3Config& c = model->config();
   r.wbytes = weight_bytes_per_token(model->weights());
   r.ranks = model->communicator() ? model->communicator()->size() : 1;
-  r.kv_pos = 2.0 * double(c.num_hidden_layers * model->kv_options(1).num_kv_heads * c.head_dim) *
-             double(dtype_size(kv_dtype(o.m)));
+  r.kv_pos = 2.0 * double(c.num_hidden_layers * model->kv_options(1).num_kv_heads) *
+             double(kv_head_bytes(kv_dtype(o.m), c.head_dim));
   // Mean depth of the timed steps: context + (gen - 1) / 2 positions already in the cache, plus the new one.
   auto gb_s = [&](double tok_s, double context) { return (r.wbytes + r.kv_pos * (context + 0.5 * (o.gen + 1))) * tok_s / 1e9; };
   if (r.decode) r.decode_gb = gb_s(r.decode->median, 1);

@@ -78,7 +78,6 @@ struct Plan {
   const PagedAttention* a;
   cpu::AttentionPartFn fn;
   cpu::KvElem elem;
-  size_t esize;
   int64_t heads, sd;  // heads of a row, state stride per head
   Workspace* ws;
 
@@ -166,7 +165,7 @@ void attention(const PagedAttention& a) {
   const int64_t nrows = int64_t(ws.rows.size());
   if (nrows == 0) return;
 
-  Plan plan{&a, table.attention_part, cpu::KvElem(uint8_t(a.kv_dtype)), dtype_size(a.kv_dtype),
+  Plan plan{&a, table.attention_part, cpu::KvElem(uint8_t(a.kv_dtype)),
             a.num_heads, state_stride(a.head_dim), &ws};
   ws.unit_begin.resize(size_t(nrows + 1));
   ws.cost_begin.resize(size_t(nrows + 1));
@@ -213,6 +212,45 @@ void attention(const PagedAttention& a) {
 
 void convert_f32(const float* x, int64_t n, DType to, void* out) {
   if (n > 0) cpu::active_table().convert_f32(x, n, cpu::KvElem(uint8_t(to)), out);
+}
+
+namespace {
+// One block of a quantized head: codes[n] and its scale (kernels.h, store_kv).
+void quantize_block(const float* x, int64_t n, KvDType to, uint8_t* codes, uint16_t* scale) {
+  float a = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (std::isfinite(x[i])) a = std::max(a, std::fabs(x[i]));
+  constexpr uint16_t kF16Max = 0x7bff;  // 65504
+  uint16_t h = f32_to_f16(a / (to == KvDType::FP8 ? 448.0f : 127.0f));
+  if (h == 0x7c00) h = kF16Max;
+  *scale = h;
+  const float s = f16_to_f32(h);
+  for (int64_t i = 0; i < n; ++i) {
+    if (s == 0 || !std::isfinite(x[i])) {
+      codes[i] = 0;
+    } else if (to == KvDType::FP8) {
+      codes[i] = f32_to_e4m3(x[i] / s);
+    } else {
+      const float r = std::nearbyint(std::clamp(x[i] / s, -127.0f, 127.0f));
+      codes[i] = uint8_t(int8_t(r));
+    }
+  }
+}
+}  // namespace
+
+void store_kv(const float* x, int64_t heads, int64_t head_dim, KvDType to, void* out) {
+  if (!kv_quantized(to)) return convert_f32(x, heads * head_dim, DType(uint8_t(to)), out);
+  const int64_t nb = kv_scales_per_head(to, head_dim), block = to == KvDType::Q8Head ? head_dim : kKvQBlock;
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t h = 0; h < heads; ++h, o += kv_head_bytes(to, head_dim), x += head_dim) {
+    uint8_t* codes = o + kv_scale_prefix_bytes(to, head_dim);
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t e0 = b * block, n = std::min(block, head_dim - e0);
+      uint16_t s;
+      quantize_block(x + e0, n, to, codes + e0, &s);
+      std::memcpy(codes - 2 * (b + 1), &s, 2);  // last block first (core/kv_dtype.h)
+    }
+  }
 }
 
 }  // namespace qwen3::kernels

@@ -41,8 +41,12 @@ struct MatmulJob {
 // Computes output columns [r0, r1) of y for all n tokens. Called concurrently on disjoint ranges.
 using MatmulFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1);
 
-// Element type of the KV cache (the same order as qwen3::DType, which these files cannot include).
-enum class KvElem : uint8_t { F32, BF16, F16 };
+// Element type of the KV cache (the same order as qwen3::KvDType, core/kv_dtype.h, which these
+// files cannot include: its inline functions would be compiled with the ISA's flags). A (token, KV
+// head) of a quantized type is its f16 block scales, last block first, then head_dim one-byte
+// codes; the scale of block b (kKvQBlock = 32 elements, or the whole head for Q8Head) sits at
+// ((const uint16_t*)codes)[-1 - b].
+enum class KvElem : uint8_t { F32, BF16, F16, Q8, Q8Head, FP8 };
 
 // One attention partition: all query heads of one query row against positions [p0, p1) of every
 // KV head, reduced with online softmax in blocks of positions that start at p0. p0 is a multiple of
@@ -53,7 +57,7 @@ struct AttentionPart {
   int64_t num_kv_heads = 0, group = 0, head_dim = 0;
   float scale = 1.0f;
   KvElem elem = KvElem::F32;
-  const void* k = nullptr;       // this layer's K and V, [pages, page_size, num_kv_heads, head_dim]:
+  const void* k = nullptr;       // this layer's K and V, [pages, page_size, num_kv_heads, head bytes]:
   const void* v = nullptr;       //   position p at row block_table[p / page_size] * page_size + p % page_size
   int64_t page_size = 0;
   const int32_t* block_table = nullptr;
