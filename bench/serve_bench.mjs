@@ -171,7 +171,7 @@ if (args.json) {
                                        decode_tok_s_per_sequence: r.perSeq, ttft_p50_ms: r.ttft50, ttft_p99_ms: r.ttft99,
                                        itl_p50_ms: r.itl50, itl_p99_ms: r.itl99 }));
   fs.writeFileSync(args.json, JSON.stringify({
-    bench: 'serve_bench', label: args.label ?? null, date: new Date().toISOString(), server: srv.line ?? args.url,
+    bench: 'serve_bench', label: args.label ?? null, date: new Date().toISOString(), server: srv.line?.match(/listening on .*/)?.[0] ?? args.url,
     settings: { max_tokens: maxTokens, requests_per_client: perClient, prompt_words: promptWords,
                 serve_args: args.url ? null : (args['serve-args'] ?? '--max-batch 16 --kv-memory 2') },
     levels: levelsOut }, null, 1) + '\n');
