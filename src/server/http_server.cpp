@@ -457,7 +457,8 @@ void HttpServer::Impl::routes() {
       throw ApiError(400, "/tokenize takes {\"prompt\": string} or {\"messages\": [...]}", "prompt");
     }
     const std::vector<int32_t> ids = tok.encode(text);
-    send_json(res, 200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", engine.max_context()}});
+    send_json(res, 200, {{"tokens", ids}, {"count", ids.size()},
+                         {"max_model_len", pooler ? pooler->max_context() : engine.max_context()}});
   });
   post("/detokenize", [this](const std::string& text, httplib::Response& res) {
     const Json body = parse_body(text);
