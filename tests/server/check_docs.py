@@ -3,21 +3,19 @@
 name every route (in its endpoint table, and no route the source lacks), every file of web/, every
 request field the request parsers read (and its "Ignored" lists none of them), every field in its
 tables must be one the parsers read, every option of `serve` (with the default and environment
-variable --help prints), every metric, error type and error code. Reads files only; no model."""
+variable --help prints), every metric, error type and error code. Runs `qwen3 serve --help` and reads files; no model."""
 import os
 import re
-import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from cli_check import check as named_check, finish, run  # noqa: E402  (QWEN3_BIN: the binary)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-SERVER = os.path.join(ROOT, "src", "server")
-failures = []
 
 
 def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
+    named_check("server_docs", cond, what)
 
 
 def read(*parts):
@@ -93,32 +91,30 @@ for para in re.findall(r"^(?:\*\*Ignored\*\*|Ignored)[^\n]*(?:\n(?!\n)[^\n]*)*",
         check(span not in keys, f"docs/server.md says '{span}' is ignored, but src/server reads it")
 
 # --- options: what `qwen3 serve --help` prints ------------------------------------------------------
-binary = os.environ.get("QWEN3_BIN")
-check(binary is not None and os.access(binary, os.X_OK), "QWEN3_BIN must name the qwen3 binary (ctest sets it)")
-if binary and os.access(binary, os.X_OK):
-    help_text = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
-    options = {}
-    for m in re.finditer(r"^\s+(--[a-z0-9-]+)(?: [A-Z]+(?:=(\S+))?)?(?: REQUIRED)?(?: \(Env:(\w+)\))?", help_text, re.M):
-        options[m.group(1)] = (m.group(2), m.group(3))
-    check(len(options) >= 30, f"parsed only {len(options)} options from `qwen3 serve --help`")
-    table = {row[0].strip("`"): row for row in table_rows(section("Options")) if row[0].startswith("`--")}
-    own = set(re.findall(r"add_(?:option|flag)\(\"(--[a-z0-9-]+)\"", read("src", "tools", "cmd_serve.cpp")))
-    check(len(own) >= 20, f"found only {len(own)} options in src/tools/cmd_serve.cpp")
-    for opt, (default, env) in sorted(options.items()):
-        check(f"`{opt}`" in doc, f"`qwen3 serve {opt}` is not named in docs/server.md")
-        if env:
-            check(opt in table, f"{opt} reads ${env}: it needs a row in docs/server.md's Options table")
-    for opt in sorted(own | {"--model", "--quiet"}):
-        check(opt in table, f"{opt} (src/tools/cmd_serve.cpp) has no row in docs/server.md's Options table")
-    for opt, row in sorted(table.items()):
-        if opt not in options:
-            check(False, f"docs/server.md's Options table has {opt}, which `qwen3 serve --help` does not")
-            continue
-        default, env = options[opt]
-        cell = row[1].strip("`")
-        if default is not None:
-            check(cell == default, f"{opt}: docs/server.md says default '{cell}', --help says '{default}'")
-        check(row[2].strip("`") == (env or ""), f"{opt}: docs/server.md says environment '{row[2]}', --help says '{env or ''}'")
+rc, help_text, err = run("serve", "--help")
+check(rc == 0, f"qwen3 serve --help: exit {rc}: {err}")
+options = {}
+for m in re.finditer(r"^\s+(--[a-z0-9-]+)(?: [A-Z]+(?:=(\S+))?)?(?: REQUIRED)?(?: \(Env:(\w+)\))?", help_text, re.M):
+    options[m.group(1)] = (m.group(2), m.group(3))
+check(len(options) >= 30, f"parsed only {len(options)} options from `qwen3 serve --help`")
+table = {row[0].strip("`"): row for row in table_rows(section("Options")) if row[0].startswith("`--")}
+own = set(re.findall(r"add_(?:option|flag)\(\"(--[a-z0-9-]+)\"", read("src", "tools", "cmd_serve.cpp")))
+check(len(own) >= 20, f"found only {len(own)} options in src/tools/cmd_serve.cpp")
+for opt, (default, env) in sorted(options.items()):
+    check(f"`{opt}`" in doc, f"`qwen3 serve {opt}` is not named in docs/server.md")
+    if env:
+        check(opt in table, f"{opt} reads ${env}: it needs a row in docs/server.md's Options table")
+for opt in sorted(own | {"--model", "--quiet"}):
+    check(opt in table, f"{opt} (src/tools/cmd_serve.cpp) has no row in docs/server.md's Options table")
+for opt, row in sorted(table.items()):
+    if opt not in options:
+        check(False, f"docs/server.md's Options table has {opt}, which `qwen3 serve --help` does not")
+        continue
+    default, env = options[opt]
+    cell = row[1].strip("`")
+    if default is not None:
+        check(cell == default, f"{opt}: docs/server.md says default '{cell}', --help says '{default}'")
+    check(row[2].strip("`") == (env or ""), f"{opt}: docs/server.md says environment '{row[2]}', --help says '{env or ''}'")
 
 # --- metrics, error types and codes -----------------------------------------------------------------
 metrics = set(re.findall(r"(?:scalar|histogram)\((?:out, )?\"([a-z0-9_]+)\"", http_cpp))
@@ -141,7 +137,6 @@ check({"model_not_found", "wrong_task", "context_length_exceeded", "invalid_api_
 for c in sorted(codes):
     check(c in words, f"error code or parameter {c} (an ApiError in src/server) is not named in docs/server.md")
 
-if failures:
-    sys.exit(f"docs/server.md: {len(failures)} problem(s)")
-print(f"docs/server.md names {len(routes)} routes, {len(keys)} request fields, "
-      f"{len(metrics)} metrics, {len(types)} error types and every serve option")
+print(f"docs/server.md: {len(routes)} routes, {len(keys)} request fields, {len(metrics)} metrics, "
+      f"{len(types)} error types")
+finish()
