@@ -33,8 +33,10 @@ float elem(const void* base, int64_t i) {
 
 // One block of n positions for the query heads of KV head kvh, one head at a time.
 struct ScalarBlock {
+  static constexpr int kMaxRows = 1;
   template <KvElem E>
-  static void run(const AttentionPart& j, const void* const* kh, const void* const* vh, int n, int64_t kvh, float* st) {
+  static void run(const AttentionPart& j, const void* const* kh, const void* const* vh, int n, int64_t kvh, float* st,
+                  int /*rows: always 1*/) {
     const int64_t D = j.head_dim, dp = (D + 15) / 16 * 16;
     float s[kBlock];
     for (int64_t h = kvh * j.group; h < (kvh + 1) * j.group; ++h) {
