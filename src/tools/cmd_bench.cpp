@@ -125,28 +125,33 @@ double checkpoint_bytes(const std::filesystem::path& dir) {
   return b;
 }
 
+std::string gib_or_mib(double bytes) {
+  return bytes >= double(1 << 30) ? fmt::format("{:.2f} GiB", bytes / double(1 << 30))
+                                  : fmt::format("{:.1f} MiB", bytes / double(1 << 20));
+}
+
 // Refuses, before the probe and the load, a KV cache that does not fit: in --kv-memory when given,
 // else in the memory the machine has available (MemAvailable) beside the weights.
 void check_kv_fits(const Opts& o, const Qwen3Config& c) {
   const KvCacheOptions ko{.num_layers = int(c.num_hidden_layers), .num_kv_heads = int(c.num_key_value_heads),
                           .head_dim = int(c.head_dim), .page_size = kPage, .num_pages = 1, .dtype = kv_dtype(o.m)};
-  const double per_position = kv_bytes_per_position(ko), gib = double(int64_t(1) << 30);
+  const double per_position = kv_bytes_per_position(ko);
   const int64_t positions = kv_pages_needed(o) * kPage;
   const double need = per_position * double(positions);
   const std::string what =
       fmt::format("the KV cache of {} positions (--depth {} + --gen {}, --prompt {}, --batch {}) x {:.1f} KiB "
-                  "(--kv-dtype {}) needs {:.2f} GiB",
-                  positions, o.deepest(), o.gen, o.prompt, o.batch, per_position / 1024, o.m.kv_dtype, need / gib);
+                  "(--kv-dtype {}) needs {}",
+                  positions, o.deepest(), o.gen, o.prompt, o.batch, per_position / 1024, o.m.kv_dtype, gib_or_mib(need));
   if (o.kv_memory_gib > 0) {
-    if (need > o.kv_memory_gib * gib) fail("--kv-memory {} GiB is too small: {}", o.kv_memory_gib, what);
+    if (need > o.kv_memory_gib * double(1 << 30)) fail("--kv-memory {} GiB is too small: {}", o.kv_memory_gib, what);
     return;
   }
   const auto available = available_memory_bytes();
   const double weights = checkpoint_bytes(o.m.model);
   if (available && need + weights > double(*available))
-    fail("{}, beside about {:.2f} GiB of weights, but {:.2f} GiB are available (MemAvailable): use a smaller "
-         "--depth, a smaller --kv-dtype, or --kv-memory GiB to bound the cache alone",
-         what, weights / gib, double(*available) / gib);
+    fail("{}, beside about {} of weights, but {} are available (MemAvailable): use a smaller --depth, a smaller "
+         "--kv-dtype, or --kv-memory GiB to bound the cache alone",
+         what, gib_or_mib(weights), gib_or_mib(double(*available)));
 }
 
 class Bench {
@@ -433,10 +438,9 @@ int run(Opts o) {
     r.frac = fraction(*r.decode_gb);
   }
   for (size_t k = 0; k < dep.size() && !o.spec.only; ++k) {
-    DepthResult d{.depth = o.depths[k], .tok_s = stat_of(dep[k])};
-    d.gb_s = gb_s(d.tok_s.median, double(d.depth));
-    d.frac = fraction(d.gb_s);
-    r.depths.push_back(d);
+    const Stat s = stat_of(dep[k]);
+    const double gb = gb_s(s.median, double(o.depths[k]));
+    r.depths.push_back({.depth = o.depths[k], .tok_s = s, .gb_s = gb, .frac = fraction(gb)});
   }
   r.rss_mib = double(peak_rss_bytes()) / (1 << 20);
   r.isa = std::string(kernels::isa_name(kernels::active_isa()));

@@ -84,15 +84,15 @@ try:
     j = bench_json("yarn past max_position_embeddings", "--model", y, "--prompt", "8", "--gen", "4", "--batch", "0",
                    "--repeat", "1", "--bandwidth-mib", "0", "--depth", "100,250")
     check("yarn context 256", j and j["max_context"] == 256 and [d["depth"] for d in j["depths"]] == [100, 250], j)
-    expect_error("yarn: past 256", ["bench", "--model", y, "--depth", "253", "--gen", "4", "--bandwidth-mib", "0"],
+    expect_error("yarn: past 256", ["bench", "--model", y, "--prompt", "8", "--depth", "253", "--gen", "4"],
                  "--depth 253", "original_max_position_embeddings x factor 256", quick=True)
 
     # --- errors, before the probe and the load ---
     base = ["bench", "--model", m, "--prompt", "8", "--gen", "4"]
     expect_error("depth past the context", base + ["--depth", "16,4093"], "--depth 4093", "max_position_embeddings 4096",
                  quick=True)
-    expect_error("prompt past the context", base + ["--prompt", "4097"], "--prompt 4097", "max_position_embeddings",
-                 quick=True)
+    expect_error("prompt past the context", ["bench", "--model", m, "--prompt", "4097"], "--prompt 4097",
+                 "max_position_embeddings", quick=True)
     expect_error("depth twice", base + ["--depth", "16,64,16"], "--depth", "16 is listed twice", quick=True)
     expect_error("negative depth", base + ["--depth", "16,-3"], "--depth", "-3", quick=True)
     expect_error("depth not a number", base + ["--depth", "16,x"], "--depth", quick=True)
@@ -101,14 +101,16 @@ try:
     # 2048 + 4 positions -> 129 pages x 16 x 768 bytes = 1.5 MiB of bf16 K/V: over 1 MiB.
     expect_error("past --kv-memory", base + ["--depth", "2048", "--kv-memory", "0.0009765625"], "--kv-memory",
                  "KV cache", "2064 positions", "--depth 2048", quick=True)
-    # Past the machine's memory: a config with a million layers (never loaded: the check comes first)
-    # needs 2 * 10^6 * 2 * 32 * 2 bytes = 256 MB per position, 2 TB at 8 KiB positions.
+    # Past the machine's memory: a config with 4096 layers and YaRN's context of 2^22 positions
+    # (never loaded: the check comes first) needs 2 * 4096 * 2 * 32 * 4 bytes = 2 MiB per f32
+    # position, about 7.6 TiB at 4,000,000 positions.
     big = os.path.join(tmp, "big")
     shutil.copytree(m, big)
-    c = dict(cfg, num_hidden_layers=1000000)
+    c = dict(cfg, num_hidden_layers=4096,
+             rope_scaling={"rope_type": "yarn", "factor": 1024.0, "original_max_position_embeddings": 4096})
     json.dump(c, open(os.path.join(big, "config.json"), "w"))
-    expect_error("past the available memory", ["bench", "--model", big, "--depth", "8000", "--gen", "4"],
-                 "MemAvailable", "--depth 8000", quick=True)
+    expect_error("past the available memory", ["bench", "--model", big, "--depth", "4000000", "--gen", "4",
+                                               "--kv-dtype", "f32"], "MemAvailable", "--depth 4000000", quick=True)
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 finish()
