@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/kv_dtype.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
 
@@ -18,7 +19,7 @@ namespace {
 
 constexpr int64_t kHq = 16, kHkv = 8, kD = 128, kPage = 16;
 
-void run(benchmark::State& st, Isa isa, DType dt, int64_t T) {
+void run(benchmark::State& st, Isa isa, KvDType dt, int64_t T) {
   if (!isa_supported(isa)) {
     st.SkipWithError("ISA not supported on this CPU");
     return;
@@ -32,14 +33,15 @@ void run(benchmark::State& st, Isa isa, DType dt, int64_t T) {
   std::vector<int32_t> table(static_cast<size_t>(pages));
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), rng);
-  const size_t n = size_t(pages * kPage * kHkv * kD), es = dtype_size(dt);
+  const int64_t heads = pages * kPage * kHkv;
+  const size_t n = size_t(heads * kD), hb = kv_head_bytes(dt, kD);
   std::vector<float> src(n);
   std::normal_distribution<float> nd(0, 1);
   for (auto& x : src) x = nd(rng);
-  std::vector<unsigned char> k(n * es), v(n * es);
-  convert_f32(src.data(), int64_t(n), dt, k.data());
+  std::vector<unsigned char> k(size_t(heads) * hb), v(size_t(heads) * hb);
+  store_kv(src.data(), heads, kD, dt, k.data());
   for (auto& x : src) x = nd(rng);
-  convert_f32(src.data(), int64_t(n), dt, v.data());
+  store_kv(src.data(), heads, kD, dt, v.data());
   std::vector<float> q(size_t(T * kHq * kD)), out(q.size());
   for (auto& x : q) x = nd(rng);
   const std::vector<AttentionSeq> seqs = {{.row0 = 0, .T = T, .pos0 = depth, .block_table = table.data()}};
@@ -52,7 +54,7 @@ void run(benchmark::State& st, Isa isa, DType dt, int64_t T) {
   }
   // K and V of every position of the context, read once per call (decode); prefill rereads them
   // from cache, so for it this is an effective, not a memory, rate.
-  st.SetBytesProcessed(int64_t(st.iterations()) * 2 * len * kHkv * kD * int64_t(es));
+  st.SetBytesProcessed(int64_t(st.iterations()) * 2 * len * kHkv * int64_t(hb));
   set_active_isa(saved);
   set_num_threads(saved_threads);
 }
@@ -66,13 +68,17 @@ void args(benchmark::internal::Benchmark* b) {
 }
 
 #define QWEN3_ATTN_BENCH(isa, dt, T)                                                                              \
-  BENCHMARK_CAPTURE(run, isa##_##dt##_T##T, Isa::isa, DType::dt, T)->Apply(args)
+  BENCHMARK_CAPTURE(run, isa##_##dt##_T##T, Isa::isa, KvDType::dt, T)->Apply(args)
 QWEN3_ATTN_BENCH(Avx512, BF16, 1);
+QWEN3_ATTN_BENCH(Avx512, Q8, 1);
+QWEN3_ATTN_BENCH(Avx512, FP8, 1);
+QWEN3_ATTN_BENCH(Avx2, Q8, 1);
 QWEN3_ATTN_BENCH(Avx512, F32, 1);
 QWEN3_ATTN_BENCH(Avx512, F16, 1);
 QWEN3_ATTN_BENCH(Avx2, BF16, 1);
 QWEN3_ATTN_BENCH(Portable, BF16, 1);
 QWEN3_ATTN_BENCH(Avx512, BF16, 64);
+QWEN3_ATTN_BENCH(Avx512, Q8, 64);
 #undef QWEN3_ATTN_BENCH
 
 }  // namespace

@@ -6,6 +6,10 @@
 //
 //   node bench/serve_bench.mjs --bin build/qwen3 --model /work/main/models/demo-qwen3-0.6b
 //        [--levels 1,4,16] [--max-tokens 64] [--requests 2] [--prompt-words 32] [--serve-args "..."]
+//        [--json FILE [--label NAME]]
+//
+// --json writes every level's figures (the table's columns) and the settings to FILE, for
+// bench/plot.py serving; --label names the series in the plot (default: the file's name).
 //
 // Targets (issue 5): total tok/s at 16 >= 4x the single-request decode speed; p99 ITL at 16 <= 3x
 // the single-request p99 ITL.
@@ -28,6 +32,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeZeroLogitModel, scriptedParams } from '../tests/server/server_util.mjs';
+import { sseEvents } from './sse.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
   if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
@@ -69,19 +74,9 @@ async function one(url, k) {
   const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const times = [];
-  let buf = '';
-  for await (const piece of res.body) {
-    const now = performance.now();
-    buf += Buffer.from(piece).toString('utf8');
-    let i;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const ev = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
-      const j = JSON.parse(ev.slice(6));
-      const n = j.choices?.[0]?.logprobs?.tokens?.length ?? 0;
-      for (let t = 0; t < n; ++t) times.push(now);
-    }
+  for await (const { now, data } of sseEvents(res)) {
+    const n = data.choices?.[0]?.logprobs?.tokens?.length ?? 0;
+    for (let t = 0; t < n; ++t) times.push(now);
   }
   if (times.length !== maxTokens) throw new Error(`got ${times.length} tokens, wanted ${maxTokens}`);
   return { t0, times };
@@ -171,6 +166,16 @@ console.log(`| concurrency | output tok/s (total) | decode tok/s per sequence | 
 console.log(`|---|---|---|---|---|---|---|`);
 for (const r of rows)
   console.log(`| ${r.c} | ${r.tokS.toFixed(1)} | ${r.perSeq.toFixed(1)} | ${r.ttft50.toFixed(0)} | ${r.ttft99.toFixed(0)} | ${r.itl50.toFixed(1)} | ${r.itl99.toFixed(1)} |`);
+if (args.json) {
+  const levelsOut = rows.map((r) => ({ concurrency: r.c, requests: r.c * perClient, output_tok_s: r.tokS,
+                                       decode_tok_s_per_sequence: r.perSeq, ttft_p50_ms: r.ttft50, ttft_p99_ms: r.ttft99,
+                                       itl_p50_ms: r.itl50, itl_p99_ms: r.itl99 }));
+  fs.writeFileSync(args.json, JSON.stringify({
+    bench: 'serve_bench', label: args.label ?? null, date: new Date().toISOString(), server: srv.line?.match(/listening on .*/)?.[0] ?? args.url,
+    settings: { max_tokens: maxTokens, requests_per_client: perClient, prompt_words: promptWords,
+                serve_args: args.url ? null : (args['serve-args'] ?? '--max-batch 16 --kv-memory 2') },
+    levels: levelsOut }, null, 1) + '\n');
+}
 const single = rows.find((r) => r.c === 1), top = rows.find((r) => r.c === 16);
 if (single && top) {
   console.log(`throughput at 16 / single-request decode: ${(top.tokS / single.perSeq).toFixed(2)}x (target >= 4)`);

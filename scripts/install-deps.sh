@@ -11,7 +11,7 @@ apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build pkg-config git ca-certificates curl \
   libgtest-dev libgmock-dev libbenchmark-dev \
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev \
-  python3 python3-numpy python3-jinja2 \
+  python3 python3-numpy python3-jinja2 python3-matplotlib \
   clang libclang-rt-14-dev \
   openmpi-bin libopenmpi-dev \
   chromium

@@ -1,4 +1,5 @@
 #include "core/dtype.h"
+#include "core/kv_dtype.h"
 
 #include <cmath>
 
@@ -24,6 +25,26 @@ std::optional<DType> parse_dtype_name(std::string_view s) {
   if (s == "f32" || s == "float32") return DType::F32;
   if (s == "bf16" || s == "bfloat16") return DType::BF16;
   if (s == "f16" || s == "float16") return DType::F16;
+  return std::nullopt;
+}
+
+std::string_view kv_dtype_name(KvDType t) {
+  switch (t) {
+    case KvDType::F32: return "f32";
+    case KvDType::BF16: return "bf16";
+    case KvDType::F16: return "f16";
+    case KvDType::Q8: return "q8";
+    case KvDType::Q8Head: return "q8-head";
+    case KvDType::FP8: return "fp8";
+  }
+  return "?";
+}
+
+std::optional<KvDType> parse_kv_dtype_name(std::string_view s) {
+  if (s == "q8") return KvDType::Q8;
+  if (s == "q8-head") return KvDType::Q8Head;
+  if (s == "fp8") return KvDType::FP8;
+  if (auto d = parse_dtype_name(s)) return kv_dtype_of(*d);
   return std::nullopt;
 }
 

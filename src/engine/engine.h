@@ -52,7 +52,7 @@ struct EngineOptions {
   double prefill_waiting_ratio = 2.0;
   int64_t kv_pages = 4096;           // KV cache size in pages
   int page_size = 16;
-  DType kv_dtype = DType::BF16;
+  KvDType kv_dtype = KvDType::BF16;
   int max_queue = 256;               // choices waiting beyond max_batch before submit() refuses
   bool prefix_cache = true;          // SchedulerOptions::prefix_cache (--no-prefix-cache)
   std::vector<int32_t> eos_token_ids;

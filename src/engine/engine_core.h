@@ -45,7 +45,7 @@ struct CoreOptions {
   double prefill_waiting_ratio = 2.0;
   int64_t kv_pages = 4096;           // KV cache size in pages
   int page_size = 16;
-  DType kv_dtype = DType::BF16;
+  KvDType kv_dtype = KvDType::BF16;
   bool prefix_cache = true;
   std::vector<int32_t> eos_token_ids;
   DraftLengthOptions spec;           // with a proposer

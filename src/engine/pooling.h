@@ -45,7 +45,7 @@ struct PoolingInputError : Error {
 struct PoolingOptions {
   int64_t kv_pages = 0;        // the cache for one batch; bounds the longest input with the context
   int page_size = 16;
-  DType kv_dtype = DType::BF16;
+  KvDType kv_dtype = KvDType::BF16;
   int64_t max_batch_tokens = 8192;  // tokens per forward pass (a longer input runs alone)
 };
 

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/dtype.h"
+#include "core/kv_dtype.h"
 
 namespace qwen3::kernels {
 
@@ -120,6 +121,15 @@ void gated_act(const float* gate_up, int64_t n, int64_t d, Act act, float* out);
 // even, bit for bit as core/dtype.h's f32_to_bf16 / f32_to_f16; F32 copies.
 void convert_f32(const float* x, int64_t n, DType to, void* out);
 
+// One token's K or V, x[heads, head_dim] float32, into the cache's layout for `to`
+// (core/kv_dtype.h): out holds heads * kv_head_bytes(to, head_dim) bytes. Float types as
+// convert_f32. Quantized types, per head and block of kKvQBlock elements (Q8Head: the whole head):
+// a = max|x| over the block (NaN and ±inf count as 0 and are stored as code 0), scale =
+// f32_to_f16(a / 127) (Q8) or f32_to_f16(a / 448) (FP8), saturated to the largest finite f16;
+// s = the scale as float; code = 0 when s == 0, else round-to-nearest-even(x / s) clamped to
+// [-127, 127] (Q8) or f32_to_e4m3(x / s) (FP8, saturating). The same bits on every ISA (scalar).
+void store_kv(const float* x, int64_t heads, int64_t head_dim, KvDType to, void* out);
+
 // Causal attention over a paged K/V cache, for the query rows of several sequences in one call.
 struct AttentionSeq {
   int64_t row0 = 0;  // its first query row in PagedAttention::q / out
@@ -133,14 +143,17 @@ struct PagedAttention {
   float* out = nullptr;      // [rows, num_heads * head_dim]
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;  // num_heads a multiple of num_kv_heads
   float scale = 1.0f;
-  DType kv_dtype = DType::F32;
-  const void* k = nullptr;   // this layer's K: [num_pages, page_size, num_kv_heads, head_dim] of kv_dtype
+  KvDType kv_dtype = KvDType::F32;
+  // This layer's K: [num_pages, page_size, num_kv_heads] of kv_head_bytes(kv_dtype, head_dim) each
+  // (head_dim elements of a float type; scales and codes of a quantized one: core/kv_dtype.h).
+  const void* k = nullptr;
   const void* v = nullptr;   // this layer's V, the same shape
   int64_t page_size = 16;
   std::span<const AttentionSeq> seqs;
 };
 // out = softmax(q kᵀ · scale) v per query head, kv head = head / (num_heads / num_kv_heads). K and V
-// are read in their stored type and widened to float32; float32 math. The context of each row is
+// are read in their stored type and widened to float32 (quantized codes: code * scale, one
+// rounding, in registers); float32 math. The context of each row is
 // cut into partitions of kAttentionPartition positions at fixed positions, each reduced with online
 // softmax, and the partitions are merged left to right; threads share the partitions out.
 // Batch invariance: a (row, head) result is the same bits whatever the other rows and sequences,

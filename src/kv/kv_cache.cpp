@@ -34,12 +34,12 @@ const KvCacheOptions& checked(const KvCacheOptions& o) {
     fail("KV cache: num_pages {} exceeds the PageId limit {}", o.num_pages,
          std::numeric_limits<PageId>::max());
   }
-  // K and V: 2 * num_layers * num_pages * page_size * num_kv_heads * head_dim elements. Multiply with
-  // overflow checks; every factor is positive and < 2^31, and the cap keeps products far below 2^64
-  // once it is reached.
-  uint64_t bytes = 2 * dtype_size(o.dtype);
+  // K and V: 2 * num_layers * num_pages * page_size * num_kv_heads heads of kv_head_bytes. Multiply
+  // with overflow checks; every factor is positive and < 2^31 (the first < 2^35), and the cap keeps
+  // products far below 2^64 once it is reached.
+  uint64_t bytes = 2 * kv_head_bytes(o.dtype, o.head_dim);
   for (uint64_t f : {uint64_t(o.num_layers), uint64_t(o.num_pages), uint64_t(o.page_size),
-                     uint64_t(o.num_kv_heads), uint64_t(o.head_dim)}) {
+                     uint64_t(o.num_kv_heads)}) {
     if (bytes > kMaxKvBytes / f) {
       fail(
           "KV cache: num_layers {} x num_pages {} x page_size {} x num_kv_heads {} x head_dim {} "
@@ -127,7 +127,7 @@ int PagePool::refcount(PageId page) const {
 // KvStorage
 
 KvStorage::KvStorage(const KvCacheOptions& opts) : opts_(checked(opts)) {
-  token_stride_ = size_t(opts_.num_kv_heads) * size_t(opts_.head_dim) * dtype_size(opts_.dtype);
+  token_stride_ = size_t(opts_.num_kv_heads) * kv_head_bytes(opts_.dtype, opts_.head_dim);
   layer_stride_ = size_t(opts_.num_pages) * size_t(opts_.page_size) * token_stride_;
   const size_t n = size_t(opts_.num_layers) * layer_stride_;
   try {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/kv_dtype.h"
 #include "core/error.h"
 #include "kv/prefix_index.h"
 
@@ -40,7 +41,7 @@ struct KvCacheOptions {
   int head_dim = 0;
   int page_size = 16;    // tokens per page
   int64_t num_pages = 0;
-  DType dtype = DType::F32;  // element type of stored K and V (bf16 / f16: rounded on write)
+  KvDType dtype = KvDType::F32;  // type of stored K and V (rounded or quantized on write: kernels::store_kv)
   uint64_t prefix_key_mask = ~uint64_t{0};  // tests only: fewer hash bits force prefix-cache collisions
   // Tensor parallelism: rank 0's cache records its changes for the other ranks (KvCache::take_journal).
   bool journal = false;
@@ -72,9 +73,9 @@ class PagePool {
   int64_t num_parked_ = 0;
 };
 
-// KV memory: K and V in opts.dtype, per layer [num_pages, page_size, num_kv_heads, head_dim].
-// key() / value() point at the num_kv_heads * head_dim elements of one token (of type dtype(),
-// element_size() bytes each); the kernels convert on write (kernels::convert_f32) and read.
+// KV memory: K and V in opts.dtype, per layer [num_pages, page_size, num_kv_heads] of
+// kv_head_bytes(dtype, head_dim) each (core/kv_dtype.h). key() / value() point at the
+// token_bytes() bytes of one token; the kernels write them (kernels::store_kv) and read them.
 class KvStorage {
  public:
   explicit KvStorage(const KvCacheOptions& opts);
@@ -83,13 +84,13 @@ class KvStorage {
   const std::byte* key(int layer, PageId page, int slot) const;
   const std::byte* value(int layer, PageId page, int slot) const;
   void copy_page(PageId dst, PageId src, int num_slots);  // all layers, K and V, slots [0, num_slots)
-  DType dtype() const { return opts_.dtype; }
-  size_t element_size() const { return dtype_size(opts_.dtype); }
+  KvDType dtype() const { return opts_.dtype; }
+  size_t token_bytes() const { return token_stride_; }  // of K (V the same) for one token, all heads
   size_t bytes() const;
 
  private:
   KvCacheOptions opts_;
-  size_t token_stride_ = 0;   // bytes: num_kv_heads * head_dim * element_size()
+  size_t token_stride_ = 0;   // bytes: num_kv_heads * kv_head_bytes(dtype, head_dim)
   size_t layer_stride_ = 0;   // bytes: num_pages * page_size * token_stride_
   std::vector<std::byte> k_, v_;  // [num_layers, num_pages, page_size, num_kv_heads, head_dim]
 };
@@ -145,7 +146,7 @@ class KvCache {
   std::span<const PageId> block_table(SeqId seq) const;  // valid until the next non-const call
   std::vector<SeqId> sequences() const;
 
-  // Where token `pos` of `seq` lives: -> [num_kv_heads * head_dim] elements of options().dtype.
+  // Where token `pos` of `seq` lives: -> its storage().token_bytes() bytes (core/kv_dtype.h).
   // 0 <= pos < capacity(seq), else
   // qwen3::Error. One hash lookup per call: inner attention loops should take block_table(seq) once
   // and address storage() with (page = table[pos / page_size], slot = pos % page_size).

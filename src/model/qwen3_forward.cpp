@@ -163,10 +163,10 @@ void Qwen3Model::run(std::span<const SeqChunk> batch, KvCache& kv, Logits& out, 
     for (size_t b = 0; b < batch.size(); ++b) {
       const SeqChunk& ch = batch[b];
       const int64_t t0 = plan.chunk_begin[b], n = plan.chunk_begin[b + 1] - t0, pos0 = plan.positions[size_t(t0)];
-      for (int64_t i = 0; i < n; ++i) {  // k, v rounded to the cache's dtype
+      for (int64_t i = 0; i < n; ++i) {  // k, v rounded or quantized to the cache's type
         const float* row = &qkv[size_t((t0 + i) * qkv_dim)];
-        kernels::convert_f32(row + Hq * D, Hkv * D, ko.dtype, kv.key(int(l), ch.seq, pos0 + i));
-        kernels::convert_f32(row + (Hq + Hkv) * D, Hkv * D, ko.dtype, kv.value(int(l), ch.seq, pos0 + i));
+        kernels::store_kv(row + Hq * D, Hkv, D, ko.dtype, kv.key(int(l), ch.seq, pos0 + i));
+        kernels::store_kv(row + (Hq + Hkv) * D, Hkv, D, ko.dtype, kv.value(int(l), ch.seq, pos0 + i));
       }
       attn_seqs[b] = {.row0 = t0, .T = n, .pos0 = pos0};
     }

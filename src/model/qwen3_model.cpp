@@ -33,7 +33,7 @@ Qwen3Model::Qwen3Model(Qwen3Config config, Qwen3Weights weights)
   if (weights_.vocab.size == 0) weights_.vocab = {0, config_.vocab_size};
 }
 
-KvCacheOptions Qwen3Model::kv_options(int64_t num_pages, int page_size, DType kv_dtype) const {
+KvCacheOptions Qwen3Model::kv_options(int64_t num_pages, int page_size, KvDType kv_dtype) const {
   KvCacheOptions o;
   o.num_layers = int(config_.num_hidden_layers);
   o.num_kv_heads = int(kv_heads_);

@@ -53,7 +53,7 @@ class Qwen3Model {
   Numerics numerics() const { return numerics_; }
   // KV cache geometry for this model on this rank.
   // On rank 0 of a tensor-parallel model the cache records its changes for the other ranks.
-  KvCacheOptions kv_options(int64_t num_pages, int page_size = 16, DType kv_dtype = DType::BF16) const;
+  KvCacheOptions kv_options(int64_t num_pages, int page_size = 16, KvDType kv_dtype = KvDType::BF16) const;
   Communicator* communicator() const { return comm_; }
   bool tensor_parallel() const { return comm_ && comm_->size() > 1; }
 

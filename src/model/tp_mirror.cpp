@@ -104,7 +104,9 @@ void tp_serve(Qwen3Model& model, Communicator& comm) {
       o.head_dim = int(r.next());
       o.page_size = int(r.next());
       o.num_pages = r.next();
-      o.dtype = DType(r.next());
+      const int64_t dt = r.next();
+      if (dt < 0 || dt > int64_t(KvDType::FP8)) fail("unknown KV cache type {} from rank 0", dt);
+      o.dtype = KvDType(dt);
       o.prefix_key_mask = uint64_t(r.next());
       ops.resize(size_t(r.count()));
       for (int64_t& v : ops) v = r.next();

@@ -114,7 +114,7 @@ struct HttpServer::Impl {
   void routes();
   void chat(const std::string& body, httplib::Response& res);
   void check_messages(const Json& body) const;
-  void check_prompt_size(const std::string& prompt) const;
+  void check_prompt_size(const std::string& prompt, const char* param) const;
   void completion(const std::string& body, httplib::Response& res);
   void start_generation(httplib::Response& res, std::vector<int32_t> prompt, engine::SamplingParams params,
                         std::optional<int64_t> max_tokens, GenerationInfo info);
@@ -130,7 +130,7 @@ void HttpServer::Impl::start_generation(httplib::Response& res, std::vector<int3
   const int64_t ctx = engine.max_context();
   if (int64_t(prompt.size()) >= ctx)
     throw ApiError(400, fmt::format("the prompt is {} tokens; this model's context is {} tokens", prompt.size(), ctx),
-                   "messages", "context_length_exceeded");
+                   info.endpoint == Endpoint::Chat ? "messages" : "prompt", "context_length_exceeded");
   params.max_tokens = max_tokens ? *max_tokens : ctx - int64_t(prompt.size());
   if (params.max_tokens > ctx - int64_t(prompt.size()))
     throw ApiError(400, fmt::format("max_tokens ({}) plus the prompt ({} tokens) is more than the context ({} tokens)",
@@ -227,11 +227,11 @@ void HttpServer::Impl::check_messages(const Json& body) const {
                    "messages");
 }
 
-void HttpServer::Impl::check_prompt_size(const std::string& prompt) const {
+void HttpServer::Impl::check_prompt_size(const std::string& prompt, const char* param) const {
   if (prompt.size() > options.max_prompt_bytes)
     throw ApiError(400, fmt::format("the prompt is {} bytes; this server takes at most {} (--max-prompt-bytes)",
                                     prompt.size(), options.max_prompt_bytes),
-                   "messages", "context_length_exceeded");
+                   param, "context_length_exceeded");
 }
 
 void HttpServer::Impl::require_task(ModelTask wanted, const char* endpoint) const {
@@ -253,7 +253,7 @@ void HttpServer::Impl::chat(const std::string& text, httplib::Response& res) {
   } catch (const TemplateError& e) {
     throw ApiError(400, fmt::format("the chat template refused the messages: {}", e.what()), "messages");
   }
-  check_prompt_size(prompt_text);
+  check_prompt_size(prompt_text, "messages");
   GenerationInfo info;
   info.endpoint = Endpoint::Chat;
   info.id = random_id("chatcmpl-");
@@ -272,7 +272,7 @@ void HttpServer::Impl::completion(const std::string& text, httplib::Response& re
   require_task(ModelTask::Generate, "/v1/completions");
   const Json body = parse_body(text);
   CompletionRequest cr = parse_completion_request(body, defaults);
-  if (cr.prompt_text) check_prompt_size(*cr.prompt_text);
+  if (cr.prompt_text) check_prompt_size(*cr.prompt_text, "prompt");
   std::vector<int32_t> prompt = cr.prompt_text ? tok.encode(*cr.prompt_text) : cr.prompt_ids;
   if (prompt.empty()) throw ApiError(400, "the prompt is empty", "prompt");
   GenerationInfo info;
@@ -457,7 +457,8 @@ void HttpServer::Impl::routes() {
       throw ApiError(400, "/tokenize takes {\"prompt\": string} or {\"messages\": [...]}", "prompt");
     }
     const std::vector<int32_t> ids = tok.encode(text);
-    send_json(res, 200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", engine.max_context()}});
+    send_json(res, 200, {{"tokens", ids}, {"count", ids.size()},
+                         {"max_model_len", pooler ? pooler->max_context() : engine.max_context()}});
   });
   post("/detokenize", [this](const std::string& text, httplib::Response& res) {
     const Json body = parse_body(text);

@@ -42,7 +42,7 @@ class ChatSession {
  public:
   struct Options {
     int64_t context_tokens = 8192;  // KV cache size
-    DType kv_dtype = DType::BF16;
+    KvDType kv_dtype = KvDType::BF16;
     int max_tokens = 1024;          // per reply
     engine::DraftLengthOptions spec;  // with a proposer
     // How replies are sampled; one generator for the session, so that a seeded conversation repeats.

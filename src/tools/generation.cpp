@@ -72,7 +72,7 @@ GenerationResult generate_tokens(Qwen3Model& model, KvCache& kv, SeqId seq, std:
   return r;
 }
 
-engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DType kv_dtype,
+engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, KvDType kv_dtype,
                                                  std::vector<int32_t> eos_token_ids) {
   engine::CoreOptions o;
   o.max_batch = 1;

@@ -62,7 +62,7 @@ GenerationResult generate_with_core(engine::EngineCore& core, engine::RequestId 
 
 // CoreOptions for one sequence of up to `tokens` tokens (prompt + output) drafting up to
 // `max_k` tokens: KV pages for all of it plus the drafts, the whole prompt in one prefill chunk.
-engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, DType kv_dtype,
+engine::CoreOptions single_sequence_core_options(int64_t tokens, int max_k, KvDType kv_dtype,
                                                  std::vector<int32_t> eos_token_ids);
 
 int32_t argmax(std::span<const float> logits);  // first maximum, as torch.argmax

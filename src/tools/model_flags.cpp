@@ -63,7 +63,7 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
   flags_registry()[&app] = &f;
   add_model_path_option(app, "--model", f.model, "Hugging Face checkpoint", true)->required();
   app.add_option("--quant", f.quant, "quantize weights on load: none, q8, q4 or fp8")->capture_default_str();
-  app.add_option("--kv-dtype", f.kv_dtype, "KV cache element type: f32, bf16 or f16")->capture_default_str();
+  app.add_option("--kv-dtype", f.kv_dtype, "KV cache type: f32, bf16, f16, q8 (int8, a scale per 32 values), q8-head (a scale per head) or fp8 (e4m3, a scale per 32 values)")->capture_default_str();
   app.add_option("--numerics", f.numerics,
                  "exact (float32 activations) or fast (bf16 activations in bf16 matmuls)")
       ->capture_default_str();
@@ -99,9 +99,9 @@ LoadOptions load_options(const ModelFlags& f) {
   return o;
 }
 
-DType kv_dtype(const ModelFlags& f) {
-  auto d = parse_dtype_name(f.kv_dtype);
-  if (!d) fail("--kv-dtype: '{}' is not f32, bf16 or f16", f.kv_dtype);
+KvDType kv_dtype(const ModelFlags& f) {
+  auto d = parse_kv_dtype_name(f.kv_dtype);
+  if (!d) fail("--kv-dtype: '{}' is not f32, bf16, f16, q8, q8-head or fp8", f.kv_dtype);
   return *d;
 }
 

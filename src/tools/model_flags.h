@@ -16,7 +16,7 @@ namespace qwen3::tools {
 struct ModelFlags {
   std::string model;
   std::string quant = "none";     // none | q8 | q4 | fp8
-  std::string kv_dtype = "bf16";  // f32 | bf16 | f16
+  std::string kv_dtype = "bf16";  // f32 | bf16 | f16 | q8 | q8-head | fp8
   std::string numerics = "exact"; // exact | fast
   std::string head = "auto";      // auto | stored | q8
   int threads = 0;                // 0: one per core
@@ -28,7 +28,7 @@ void add_model_flags(CLI::App& app, ModelFlags& f);
 
 // Typed values; each throws qwen3::Error naming the option when its value is unknown.
 LoadOptions load_options(const ModelFlags& f);
-DType kv_dtype(const ModelFlags& f);
+KvDType kv_dtype(const ModelFlags& f);
 
 // Sets the thread count and loads the model (with a progress bar while quantizing on a terminal).
 // kernel_layout = false keeps quantized weights row-major (LoadOptions::kernel_layout), for tools

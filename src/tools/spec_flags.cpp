@@ -66,9 +66,9 @@ engine::DraftLengthOptions draft_length_options(const SpecFlags& f) {
   return o;
 }
 
-int64_t kv_page_bytes(const Qwen3Config& c, int page_size, DType kv_dtype) {
-  return 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * int64_t(page_size) *
-         int64_t(dtype_size(kv_dtype));
+int64_t kv_page_bytes(const Qwen3Config& c, int page_size, KvDType kv_dtype) {
+  return 2 * c.num_hidden_layers * c.num_key_value_heads * int64_t(page_size) *
+         int64_t(kv_head_bytes(kv_dtype, c.head_dim));
 }
 
 namespace {
@@ -77,7 +77,7 @@ fs::path draft_dir(const SpecFlags& f, const ModelFlags& target_flags) {
 }
 }  // namespace
 
-int64_t draft_kv_page_bytes(const SpecFlags& f, const ModelFlags& target_flags, int page_size, DType kv_dtype) {
+int64_t draft_kv_page_bytes(const SpecFlags& f, const ModelFlags& target_flags, int page_size, KvDType kv_dtype) {
   if (spec_mode(f) != SpecMode::Draft) return 0;
   return kv_page_bytes(Qwen3Config::load(draft_dir(f, target_flags) / "config.json"), page_size, kv_dtype);
 }
@@ -110,7 +110,7 @@ void check_draft(const fs::path& dir, const ModelFlags& target_flags, const Toke
 
 std::unique_ptr<engine::Proposer> make_proposer(const SpecFlags& f, const ModelFlags& target_flags,
                                                 const Qwen3Model& target, const Tokenizer* target_tokenizer,
-                                                int64_t draft_kv_pages, int page_size, DType kv_dtype) {
+                                                int64_t draft_kv_pages, int page_size, KvDType kv_dtype) {
   const SpecMode mode = spec_mode(f);
   if (mode == SpecMode::Off) return nullptr;
   if (mode == SpecMode::Ngram) return std::make_unique<engine::NgramProposer>();

@@ -49,10 +49,10 @@ std::string proposer_name(const SpecFlags& f);
 engine::DraftLengthOptions draft_length_options(const SpecFlags& f);
 
 // K + V bytes of one KV page of a model with config `c`.
-int64_t kv_page_bytes(const Qwen3Config& c, int page_size, DType kv_dtype);
+int64_t kv_page_bytes(const Qwen3Config& c, int page_size, KvDType kv_dtype);
 // The same for the draft model the flags name (its config.json, or the target's for a self-draft);
 // 0 unless spec_mode is Draft. Lets a caller split one memory budget between the two caches.
-int64_t draft_kv_page_bytes(const SpecFlags& f, const ModelFlags& target_flags, int page_size, DType kv_dtype);
+int64_t draft_kv_page_bytes(const SpecFlags& f, const ModelFlags& target_flags, int page_size, KvDType kv_dtype);
 
 // The proposer the flags describe, or null for --spec off. For a draft model: checks it against the
 // target's tokenizer (target_tokenizer, or the target folder's tokenizer.json when null), loads it
@@ -60,7 +60,7 @@ int64_t draft_kv_page_bytes(const SpecFlags& f, const ModelFlags& target_flags, 
 // of draft_kv_pages pages. qwen3::Error when the draft is refused or cannot be loaded.
 std::unique_ptr<engine::Proposer> make_proposer(const SpecFlags& f, const ModelFlags& target_flags,
                                                 const Qwen3Model& target, const Tokenizer* target_tokenizer,
-                                                int64_t draft_kv_pages, int page_size, DType kv_dtype);
+                                                int64_t draft_kv_pages, int page_size, KvDType kv_dtype);
 
 // One line for start-up messages: "ngram, k <= 4 (adaptive)", "draft DIR (q8), k = 3 (fixed)".
 std::string describe_spec(const SpecFlags& f);

@@ -459,7 +459,7 @@ class KVCache:
         return self.k[0].shape[0]
 
 
-KV_DTYPES = ("f64", "f32", "bf16", "f16")
+KV_DTYPES = ("f64", "f32", "bf16", "f16", "q8", "q8-head", "fp8")
 
 
 def round_kv(x: np.ndarray, kv_dtype: str) -> np.ndarray:
@@ -472,6 +472,8 @@ def round_kv(x: np.ndarray, kv_dtype: str) -> np.ndarray:
         return x
     if kv_dtype not in KV_DTYPES:
         raise ValueError(f"kv_dtype {kv_dtype!r} is not one of {KV_DTYPES}")
+    if kv_dtype in ("q8", "q8-head", "fp8"):
+        return quantize_kv(x, kv_dtype)
     bits = 8 if kv_dtype == "bf16" else 11
     m, e = np.frexp(x)                                   # x = m 2^e, 0.5 <= |m| < 1
     r = np.ldexp(np.round(np.ldexp(m, bits)), e - bits)  # np.round: half to even
@@ -481,6 +483,41 @@ def round_kv(x: np.ndarray, kv_dtype: str) -> np.ndarray:
         r = np.where(np.abs(x) < 2.0 ** -14, np.round(x * 2.0 ** 24) / 2.0 ** 24, r)
         r = np.where(np.abs(r) > 65504, np.copysign(np.inf, x), r)
     return r
+
+
+def to_e4m3(y: np.ndarray) -> np.ndarray:
+    """y rounded to the nearest FP8 E4M3 value (OCP 8-bit spec, "e4m3fn": 3 mantissa bits, exponents
+    -6..8, subnormals in steps of 2^-9, largest 448), half to even, saturating at +-448."""
+    a = np.abs(y)
+    e = np.floor(np.log2(np.where(a > 0, a, 1.0)))
+    step = 2.0 ** (np.maximum(e, -6) - 3)                  # the spacing of e4m3 values around |y|
+    r = np.round(a / step) * step                          # np.round: half to even
+    return np.copysign(np.minimum(r, 448.0), y)
+
+
+def quantize_kv(x: np.ndarray, kv_dtype: str) -> np.ndarray:
+    """x [..., D] through a quantized KV cache and back: per block of 32 values of the last axis
+    ("q8-head": the whole axis), scale = (max|x| / 127 or / 448, a float32 division) rounded to f16,
+    values round(x / s) clamped to [-127, 127] (q8, float32 division, half to even) or e4m3 of the
+    float32 x / s (fp8), times s."""
+    D = x.shape[-1]
+    block = D if kv_dtype == "q8-head" else 32
+    qmax = np.float32(448.0 if kv_dtype == "fp8" else 127.0)
+    x32 = x.astype(np.float32)
+    out = np.empty_like(x)
+    for b0 in range(0, D, block):
+        xb = x32[..., b0:b0 + block]
+        amax = np.abs(xb).max(axis=-1, keepdims=True)
+        s = (amax / qmax).astype(np.float16)
+        s = np.where(np.isinf(s), np.float16(65504), s).astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(s > 0, xb / np.where(s > 0, s, 1), np.float32(0)).astype(np.float32)
+        if kv_dtype == "fp8":
+            c = to_e4m3(y.astype(np.float64))
+        else:
+            c = np.round(np.clip(y, -127, 127)).astype(np.float64)
+        out[..., b0:b0 + block] = (c * s).astype(np.float32)  # the engine's one float32 product
+    return out
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, first_pos: int) -> np.ndarray:

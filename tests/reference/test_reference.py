@@ -29,6 +29,12 @@ the largest logit. Measured (emulated over all configurations; not emulated, ove
 bf16 <= 5.6e-4 emulated vs >= 3.8e-3 not, f16 <= 8.7e-5 vs >= 5.7e-4. So 16-bit caches are held to bounds between the two, 1e-3
 (bf16) and 2e-4 (f16): passing needs the emulated rounding (round to nearest even, k after RoPE),
 and the greedy continuations must still be identical.
+
+Quantized caches (`q8`, `q8-head`, `fp8`: core/kv_dtype.h) are emulated too (qwen3_ref.quantize_kv:
+block scales rounded to f16, codes rounded half to even). A code that flips at a midpoint moves an
+element by a whole step (max|x| / 127), so the bound is wider: measured over these configurations
+and two more, emulated 7e-5 .. 3.8e-3 (one flip), not emulated (reference with an f32 cache)
+1.4e-2 .. 9.3e-2; held to 6e-3.
 """
 from __future__ import annotations
 
@@ -48,7 +54,8 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qwen3_ref as ref  # noqa: E402
 
-TOLERANCE = {"f32": 1e-4, "bf16": 1e-3, "f16": 2e-4}  # by KV cache dtype, see above
+TOLERANCE = {"f32": 1e-4, "bf16": 1e-3, "f16": 2e-4,  # by KV cache dtype, see above
+             "q8": 6e-3, "q8-head": 6e-3, "fp8": 6e-3}
 GREEDY_TOKENS = 32
 VOCAB = 151936  # the tiny preset keeps Qwen3's real vocabulary
 
@@ -88,6 +95,11 @@ CONFIGS = [
     ("long-prompt-300", "bf16", 27, 1, None, 300),
     ("long-prompt-300-kv-f32", "bf16", 27, 1, None, 300, "f32"),
     ("long-prompt-300-kv-f16", "bf16", 27, 1, None, 300, "f16"),
+    ("f32-tied-silu-kv-q8", "f32", 1, 1, None, 37, "q8"),
+    ("hd64-kv-q8-head", "f32", 1, 1, {"head_dim": 64}, 37, "q8-head"),
+    ("hd64-kv-q8", "f32", 1, 1, {"head_dim": 64}, 37, "q8"),
+    ("f32-tied-silu-kv-fp8", "f32", 1, 1, None, 37, "fp8"),
+    ("long-prompt-300-kv-q8", "bf16", 27, 1, None, 300, "q8"),
     # positions 0..231 run far past original_max_position_embeddings / factor (8) and past
     # original_max_position_embeddings (32); the configured factor 4 is used, not 4096 / 32.
     ("yarn", "f32", 13, 1, {"rope_scaling": {"rope_type": "yarn", "factor": 4.0,
@@ -263,7 +275,7 @@ def iter_prefix(a: list[int], b: list[int]):
 # business; this subset still drives every code path of the engine (each weight and KV dtype,
 # untied, biases, GQA/MQA, several attention partitions, YaRN, shards, FP8 with partial blocks)
 # through ASan/UBSan at a quarter of the time.
-SANITIZED_SUBSET = {"f32-tied-silu-kv-f32", "f16-tied-silu-kv-f16", "bf16-untied", "attention-bias-bf16", "gelu",
+SANITIZED_SUBSET = {"f32-tied-silu-kv-f32", "f32-tied-silu-kv-q8", "f16-tied-silu-kv-f16", "bf16-untied", "attention-bias-bf16", "gelu",
                     "mqa-1kv", "long-prompt-300", "yarn", "sharded-3-untied-bf16", "fp8-inter300-bias",
                     "fp8-sharded-3-untied"}
 
@@ -598,6 +610,21 @@ def selftest_round_kv() -> None:
     with np.errstate(over="ignore"):  # values past 65520 become inf, as they should
         assert np.array_equal(ref.round_kv(r, "f16"), r.astype(np.float16).astype(np.float64))
     assert ref.round_kv(r, "f32") is r
+    # e4m3: 1 + 2^-4 is a tie between 1 and 1.125 -> 1; 1.1875 -> 1.25; 2^-10 ties to 0,
+    # 3 * 2^-10 to 2^-8 (subnormal steps of 2^-9); 464 and above saturate to 448.
+    e = np.array([1.0625, 1.1875, 2.0 ** -10, 3 * 2.0 ** -10, 500.0, -1e9, 0.0])
+    assert ref.to_e4m3(e).tolist() == [1.0, 1.25, 0.0, 2.0 ** -8, 448.0, -448.0, 0.0]
+    # q8: max|x| 127 gives scale 1 (exact in f16), ties to even; a block of zeros stays 0; the second
+    # block of 32 has its own scale (max 254 -> 2); "q8-head" one scale for the row (254 / 127 = 2).
+    q = np.zeros(40)
+    q[:4] = [127.0, 63.5, -0.5, 1.5]
+    q[32:35] = [254.0, 3.0, -5.0]
+    assert ref.round_kv(q, "q8")[:4].tolist() == [127.0, 64.0, 0.0, 2.0]
+    assert ref.round_kv(q, "q8")[32:35].tolist() == [254.0, 4.0, -4.0]
+    assert ref.round_kv(q, "q8-head")[:4].tolist() == [128.0, 64.0, 0.0, 2.0]
+    # fp8: scale f16(448 / 448) = 1, values e4m3-rounded.
+    f = np.array([448.0, 1.0625, -3.3])
+    assert ref.round_kv(f, "fp8").tolist() == [448.0, 1.0, -3.25]
 
 
 def self_test() -> tuple[int, int]:

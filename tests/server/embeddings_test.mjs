@@ -31,6 +31,9 @@ try {
   const srv = await startServer(emb, ['--kv-memory', '0.05']);
   servers.push(srv);
   check('embed task detected', /task embed/.test(srv.log()), srv.log().slice(-500));
+  const models = await (await fetch(`${srv.url}/v1/models`)).json(), tk = await post(`${srv.url}/tokenize`, { prompt: 'Hi' });
+  check('/tokenize and /v1/models: the same max_model_len (the pooler\'s)', tk.status === 200 && tk.body.max_model_len > 16 &&
+        tk.body.max_model_len === models.data[0].max_model_len, { tk, models });
   const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'none', maxRetries: 0 });
   const want = cli(['embed', '--model', emb, ...texts]).data.map((d) => d.embedding);
 

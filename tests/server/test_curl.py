@@ -111,6 +111,11 @@ try:
     j = expect("prompt longer than the context", 400, chat,
                json.dumps({"messages": [{"role": "user", "content": "hello " * 5000}], "max_tokens": 4}))
     check("context error code", j.get("error", {}).get("code") == "context_length_exceeded", j)
+    check("context error names messages", j.get("error", {}).get("param") == "messages", j)
+    j = expect("completions: prompt longer than the context", 400, "/v1/completions",
+               json.dumps({"prompt": "hello " * 5000, "max_tokens": 4}))
+    check("completions: context error names prompt", j.get("error", {}).get("param") == "prompt" and
+          j.get("error", {}).get("code") == "context_length_exceeded", j)
     expect("max_tokens past the context", 400, chat, json.dumps({"messages": ok_msg, "max_tokens": 4090}))
     expect("completions: no prompt", 400, "/v1/completions", '{"max_tokens": 3}')
     expect("completions: token id out of range", 400, "/v1/completions", '{"prompt": [1, 2, 999999], "max_tokens": 3}')

@@ -80,3 +80,7 @@ if(MPIRUN_EXECUTABLE AND MPI_CXX_FOUND)  # mpirun, and a qwen3 built with MPI
     endif()
   endforeach()
 endif()
+# docs/server.md against the source and `qwen3 serve --help`: every route, request field, option
+# (default, environment variable), metric and error code named; nothing named that is not there.
+add_test(NAME server_docs COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/check_docs.py)
+set_tests_properties(server_docs PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 60)

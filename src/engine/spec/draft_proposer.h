@@ -30,7 +30,7 @@ struct DraftModelOptions {
   std::string name = "draft";     // what name() reports: "draft", "self-q4", ...
   int64_t num_pages = 256;        // the draft's own KV cache
   int page_size = 16;
-  DType kv_dtype = DType::BF16;
+  KvDType kv_dtype = KvDType::BF16;
   int64_t target_vocab = 0;       // the target's config().vocab_size; 0: the draft's own
 };
 

@@ -41,26 +41,37 @@ struct MatmulJob {
 // Computes output columns [r0, r1) of y for all n tokens. Called concurrently on disjoint ranges.
 using MatmulFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1);
 
-// Element type of the KV cache (the same order as qwen3::DType, which these files cannot include).
-enum class KvElem : uint8_t { F32, BF16, F16 };
+// Element type of the KV cache (the same order as qwen3::KvDType, core/kv_dtype.h, which these
+// files cannot include: its inline functions would be compiled with the ISA's flags). A (token, KV
+// head) of a quantized type is its f16 block scales, last block first, then head_dim one-byte
+// codes; the scale of block b (kKvQBlock = 32 elements, or the whole head for Q8Head) sits at
+// ((const uint16_t*)codes)[-1 - b].
+enum class KvElem : uint8_t { F32, BF16, F16, Q8, Q8Head, FP8 };
 
-// One attention partition: all query heads of one query row against positions [p0, p1) of every
-// KV head, reduced with online softmax in blocks of positions that start at p0. p0 is a multiple of
-// the partition size (attention.cpp), so the blocks a position falls in depend on the position
-// only, never on the batch: this is what keeps attention batch invariant.
+// One attention partition for a tile of nrows consecutive query rows of one sequence: all query
+// heads of row i against positions [p0, min(p1 + i, p_cap)) of every KV head (p1 > p0), reduced
+// with online softmax in blocks of positions that start at p0. Each block's K and V rows are read
+// once for all the rows (attention.cpp). p0 is a multiple of the partition size, so the blocks a
+// position falls in depend on the position only, never on the batch or the tile: a row gets the
+// same calls in the same order whatever rows share its tile, which keeps attention batch invariant.
 struct AttentionPart {
-  const float* q = nullptr;      // [num_kv_heads * group, head_dim]: query head h reads KV head h / group
+  const float* q = nullptr;      // row 0: [num_kv_heads * group, head_dim]: query head h reads KV head h / group
+  int64_t q_row_stride = 0;      // floats from one row's q to the next
+  int64_t nrows = 1;
   int64_t num_kv_heads = 0, group = 0, head_dim = 0;
   float scale = 1.0f;
   KvElem elem = KvElem::F32;
-  const void* k = nullptr;       // this layer's K and V, [pages, page_size, num_kv_heads, head_dim]:
+  const void* k = nullptr;       // this layer's K and V, [pages, page_size, num_kv_heads, head bytes]:
   const void* v = nullptr;       //   position p at row block_table[p / page_size] * page_size + p % page_size
   int64_t page_size = 0;
   const int32_t* block_table = nullptr;
-  int64_t p0 = 0, p1 = 0;        // p0 < p1
+  int64_t p0 = 0, p1 = 0;        // p0 < p1: row 0's end
+  int64_t p_cap = 0;             // no row reads past it (>= p1)
   int64_t state_stride = 0;      // floats per head in `state`, >= dp + 2 (dp below)
+  int64_t state_row_stride = 0;  // floats from one row's state to the next
 };
-// The partial result of one partition, per query head h at state + h * state_stride, with
+// The partial result of one partition, per row i and query head h at state + i * state_row_stride +
+// h * state_stride, with
 // dp = round_up(head_dim, 16): acc[0, dp) = sum_p exp(s_p - m) v_p (lanes past head_dim are 0),
 // then at dp the maximum m of the scaled scores s_p = scale * q·k_p, at dp + 1 l = sum_p exp(s_p - m).
 using AttentionPartFn = void (*)(const AttentionPart& job, float* state);

@@ -74,7 +74,7 @@ CoreOptions options(int64_t pages = 512) {
   CoreOptions o;
   o.kv_pages = pages;
   o.page_size = 16;
-  o.kv_dtype = DType::F32;
+  o.kv_dtype = KvDType::F32;
   o.eos_token_ids = {kEnd, kEnd2};
   o.vocabulary = vocabulary();
   return o;

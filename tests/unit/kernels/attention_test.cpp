@@ -1,6 +1,8 @@
 // Paged attention and the KV conversion, for every instruction set this CPU runs: against a dense
-// float64 softmax(q kᵀ · scale) v over K/V rounded to the cache dtype, and bit for bit against
-// themselves across batch composition, T and thread counts.
+// float64 softmax(q kᵀ · scale) v over K/V rounded (or quantized) to the cache type, and bit for bit
+// against themselves across batch composition, T and thread counts. Quantized caches are decoded
+// here from the layout core/kv_dtype.h states, and store_kv's quantization is checked against that
+// statement written out again below.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/kv_dtype.h"
 #include "core/error.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
@@ -36,9 +39,24 @@ struct Restore {
   }
 };
 
+// Decodes one quantized (token, KV head) of the layout in core/kv_dtype.h: f16 scales, last block
+// first, then head_dim codes; element e = code * scale of its block, rounded once to float.
+std::vector<float> decode_head(const unsigned char* p, KvDType dt, int64_t D) {
+  const int64_t nb = dt == KvDType::Q8Head ? 1 : (D + 31) / 32, block = dt == KvDType::Q8Head ? D : 32;
+  const unsigned char* codes = p + 2 * nb;
+  std::vector<float> x(static_cast<size_t>(D));
+  for (int64_t e = 0; e < D; ++e) {
+    uint16_t h;
+    std::memcpy(&h, codes - 2 * (1 + e / block), 2);
+    const float s = f16_to_f32(h);
+    x[size_t(e)] = (dt == KvDType::FP8 ? e4m3_to_f32(codes[e]) : float(int8_t(codes[e]))) * s;
+  }
+  return x;
+}
+
 // One layer of a paged cache holding `len` random positions, pages scattered over the pool.
 struct Cache {
-  DType dt;
+  KvDType dt;
   int64_t Hkv, D, page;
   std::vector<int32_t> table;
   std::vector<float> kf, vf;               // exact stored values, [pages, page, Hkv, D]
@@ -48,23 +66,33 @@ struct Cache {
   const float* v_at(int64_t p, int64_t h) const { return &vf[size_t(((table[size_t(p / page)] * page + p % page) * Hkv + h) * D)]; }
 };
 
-Cache make_cache(DType dt, int64_t Hkv, int64_t D, int64_t page, int64_t len, std::mt19937& rng) {
+Cache make_cache(KvDType dt, int64_t Hkv, int64_t D, int64_t page, int64_t len, std::mt19937& rng) {
   Cache c{dt, Hkv, D, page, {}, {}, {}, {}, {}};
   const int64_t used = (len + page - 1) / page, pages = used + 3;  // spare pages stay garbage
   std::vector<int32_t> perm(static_cast<size_t>(pages));
   std::iota(perm.begin(), perm.end(), 0);
   std::shuffle(perm.begin(), perm.end(), rng);
   c.table.assign(perm.begin(), perm.begin() + used);
-  const size_t n = size_t(pages * page * Hkv * D), es = dtype_size(dt);
-  c.kf.resize(n), c.vf.resize(n), c.kb.resize(n * es), c.vb.resize(n * es);
+  const size_t heads = size_t(pages * page * Hkv), n = heads * size_t(D), hb = kv_head_bytes(dt, D);
+  c.kf.resize(n), c.vf.resize(n), c.kb.resize(heads * hb), c.vb.resize(heads * hb);
   std::normal_distribution<float> nd(0, 1);
   auto fill = [&](std::vector<float>& f, std::vector<unsigned char>& b, float sd) {
+    if (kv_quantized(dt)) {  // through store_kv (checked on its own below), decoded here
+      std::vector<float> x(static_cast<size_t>(D));
+      for (size_t h = 0; h < heads; ++h) {
+        for (auto& e : x) e = nd(rng) * sd;
+        store_kv(x.data(), 1, D, dt, &b[h * hb]);
+        const auto dq = decode_head(&b[h * hb], dt, D);
+        std::copy(dq.begin(), dq.end(), f.begin() + int64_t(h) * D);
+      }
+      return;
+    }
     for (size_t i = 0; i < n; ++i) {
       const float x = nd(rng) * sd;
       uint16_t h = 0;
-      if (dt == DType::BF16) h = f32_to_bf16(x), f[i] = bf16_to_f32(h);
-      if (dt == DType::F16) h = f32_to_f16(x), f[i] = f16_to_f32(h);
-      if (dt == DType::F32) f[i] = x, std::memcpy(&b[i * 4], &x, 4);
+      if (dt == KvDType::BF16) h = f32_to_bf16(x), f[i] = bf16_to_f32(h);
+      if (dt == KvDType::F16) h = f32_to_f16(x), f[i] = f16_to_f32(h);
+      if (dt == KvDType::F32) f[i] = x, std::memcpy(&b[i * 4], &x, 4);
       else std::memcpy(&b[i * 2], &h, 2);
     }
   };
@@ -147,9 +175,9 @@ TEST(Attention, MatchesDenseFloat64ForEveryIsaDtypeAndShape) {
   };
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
-    for (DType dt : {DType::F32, DType::BF16, DType::F16})
+    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::F16, KvDType::Q8, KvDType::Q8Head, KvDType::FP8})
       for (const Case& k : cases) {
-        SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << dtype_name(dt) << " Hq " << k.s.Hq << " Hkv "
+        SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << kv_dtype_name(dt) << " Hq " << k.s.Hq << " Hkv "
                                         << k.s.Hkv << " D " << k.s.D << " T " << k.T << " pos0 " << k.pos0);
         const Cache c = make_cache(dt, k.s.Hkv, k.s.D, k.page, k.pos0 + k.T, rng);
         const auto q = random_q(k.T, k.s, rng);
@@ -171,8 +199,8 @@ TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
   const int64_t L = 600;    // 5 partitions
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
-    for (DType dt : {DType::F32, DType::BF16}) {
-      SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << dtype_name(dt));
+    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::Q8, KvDType::FP8}) {
+      SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << kv_dtype_name(dt));
       const Cache c = make_cache(dt, s.Hkv, s.D, 16, L, rng);
       const Cache c2 = make_cache(dt, s.Hkv, s.D, 16, L, rng);  // second sequence: only its table is used
       const auto q = random_q(L, s, rng);
@@ -217,6 +245,55 @@ TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
       }
     }
   }
+}
+
+// store_kv: the quantization kernels.h states, element by element, the bytes it writes and no more,
+// and the error bounds that follow from it (q8: half a step; fp8: e4m3's 3 mantissa bits).
+TEST(StoreKv, QuantizesPerBlockAsStated) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0, 1);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (KvDType dt : {KvDType::Q8, KvDType::Q8Head, KvDType::FP8})
+    for (int64_t D : {128, 40, 17}) {
+      SCOPED_TRACE(testing::Message() << kv_dtype_name(dt) << " D " << D);
+      const int64_t heads = 3, block = dt == KvDType::Q8Head ? D : 32, nb = (D + block - 1) / block;
+      ASSERT_EQ(kv_head_bytes(dt, D), size_t(D + 2 * nb));
+      std::vector<float> x(size_t(heads * D));
+      for (auto& e : x) e = nd(rng) * 3;
+      for (int64_t e = 0; e < block && e < D; ++e) x[size_t(D + e)] = 0;  // head 1: a zero first block
+      x[size_t(2 * D + 1)] = nan, x[size_t(2 * D + 2)] = inf, x[size_t(2 * D + 3)] = -1e9f;  // head 2
+      const size_t hb = kv_head_bytes(dt, D);
+      std::vector<unsigned char> out(size_t(heads) * hb + 8, 0xa5);
+      store_kv(x.data(), heads, D, dt, out.data());
+      for (size_t i = size_t(heads) * hb; i < out.size(); ++i) ASSERT_EQ(out[i], 0xa5) << "written past the end";
+      const float qmax = dt == KvDType::FP8 ? 448.0f : 127.0f;
+      for (int64_t h = 0; h < heads; ++h) {
+        const unsigned char* codes = &out[size_t(h) * hb + size_t(2 * nb)];
+        const float* xh = &x[size_t(h * D)];
+        const auto dq = decode_head(&out[size_t(h) * hb], dt, D);
+        for (int64_t b = 0; b < nb; ++b) {
+          float a = 0;
+          for (int64_t e = b * block; e < std::min(D, (b + 1) * block); ++e)
+            if (std::isfinite(xh[e])) a = std::max(a, std::fabs(xh[e]));
+          uint16_t want = f32_to_f16(a / qmax), got;
+          if (want == 0x7c00) want = 0x7bff;
+          std::memcpy(&got, codes - 2 * (b + 1), 2);
+          ASSERT_EQ(got, want) << "scale of head " << h << " block " << b;
+          const float s = f16_to_f32(want);
+          for (int64_t e = b * block; e < std::min(D, (b + 1) * block); ++e) {
+            uint8_t c = 0;
+            if (s != 0 && std::isfinite(xh[e]))
+              c = dt == KvDType::FP8 ? f32_to_e4m3(xh[e] / s)
+                                     : uint8_t(int8_t(std::nearbyint(std::clamp(xh[e] / s, -127.0f, 127.0f))));
+            ASSERT_EQ(codes[e], c) << "head " << h << " element " << e << " of " << xh[e];
+            if (!std::isfinite(xh[e]) || std::fabs(xh[e]) > 1e6f) continue;
+            const double err = std::fabs(double(dq[size_t(e)]) - xh[e]);
+            if (dt == KvDType::FP8) EXPECT_LE(err, std::max(0.0625 * std::fabs(xh[e]), 0.001953125 * s)) << xh[e];
+            else EXPECT_LE(err, 0.5 * s * (1 + 1e-3)) << xh[e];
+          }
+        }
+      }
+    }
 }
 
 TEST(Attention, BadShapesAreErrors) {

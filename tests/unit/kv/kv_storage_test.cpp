@@ -79,8 +79,8 @@ TEST(KvStorage, SizeAndLayoutInEachDtype) {
     SCOPED_TRACE(dtype_name(dt));
     KvStorage s(small_options(/*num_pages=*/5, /*page_size=*/4, dt));
     const ptrdiff_t es = ptrdiff_t(dtype_size(dt)), per_layer = 5 * 4 * 2 * 3 * es;  // bytes
-    EXPECT_EQ(s.dtype(), dt);
-    EXPECT_EQ(ptrdiff_t(s.element_size()), es);
+    EXPECT_EQ(s.dtype(), kv_dtype_of(dt));
+    EXPECT_EQ(ptrdiff_t(s.token_bytes()), 6 * es);
     EXPECT_EQ(ptrdiff_t(s.bytes()), 2 * 2 * per_layer);
     // [num_pages, page_size, num_kv_heads, head_dim] per layer: consecutive slots are adjacent.
     EXPECT_EQ(s.key(0, 0, 1) - s.key(0, 0, 0), 6 * es);
@@ -89,6 +89,24 @@ TEST(KvStorage, SizeAndLayoutInEachDtype) {
     EXPECT_EQ(s.value(1, 4, 3) - s.value(0, 0, 0), 2 * per_layer - 6 * es);
     for (int e = 0; e < 6; ++e) EXPECT_EQ(kvtest::load_bits(s.key(1, 4, 3), dt, e), 0u);  // zero-initialised
   }
+}
+
+// Quantized types: per (token, KV head) f16 block scales then one byte per element.
+TEST(KvStorage, QuantizedTypesHoldScalesAndCodes) {
+  for (auto [dt, head_bytes] : {std::pair{KvDType::Q8, 3 + 2}, {KvDType::Q8Head, 3 + 2}, {KvDType::FP8, 3 + 2}}) {
+    SCOPED_TRACE(kv_dtype_name(dt));
+    KvCacheOptions o = small_options(5, 4);
+    o.dtype = dt;
+    KvStorage s(o);
+    EXPECT_EQ(ptrdiff_t(s.token_bytes()), 2 * head_bytes);  // 2 KV heads of head_dim 3
+    EXPECT_EQ(s.key(0, 0, 1) - s.key(0, 0, 0), 2 * head_bytes);
+    EXPECT_EQ(ptrdiff_t(s.bytes()), 2 * 2 * 5 * 4 * 2 * head_bytes);
+  }
+  KvCacheOptions o = small_options(1, 1);
+  o.head_dim = 40, o.dtype = KvDType::Q8;  // two blocks of 32: 4 bytes of scales
+  EXPECT_EQ(KvStorage(o).token_bytes(), size_t(o.num_kv_heads) * (40 + 4));
+  o.dtype = KvDType::Q8Head;                // one scale
+  EXPECT_EQ(KvStorage(o).token_bytes(), size_t(o.num_kv_heads) * (40 + 2));
 }
 
 TEST(KvStorage, OutOfRangeAccessIsAnError) {

@@ -19,7 +19,7 @@ inline KvCacheOptions small_options(int64_t num_pages = 8, int page_size = 4, DT
                         .head_dim = 3,
                         .page_size = page_size,
                         .num_pages = num_pages,
-                        .dtype = dtype};
+                        .dtype = kv_dtype_of(dtype)};
 }
 
 inline int token_floats(const KvCacheOptions& o) { return o.num_kv_heads * o.head_dim; }
@@ -55,7 +55,7 @@ inline void store_bits(std::byte* p, DType dt, int e, uint32_t u) {
 // Writes token `tag` into position `pos` of `seq` through KvCache::key()/value().
 inline void write_token(KvCache& c, SeqId seq, int64_t pos, int64_t tag) {
   const int n = token_floats(c.options());
-  const DType dt = c.options().dtype;
+  const DType dt = float_dtype_of(c.options().dtype);
   ASSERT_TRUE(n <= 8 && c.options().num_layers <= 16)
       << "pattern() is not injective for these options";
   for (int l = 0; l < c.options().num_layers; ++l) {
@@ -80,8 +80,8 @@ inline ::testing::AssertionResult holds_token(const KvCache& c, SeqId seq, int64
     const std::byte* k = c.storage().key(l, page, slot);
     const std::byte* v = c.storage().value(l, page, slot);
     for (int e = 0; e < token_floats(o); ++e) {
-      const uint32_t kb = load_bits(k, o.dtype, e), vb = load_bits(v, o.dtype, e);
-      if (kb != pattern_bits(o.dtype, tag, l, e, 0) || vb != pattern_bits(o.dtype, tag, l, e, 1)) {
+      const uint32_t kb = load_bits(k, float_dtype_of(o.dtype), e), vb = load_bits(v, float_dtype_of(o.dtype), e);
+      if (kb != pattern_bits(float_dtype_of(o.dtype), tag, l, e, 0) || vb != pattern_bits(float_dtype_of(o.dtype), tag, l, e, 1)) {
         return ::testing::AssertionFailure()
                << "seq " << seq << " pos " << pos << " layer " << l << " elem " << e << ": K bits "
                << kb << " V bits " << vb << ", expected tag " << tag;
@@ -139,7 +139,7 @@ inline Snapshot snapshot(const KvCache& c) {
   for (int l = 0; l < o.num_layers; ++l) {
     for (PageId p = 0; p < o.num_pages; ++p) {
       for (int slot = 0; slot < o.page_size; ++slot) {
-        const size_t bytes = size_t(token_floats(o)) * dtype_size(o.dtype);
+        const size_t bytes = c.storage().token_bytes();
         const std::byte* k = c.storage().key(l, p, slot);
         const std::byte* v = c.storage().value(l, p, slot);
         s.data.insert(s.data.end(), k, k + bytes);

@@ -20,6 +20,10 @@ template <KvElem E>
 float elem(const void* base, int64_t i) {
   if constexpr (E == KvElem::F32) {
     return static_cast<const float*>(base)[i];
+  } else if constexpr (kv_quantized(E)) {  // code * block scale (isa_table.h)
+    const uint8_t c = static_cast<const uint8_t*>(base)[i];
+    const float s = f16_to_f32(scale_bits<E>(base, i));
+    return (E == KvElem::FP8 ? e4m3_to_f32(c) : float(int8_t(c))) * s;
   } else {
     uint16_t h;
     std::memcpy(&h, static_cast<const char*>(base) + 2 * i, 2);
