@@ -6,7 +6,7 @@ The machine's memory bandwidth swings every few minutes, so the two engines are 
 
   /usr/bin/python3 bench/compare_llama.py --llama-dir ~/llama.cpp/build --model DIR \
       [--formats bf16,q8,q4] [--threads 2] [--repeat 5] [--depth 2048 | --depth 0,2048,8192,16384,32768]
-      [--kv-dtype bf16|q8|fp8] [--work DIR] [--json OUT]
+      [--kv-dtype bf16|q8|q8-head|fp8] [--work DIR] [--json OUT]
 
 For each format: the unquantized format is the checkpoint's own dtype, exported with
 `qwen3 export-gguf` (bf16 / f16 / f32); q8 and q4 are llama.cpp's Q8_0 and Q4_0 made from that GGUF
@@ -18,8 +18,8 @@ folder of your own build (it must hold llama-bench and llama-quantize, or a bin/
 --depth takes one depth or a comma list (a lone 0 skips the depth decode): decode tok/s after a
 context of that many tokens, measured by one `qwen3 bench --depth LIST` and one `llama-bench -d LIST`
 per round. llama-bench always runs with flash attention on (`-fa 1`) and the KV cache type that
-matches --kv-dtype (`-ctk/-ctv`): bf16 against llama.cpp's f16 cache, q8 against q8_0; fp8 has no
-llama.cpp peer and runs qwen3 alone. --json writes every run of both engines, each depth included
+matches --kv-dtype (`-ctk/-ctv`): bf16 against llama.cpp's f16 cache, q8 (and q8-head) against
+q8_0; fp8 has no llama.cpp peer and runs qwen3 alone. --json writes every run of both engines, each depth included
 ("tg_at_depth": {depth: tok/s}; "tg_depth" is the deepest), and the settings under "_settings";
 bench/plot_depth.py draws decode tok/s against depth from it.
 """
@@ -36,7 +36,7 @@ LLAMA_TYPES = {"q8": "Q8_0", "q4": "Q4_0"}
 UNQUANTIZED = {"bf16": "BF16", "f16": "F16", "f32": "F32"}
 TORCH_TO_FMT = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}
 # qwen3 --kv-dtype -> llama-bench -ctk/-ctv (None: llama.cpp has no such cache).
-LLAMA_KV = {"bf16": "f16", "q8": "q8_0", "fp8": None}
+LLAMA_KV = {"bf16": "f16", "q8": "q8_0", "q8-head": "q8_0", "fp8": None}
 
 
 def find_tool(llama_dir, name):
@@ -161,7 +161,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--depth", default="2048", help="one depth or a comma list, e.g. 0,2048,8192,16384,32768")
     ap.add_argument("--kv-dtype", choices=sorted(LLAMA_KV), default="bf16",
-                    help="qwen3 --kv-dtype; llama.cpp -ctk/-ctv f16 for bf16, q8_0 for q8, none for fp8")
+                    help="qwen3 --kv-dtype; llama.cpp -ctk/-ctv f16 for bf16, q8_0 for q8 and q8-head, none for fp8")
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--gen", type=int, default=128)
     ap.add_argument("--numerics", choices=["exact", "fast"], default=None, help="qwen3 --numerics")

@@ -64,6 +64,12 @@ try:
         # The 40-token prompt is now the longest sequence: 3 pages.
         check("one depth, f32 bytes", [d["depth"] for d in j["depths"]] == [16] and
               j["kv_bytes_per_position"] == 2 * L * Hkv * D * 4 and j["kv_cache_bytes"] == 3 * 16 * 2 * L * Hkv * D * 4, j)
+    # q8: per (token, KV head) 32 int8 codes and one f16 scale per 32 values (docs/quantization.md).
+    j = bench_json("q8 cache", *small, "--depth", "64", "--kv-dtype", "q8")
+    if j:
+        q8_pos = 2 * L * Hkv * (D + 2 * (D // 32))
+        check("q8 bytes as stored", j["kv_bytes_per_position"] == q8_pos and j["kv_cache_bytes"] == 5 * 16 * q8_pos,
+              (j["kv_bytes_per_position"], j["kv_cache_bytes"], q8_pos))
     j = bench_json("a lone 0 skips", *small, "--depth", "0")
     check("skipped: no depths", j and j["depths"] == [] and j["depth"] == 0 and j["depth_decode_tok_s"] is None, j)
     # A prompt longer than --max-batch-tokens (three forwards of at most 16) is timed whole.
