@@ -16,17 +16,10 @@ Every figure comes from the JSON given: nothing is hard-coded.
 """
 import argparse
 import json
-import os
-import re
 import statistics
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-
-plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "qwen3.cpp", "font.size": 10})
+from plot import gid, plt, save  # bench/plot.py: matplotlib's Agg backend and the SVG settings
 
 # Per engine: its name, line style and one colour per KV dtype (in the order met); a marker per format.
 ENGINES = {"qwen3": ("qwen3.cpp", "-", ["#1f77b4", "#2ca02c", "#9467bd", "#d62728"]),
@@ -36,10 +29,6 @@ MARKERS = "os^Dv<>p"
 
 def fail(msg):
     sys.exit(f"plot_depth.py: {msg}")
-
-
-def series_id(engine, fmt, kv):
-    return "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(p)) for p in ("depth", engine, fmt, kv))
 
 
 def medians_at_depth(runs, depths):
@@ -98,7 +87,7 @@ def main():
         marker = MARKERS[fmts.index(fmt) % len(MARKERS)]
         (line,) = ax.plot([d for d, _ in pts], [v for _, v in pts], linestyle=style, marker=marker, color=color,
                           label=f"{name} {fmt} weights, KV {kv}")
-        line.set_gid(series_id(engine, fmt, kv))
+        line.set_gid(gid("depth", engine, fmt, kv))
     ax.set_xticks(depths)
     ax.set_xticklabels([str(d) for d in depths], rotation=45 if len(depths) > 5 else 0)
     ax.set_xlabel("context depth (tokens)")
@@ -107,9 +96,7 @@ def main():
     ax.set_title(args.title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    fig.savefig(args.out, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, args.out)
 
 
 if __name__ == "__main__":

@@ -6,41 +6,21 @@ here from the fixtures at the right depths, with their legend labels; --formats 
 gives the same bytes; bad input is an error naming the file. Fails (never skips) without matplotlib."""
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
+
+from svg_check import check, failures, polyline, runner, svg_parts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PLOT = os.path.join(HERE, "..", "..", "bench", "plot_depth.py")
-SVG = "{http://www.w3.org/2000/svg}"
+plot = runner(os.path.join(HERE, "..", "..", "bench", "plot_depth.py"))
 BF16, FP8 = os.path.join(HERE, "depth_bf16.json"), os.path.join(HERE, "depth_fp8.json")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
-
-
-def plot(*args):
-    return subprocess.run([sys.executable, PLOT, *args], capture_output=True, text=True, timeout=120)
 
 
 def svg_lines(path):
-    """(legend texts, {id: [(x, y)] of the line's path}) of the SVG."""
-    root = ET.parse(path).getroot()
-    texts = ["".join(t.itertext()).strip() for t in root.iter(SVG + "text")]
-    lines = {}
-    for g in root.iter(SVG + "g"):
-        if (g.get("id") or "").startswith("depth-"):
-            d = next(g.iter(SVG + "path")).get("d")
-            nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", d)]
-            lines[g.get("id")] = list(zip(nums[0::2], nums[1::2]))
-    return texts, lines
+    """(the texts, {id: [(x, y)] of the line}) of the SVG's depth-* series."""
+    texts, ids = svg_parts(path)
+    return texts, {i: polyline(e) for i, e in ids.items() if i.startswith("depth-")}
 
 
 def expected(path):
