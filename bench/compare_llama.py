@@ -5,7 +5,8 @@ The machine's memory bandwidth swings every few minutes, so the two engines are 
 (llama.cpp, qwen3, qwen3, llama.cpp, ...) `--repeat` times each and compared by medians.
 
   /usr/bin/python3 bench/compare_llama.py --llama-dir ~/llama.cpp/build --model DIR \
-      [--formats bf16,q8,q4] [--threads 2] [--repeat 5] [--depth 2048] [--work DIR]
+      [--formats bf16,q8,q4] [--threads 2] [--repeat 5] [--depth 2048 | --depth 0,2048,8192,16384,32768]
+      [--kv-dtype bf16|q8|q8-head|fp8] [--work DIR] [--json OUT]
 
 For each format: the unquantized format is the checkpoint's own dtype, exported with
 `qwen3 export-gguf` (bf16 / f16 / f32); q8 and q4 are llama.cpp's Q8_0 and Q4_0 made from that GGUF
@@ -13,6 +14,14 @@ by llama-quantize, against `qwen3 bench --quant q8|q4` on the unquantized checkp
 cached in --work. A format that qwen3 cannot run is reported "unsupported"; nothing is hard-coded:
 every figure printed is measured in this run. llama.cpp is not part of this repository: give the
 folder of your own build (it must hold llama-bench and llama-quantize, or a bin/ with them).
+
+--depth takes one depth or a comma list (a lone 0 skips the depth decode): decode tok/s after a
+context of that many tokens, measured by one `qwen3 bench --depth LIST` and one `llama-bench -d LIST`
+per round. llama-bench always runs with flash attention on (`-fa 1`) and the KV cache type that
+matches --kv-dtype (`-ctk/-ctv`): bf16 against llama.cpp's f16 cache, q8 (and q8-head) against
+q8_0; fp8 has no llama.cpp peer and runs qwen3 alone. --json writes every run of both engines, each depth included
+("tg_at_depth": {depth: tok/s}; "tg_depth" is the deepest), and the settings under "_settings";
+bench/plot_depth.py draws decode tok/s against depth from it.
 """
 import argparse
 import json
@@ -26,6 +35,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LLAMA_TYPES = {"q8": "Q8_0", "q4": "Q4_0"}
 UNQUANTIZED = {"bf16": "BF16", "f16": "F16", "f32": "F32"}
 TORCH_TO_FMT = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}
+# qwen3 --kv-dtype -> llama-bench -ctk/-ctv (None: llama.cpp has no such cache).
+LLAMA_KV = {"bf16": "f16", "q8": "q8_0", "q8-head": "q8_0", "fp8": None}
 
 
 def find_tool(llama_dir, name):
@@ -67,11 +78,25 @@ def ensure_gguf(args, fmt, base_fmt):
     return out
 
 
+def parse_depths(text):
+    """'0,2048,8192' -> [0, 2048, 8192] (ascending, distinct); a lone 0 -> [] (no depth decode)."""
+    try:
+        depths = sorted({int(d) for d in text.split(",") if d.strip()})
+    except ValueError:
+        sys.exit(f"compare_llama: --depth: '{text}' is not a comma list of token counts")
+    if not depths or depths[0] < 0:
+        sys.exit(f"compare_llama: --depth: '{text}': give depths >= 0, e.g. 2048 or 0,2048,8192")
+    return [] if depths == [0] else depths
+
+
 def llama_round(args, gguf):
-    """{"pp": tok/s, "tg": tok/s, "tg_depth": tok/s or None} from llama-bench, one repetition each."""
-    res = {"pp": None, "tg": None, "tg_depth": None}
-    base = [args.llama_bench, "-m", gguf, "-t", str(args.threads), "-r", "1", "-o", "json"]
-    rc, out, err = run(base + ["-p", str(args.prompt), "-n", str(args.gen)], 1800)
+    """{"pp", "tg", "tg_depth" (the deepest), "tg_at_depth": {depth: tok/s}} from llama-bench, one
+    repetition each, flash attention on, the KV cache type of --kv-dtype."""
+    res = {"pp": None, "tg": None, "tg_depth": None, "tg_at_depth": {}}
+    kv = LLAMA_KV[args.kv_dtype]
+    base = [args.llama_bench, "-m", gguf, "-t", str(args.threads), "-r", "1", "-o", "json",
+            "-fa", "1", "-ctk", kv, "-ctv", kv]
+    rc, out, err = run(base + ["-p", str(args.prompt), "-n", str(args.gen)], 7200)
     if rc != 0:
         raise RuntimeError(f"llama-bench failed: {first_line(err)}")
     for t in json.loads(out):
@@ -79,34 +104,43 @@ def llama_round(args, gguf):
             res["pp"] = t["avg_ts"]
         elif t["n_gen"] > 0 and t["n_prompt"] == 0:
             res["tg"] = t["avg_ts"]
-    if args.depth > 0:
-        rc, out, err = run(base + ["-p", "0", "-n", str(args.gen), "-d", str(args.depth)], 1800)
+    if args.depths:
+        d_list = ",".join(str(d) for d in args.depths)
+        rc, out, err = run(base + ["-p", "0", "-n", str(args.gen), "-d", d_list], 7200)
         if rc != 0:
             raise RuntimeError(f"llama-bench -d failed: {first_line(err)}")
         for t in json.loads(out):
-            if t["n_gen"] > 0 and t["n_prompt"] == 0 and t.get("n_depth", 0) == args.depth:
-                res["tg_depth"] = t["avg_ts"]
+            if t["n_gen"] > 0 and t["n_prompt"] == 0 and t.get("n_depth", 0) in args.depths:
+                res["tg_at_depth"][str(t.get("n_depth", 0))] = t["avg_ts"]
+        res["tg_depth"] = res["tg_at_depth"].get(str(args.depths[-1]))
     return res
 
 
 def qwen3_round(args, fmt):
+    depth = ",".join(str(d) for d in args.depths) or "0"
     cmd = [args.qwen3, "bench", "--model", args.model, "--threads", str(args.threads), "--prompt", str(args.prompt),
-           "--gen", str(args.gen), "--depth", str(args.depth), "--batch", "0", "--repeat", "1", "--format", "json"]
+           "--gen", str(args.gen), "--depth", depth, "--batch", "0", "--repeat", "1", "--kv-dtype", args.kv_dtype,
+           "--format", "json"]
     if fmt in LLAMA_TYPES:
         cmd += ["--quant", fmt]
     if args.numerics:
         cmd += ["--numerics", args.numerics]
-    rc, out, err = run(cmd, 3600)
+    rc, out, err = run(cmd, 7200)
     if rc != 0:
         raise RuntimeError(first_line(err))
     j = json.loads(out)
+    depths = j.get("depths") or []
     return {"pp": j["prefill_tok_s"]["median"], "tg": j["decode_tok_s"]["median"],
             "tg_depth": (j["depth_decode_tok_s"] or {}).get("median"), "bw": j["bandwidth_gb_s"],
-            "gb_s": j["decode_gb_s"], "depth_gb_s": j["depth_decode_gb_s"]}
+            "gb_s": j["decode_gb_s"], "depth_gb_s": j["depth_decode_gb_s"],
+            "tg_at_depth": {str(d["depth"]): d["decode_tok_s"]["median"] for d in depths},
+            "gb_s_at_depth": {str(d["depth"]): d["decode_gb_s"] for d in depths}}
 
 
-def med(rows, key):
-    v = [r[key] for r in rows if r.get(key) is not None]
+def med(rows, key, depth=None):
+    """Median of `key` over the runs (of key[str(depth)] when depth is given), None without values."""
+    v = [r[key] if depth is None else (r.get(key) or {}).get(str(depth)) for r in rows]
+    v = [x for x in v if x is not None]
     return statistics.median(v) if v else None
 
 
@@ -125,7 +159,9 @@ def main():
     ap.add_argument("--formats", default="bf16,q8,q4")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--depth", type=int, default=2048)
+    ap.add_argument("--depth", default="2048", help="one depth or a comma list, e.g. 0,2048,8192,16384,32768")
+    ap.add_argument("--kv-dtype", choices=sorted(LLAMA_KV), default="bf16",
+                    help="qwen3 --kv-dtype; llama.cpp -ctk/-ctv f16 for bf16, q8_0 for q8 and q8-head, none for fp8")
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--gen", type=int, default=128)
     ap.add_argument("--numerics", choices=["exact", "fast"], default=None, help="qwen3 --numerics")
@@ -133,8 +169,9 @@ def main():
     ap.add_argument("--qwen3", default=os.path.join(REPO, "build", "qwen3"))
     ap.add_argument("--json", help="also write every measurement here")
     args = ap.parse_args()
-    if args.repeat < 1 or args.threads < 1 or args.depth < 0:
-        sys.exit("compare_llama: --repeat and --threads must be >= 1, --depth >= 0")
+    if args.repeat < 1 or args.threads < 1:
+        sys.exit("compare_llama: --repeat and --threads must be >= 1")
+    args.depths = parse_depths(args.depth)
     if not os.access(args.qwen3, os.X_OK):
         sys.exit(f"compare_llama: no qwen3 binary at {args.qwen3} (build it or pass --qwen3)")
     args.llama_bench = find_tool(args.llama_dir, "llama-bench")
@@ -160,6 +197,7 @@ def main():
         except RuntimeError as e:
             r["status"], r["note"] = "no gguf", str(e)
 
+    llama_runs = LLAMA_KV[args.kv_dtype] is not None  # fp8 KV: qwen3 alone
     t0 = time.time()
     for i in range(args.repeat):
         for f in formats:
@@ -168,7 +206,7 @@ def main():
                 continue
             order = ["llama", "qwen3"] if i % 2 == 0 else ["qwen3", "llama"]
             for who in order:
-                if who == "qwen3" and r["status"] == "unsupported":
+                if (who == "qwen3" and r["status"] == "unsupported") or (who == "llama" and not llama_runs):
                     continue
                 try:
                     if who == "llama":
@@ -181,47 +219,58 @@ def main():
                     else:
                         r["note"] = f"llama.cpp: {e}"
             print(f"[{time.time() - t0:6.0f} s] round {i + 1}/{args.repeat} {f} done", file=sys.stderr)
+    report(args, formats, results, llama_runs)
+    if args.json:
+        settings = {"model": args.model, "threads": args.threads, "repeat": args.repeat, "prompt": args.prompt,
+                    "gen": args.gen, "depths": args.depths, "kv_dtype": args.kv_dtype,
+                    "llama_kv": LLAMA_KV[args.kv_dtype], "llama_flash_attn": "on", "numerics": args.numerics}
+        with open(args.json, "w") as fh:
+            json.dump({"_settings": settings, **results}, fh, indent=1)
 
-    d = args.depth
+
+def report(args, formats, results, llama_runs):
+    kv = f"KV {args.kv_dtype}" + (f" (llama.cpp {LLAMA_KV[args.kv_dtype]}, -fa on)" if llama_runs else
+                                  " (no llama.cpp peer)")
     print(f"\nqwen3 vs llama.cpp, {args.threads} threads, medians of {args.repeat} alternating runs "
-          f"(model {args.model})")
-    head = (f"{'format':7} {'pp' + str(args.prompt) + ' llama':>12} {'qwen3':>8} {'ratio':>6} | "
-            f"{'tg' + str(args.gen) + ' llama':>12} {'qwen3':>8} {'ratio':>6}")
-    if d:
-        head += f" | {'tg@d' + str(d) + ' llama':>15} {'qwen3':>8} {'ratio':>6}"
-    head += " | qwen3 GB/s (fraction)  llama.cpp ≈GB/s (fraction)"
-    print(head)
-    bws = []
+          f"(model {args.model}, {kv})")
+    print(f"{'format':7} {'pp' + str(args.prompt) + ' llama':>12} {'qwen3':>8} {'ratio':>6} | "
+          f"{'tg' + str(args.gen) + ' llama':>12} {'qwen3':>8} {'ratio':>6}"
+          " | qwen3 GB/s (fraction)  llama.cpp ≈GB/s (fraction)")
+    bws, measured = [], []
     for f in formats:
         r = results[f]
         if r["status"] in ("unknown", "skipped", "no gguf"):
             print(f"{f:7} {r['status']}: {r['note']}")
             continue
-        L = {k: med(r["llama"], k) for k in ("pp", "tg", "tg_depth")}
-        Q = {k: med(r["qwen3"], k) for k in ("pp", "tg", "tg_depth", "bw", "gb_s", "depth_gb_s")}
+        L = {k: med(r["llama"], k) for k in ("pp", "tg")}
+        Q = {k: med(r["qwen3"], k) for k in ("pp", "tg", "bw", "gb_s")}
         bws += [q["bw"] for q in r["qwen3"] if q.get("bw")]
-        line = f"{f:7} {fmt_num(L['pp']):>12} "
         if r["status"] == "unsupported":
-            print(f"{f:7} llama.cpp pp {fmt_num(L['pp'])} tg {fmt_num(L['tg'])} tg@d {fmt_num(L['tg_depth'])} | "
-                  f"qwen3 unsupported: {r['note']}")
+            print(f"{f:7} llama.cpp pp {fmt_num(L['pp'])} tg {fmt_num(L['tg'])} | qwen3 unsupported: {r['note']}")
             continue
-        line += f"{fmt_num(Q['pp']):>8} {fmt_num(ratio(Q['pp'], L['pp']), '.2f'):>6} | "
+        measured.append(f)
+        line = f"{f:7} {fmt_num(L['pp']):>12} {fmt_num(Q['pp']):>8} {fmt_num(ratio(Q['pp'], L['pp']), '.2f'):>6} | "
         line += f"{fmt_num(L['tg']):>12} {fmt_num(Q['tg']):>8} {fmt_num(ratio(Q['tg'], L['tg']), '.2f'):>6}"
-        if d:
-            line += (f" | {fmt_num(L['tg_depth']):>15} {fmt_num(Q['tg_depth']):>8} "
-                     f"{fmt_num(ratio(Q['tg_depth'], L['tg_depth']), '.2f'):>6}")
         frac = ratio(Q["gb_s"], Q["bw"])
         # llama.cpp's bytes per token approximated by the GGUF size (every tensor read once per token).
         lgb = None if L["tg"] is None else L["tg"] * r["gguf_bytes"] / 1e9
         line += (f" | {fmt_num(Q['gb_s'])} ({fmt_num(frac and 100 * frac, '.0f')}%)"
                  f"  ≈{fmt_num(lgb)} ({fmt_num(ratio(lgb, Q['bw']) and 100 * ratio(lgb, Q['bw']), '.0f')}%)")
         print(line + (f"   [{r['note']}]" if r["note"] else ""))
+    if args.depths and measured:
+        print(f"\ndecode tg{args.gen} at depth, tok/s: llama.cpp / qwen3 (ratio); qwen3 GB/s")
+        print(f"{'format':7} " + " | ".join(f"{'d' + str(d):>26}" for d in args.depths))
+        for f in measured:
+            r = results[f]
+            cells = []
+            for d in args.depths:
+                lo, qo = med(r["llama"], "tg_at_depth", d), med(r["qwen3"], "tg_at_depth", d)
+                gb = med(r["qwen3"], "gb_s_at_depth", d)
+                cells.append(f"{fmt_num(lo)} / {fmt_num(qo)} ({fmt_num(ratio(qo, lo), '.2f')}) {fmt_num(gb)}")
+            print(f"{f:7} " + " | ".join(f"{c:>26}" for c in cells))
     if bws:
         print(f"measured read bandwidth (qwen3 bench probe, {args.threads} threads): median {statistics.median(bws):.1f} "
               f"GB/s, min {min(bws):.1f}, max {max(bws):.1f}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=1)
 
 
 if __name__ == "__main__":

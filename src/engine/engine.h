@@ -99,7 +99,7 @@ class Engine {
   std::shared_ptr<RequestStream> submit(std::vector<int32_t> prompt, const SamplingParams& params);
   // Cancels every choice of the request and frees its KV pages (soon, on the engine thread).
   void cancel(RequestId id);
-  // Longest prompt + output of one sequence: max_position_embeddings, or the KV cache if smaller.
+  // Longest prompt + output of one sequence: the model's max_context(), or the KV cache if smaller.
   int64_t max_context() const { return core_.max_context(); }
   MetricsSnapshot metrics() const;
   const EngineOptions& options() const { return options_; }

@@ -19,7 +19,7 @@ double seconds_since(clock::time_point t0) { return std::chrono::duration<double
 EngineCore::EngineCore(Qwen3Model& model, CoreOptions options, std::unique_ptr<Proposer> proposer)
     : model_(model),
       options_(std::move(options)),
-      max_context_(std::min<int64_t>(model.config().max_position_embeddings,
+      max_context_(std::min<int64_t>(model.config().max_context(),
                                      options_.kv_pages * int64_t(options_.page_size))),
       kv_(model.kv_options(options_.kv_pages, options_.page_size, options_.kv_dtype)),
       scheduler_(kv_, SchedulerOptions{.max_running = options_.max_batch,

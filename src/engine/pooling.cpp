@@ -19,7 +19,7 @@ Pooler::Pooler(Qwen3Model& model, const Tokenizer& tokenizer, ModelTask task, co
       kv_(model.kv_options(std::max<int64_t>(1, opts.kv_pages), opts.page_size, opts.kv_dtype)) {
   if (task == ModelTask::Generate) fail("a Pooler serves embed or rerank, not generate");
   if (opts.max_batch_tokens < 1) fail("max_batch_tokens must be >= 1, got {}", opts.max_batch_tokens);
-  max_context_ = std::min<int64_t>(model.config().max_position_embeddings, kv_.options().num_pages * opts.page_size);
+  max_context_ = std::min<int64_t>(model.config().max_context(), kv_.options().num_pages * opts.page_size);
   if (task == ModelTask::Rerank) {
     const auto yes = tok_.token_to_id("yes"), no = tok_.token_to_id("no");
     if (!yes || !no) fail("tokenizer.json has no \"yes\" or \"no\" token, which a Qwen3 reranker scores");

@@ -54,7 +54,7 @@ class Pooler {
   Pooler(Qwen3Model& model, const Tokenizer& tokenizer, ModelTask task, const PoolingOptions& opts);
 
   ModelTask task() const { return task_; }
-  // The longest input in tokens: max_position_embeddings, or the KV cache if smaller.
+  // The longest input in tokens: the model's max_context(), or the KV cache if smaller.
   int64_t max_context() const { return max_context_; }
   int64_t hidden_size() const { return model_.config().hidden_size; }
 

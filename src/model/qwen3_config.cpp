@@ -1,5 +1,6 @@
 #include "model/qwen3_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -305,6 +306,18 @@ GenerationConfig GenerationConfig::load(const std::filesystem::path& p, std::opt
     if (*g.max_new_tokens < 0) fail("{}: field \"max_new_tokens\" is {}, must be >= 0", w, *g.max_new_tokens);
   }
   return g;
+}
+
+int64_t Qwen3Config::max_context() const {
+  if (rope_scaling.type != RopeType::Yarn) return max_position_embeddings;
+  // factor <= 1024 and original_max_position_embeddings <= 2^24 (checked when parsed): no overflow.
+  const double yarn = double(rope_scaling.original_max_position_embeddings) * rope_scaling.factor;
+  return std::max(max_position_embeddings, int64_t(yarn));
+}
+
+const char* Qwen3Config::max_context_source() const {
+  return max_context() > max_position_embeddings ? "YaRN's original_max_position_embeddings x factor"
+                                                 : "max_position_embeddings";
 }
 
 RopeParams compute_rope(const Qwen3Config& c) {

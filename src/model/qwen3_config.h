@@ -56,6 +56,13 @@ struct Qwen3Config {
   std::optional<int32_t> bos_token_id;
   std::vector<int32_t> eos_token_ids;  // token ids, int32_t like every token
 
+  // The longest sequence this model runs, in positions: max_position_embeddings, or with YaRN
+  // original_max_position_embeddings x factor when that is longer (vLLM derives max_model_len the
+  // same way: Qwen3 ships 40960 and documents YaRN factor 4 over 32768 for 131072).
+  int64_t max_context() const;
+  // What sets it, for error messages: "max_position_embeddings" or YaRN's product.
+  const char* max_context_source() const;
+
   // Parses config.json text; `where` names the file in error messages.
   static Qwen3Config from_json(const nlohmann::json& j, const std::string& where);
   static Qwen3Config load(const std::filesystem::path& config_json);

@@ -90,9 +90,9 @@ void Qwen3Model::run(std::span<const SeqChunk> batch, KvCache& kv, Logits& out, 
     if (!seen.insert(ch.seq).second) fail("forward: sequence {} appears twice in one batch", ch.seq);
     if (ch.tokens.empty()) fail("forward: sequence {} has no new tokens", ch.seq);
     const int64_t pos0 = kv.num_tokens(ch.seq);
-    if (pos0 + int64_t(ch.tokens.size()) > c.max_position_embeddings)
-      fail("forward: sequence {} would reach {} tokens, past max_position_embeddings {}", ch.seq,
-           pos0 + int64_t(ch.tokens.size()), c.max_position_embeddings);
+    if (pos0 + int64_t(ch.tokens.size()) > c.max_context())
+      fail("forward: sequence {} would reach {} tokens, past {} {}", ch.seq, pos0 + int64_t(ch.tokens.size()),
+           c.max_context_source(), c.max_context());
     for (size_t i = 0; i < ch.tokens.size(); ++i) {
       const int32_t id = ch.tokens[i];
       if (id < 0 || id >= c.vocab_size)

@@ -58,7 +58,7 @@ class Qwen3Model {
   bool tensor_parallel() const { return comm_ && comm_->size() > 1; }
 
   // The one forward pass. Validates the whole batch first (known sequences, each at most once,
-  // token ids in range, positions below max_position_embeddings, enough KV pages: KvCacheFull), so
+  // token ids in range, positions below config().max_context(), enough KV pages: KvCacheFull), so
   // that on error nothing has changed. Appends K/V of every token and returns the logits asked for.
   Logits forward(std::span<const SeqChunk> batch, KvCache& kv);
   // The same, into `out`, whose buffer is reused (a server step does not allocate and fault in a

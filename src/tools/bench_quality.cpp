@@ -86,8 +86,9 @@ int run_quality(const ModelFlags& tested, const QualityOpts& q, const std::strin
   if (launched_tensor_parallel()) fail("bench --quality runs in one process; run it without mpirun");
   auto ref_model = load_model(ref);
   auto test_model = load_model(tested);
-  if (int64_t(ids.size()) > ref_model->config().max_position_embeddings)
-    fail("--tokens {} exceeds max_position_embeddings {}", ids.size(), ref_model->config().max_position_embeddings);
+  const Qwen3Config& rc = ref_model->config();
+  if (int64_t(ids.size()) > rc.max_context())
+    fail("--tokens {} exceeds {} {}", ids.size(), rc.max_context_source(), rc.max_context());
   const int64_t pages = (int64_t(ids.size()) + 15) / 16 + 1;
   KvCache kv_ref(ref_model->kv_options(pages, 16, kv_dtype(ref)));
   KvCache kv_test(test_model->kv_options(pages, 16, kv_dtype(tested)));

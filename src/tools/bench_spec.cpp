@@ -105,9 +105,10 @@ SpecBenchResult run_spec_bench(Qwen3Model& target, const ModelFlags& m, const Sp
   if (std::filesystem::exists(tj)) tok = std::make_unique<Tokenizer>(Tokenizer::load(tj));
   const std::vector<int32_t> prompt = bench_prompt(s.prompt, tok.get(), m, target.config().vocab_size, seed);
   const int64_t tokens = int64_t(prompt.size()) + gen;
-  if (tokens > target.config().max_position_embeddings)
-    fail("--spec-prompt ({} tokens) + --gen {} exceeds max_position_embeddings {}", prompt.size(), gen,
-         target.config().max_position_embeddings);
+  const Qwen3Config& tc = target.config();
+  if (tokens > tc.max_context())
+    fail("--spec-prompt ({} tokens) + --gen {} exceeds {} {}", prompt.size(), gen, tc.max_context_source(),
+         tc.max_context());
 
   engine::CoreOptions co = single_sequence_core_options(tokens, s.flags.k, kv_dtype(m), {});
   co.spec = draft_length_options(s.flags);

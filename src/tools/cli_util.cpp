@@ -39,6 +39,14 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
+std::optional<int64_t> available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("MemAvailable:", 0) == 0) return std::stoll(line.substr(13)) * 1024;
+  return std::nullopt;
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   // Optimal string alignment distance: Levenshtein plus the swap of two neighbours ("modle").
   const size_t n = a.size(), m = b.size();

@@ -17,6 +17,8 @@ std::vector<int32_t> parse_ids(const std::string& s, const char* option = "--ids
 
 // Peak resident set size of this process in bytes (VmHWM), 0 when unknown.
 int64_t peak_rss_bytes();
+// Memory the machine can give without swapping (Linux MemAvailable) in bytes, or nullopt when unknown.
+std::optional<int64_t> available_memory_bytes();
 
 // Edits (insert, delete, substitute, swap two neighbours) that turn a into b.
 size_t edit_distance(std::string_view a, std::string_view b);

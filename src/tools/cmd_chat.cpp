@@ -122,7 +122,7 @@ int run(const Opts& o) {
   auto model = load_model(o.m);
   const Tokenizer tok = Tokenizer::load(dir / "tokenizer.json");
   const ChatTemplateRenderer renderer(dir);
-  so.context_tokens = std::min<int64_t>(o.ctx, model->config().max_position_embeddings);
+  so.context_tokens = std::min<int64_t>(o.ctx, model->config().max_context());
   so.kv_dtype = kv_dtype(o.m);
   so.max_tokens = o.max_tokens;
   so.spec = draft_length_options(o.spec);

@@ -32,8 +32,8 @@ std::unique_ptr<engine::Pooler> make_pooler(const Opts& o, Qwen3Model& model, co
   po.kv_dtype = kv_dtype(o.m);
   po.max_batch_tokens = o.max_batch_tokens;
   const int64_t page_bytes = kv_page_bytes(model.config(), po.page_size, po.kv_dtype);
-  const int64_t context_pages = (model.config().max_position_embeddings + po.page_size - 1) / po.page_size;
-  const int64_t budget_pages = (std::max(o.max_batch_tokens, model.config().max_position_embeddings) + po.page_size - 1) / po.page_size;
+  const int64_t context_pages = (model.config().max_context() + po.page_size - 1) / po.page_size;
+  const int64_t budget_pages = (std::max(o.max_batch_tokens, model.config().max_context()) + po.page_size - 1) / po.page_size;
   po.kv_pages = std::min<int64_t>(int64_t(o.kv_memory_gib * double(1ull << 30) / double(page_bytes)),
                                   std::max(context_pages, budget_pages));
   if (po.kv_pages < 1) fail("--kv-memory: {} GiB holds no KV page ({} bytes each)", o.kv_memory_gib, page_bytes);

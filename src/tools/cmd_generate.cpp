@@ -121,7 +121,7 @@ int run(const Opts& o) {
     return true;
   };
   // Room for the prompt and the reply, but never past the model's positions.
-  const int64_t tokens = std::min<int64_t>(int64_t(prompt.size()) + o.max_tokens, model->config().max_position_embeddings);
+  const int64_t tokens = std::min<int64_t>(int64_t(prompt.size()) + o.max_tokens, model->config().max_context());
   GenerationResult r;
   nlohmann::json spec_json;
   if (speculate || constrained) {

@@ -105,14 +105,14 @@ int run(const Opts& o) {
   // full-length sequences can use.
   const int64_t page_bytes = kv_page_bytes(c, eo.page_size, eo.kv_dtype);
   const int64_t draft_page_bytes = draft_kv_page_bytes(o.spec, o.m, eo.page_size, eo.kv_dtype);
-  const int64_t pages_per_seq = (c.max_position_embeddings + eo.page_size - 1) / eo.page_size;
+  const int64_t pages_per_seq = (c.max_context() + eo.page_size - 1) / eo.page_size;
   eo.kv_pages = std::min<int64_t>(int64_t(o.kv_memory_gib * double(1ull << 30) / double(page_bytes + draft_page_bytes)),
                                   int64_t(o.max_batch) * pages_per_seq);
   std::unique_ptr<engine::Pooler> pooler;
   if (task != ModelTask::Generate) {
     engine::PoolingOptions po{.kv_pages = eo.kv_pages, .page_size = eo.page_size, .kv_dtype = eo.kv_dtype,
                               .max_batch_tokens = o.max_batch_tokens};
-    po.kv_pages = std::min<int64_t>(po.kv_pages, (std::max(c.max_position_embeddings, o.max_batch_tokens) + 15) / 16);
+    po.kv_pages = std::min<int64_t>(po.kv_pages, (std::max(c.max_context(), o.max_batch_tokens) + 15) / 16);
     if (po.kv_pages >= 1) pooler = std::make_unique<engine::Pooler>(*model, tok, task, po);
     eo.kv_pages = 1;
   }

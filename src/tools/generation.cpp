@@ -63,8 +63,8 @@ GenerationResult generate_tokens(Qwen3Model& model, KvCache& kv, SeqId seq, std:
       break;
     }
     if (int(r.ids.size()) >= params.max_tokens) break;
-    // The model has no positions past max_position_embeddings: the output ends there ("length").
-    if (kv.num_tokens(seq) + 1 > model.config().max_position_embeddings) break;
+    // The model has no positions past max_context(): the output ends there ("length").
+    if (kv.num_tokens(seq) + 1 > model.config().max_context()) break;
     lg = model.decode(std::span<const SeqId>(&seq, 1), std::span<const int32_t>(&next, 1), kv);
     next = choose(lg.row(0));
   }

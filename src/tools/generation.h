@@ -50,7 +50,7 @@ GenerationResult generate_tokens(Qwen3Model& model, KvCache& kv, SeqId seq, std:
 // core has a proposer): greedy, the ids, finish reason and text are those of generate_tokens, since
 // greedy verification keeps exactly the target's argmax. `params` says how to sample, how many
 // tokens (max_tokens, capped so that prompt + output fit the core's context: generate_tokens can
-// emit one token more at the very end of max_position_embeddings, the core keeps a slot for the
+// emit one token more at the very end of the model's max_context(), the core keeps a slot for the
 // last token's K/V), ignore_eos and the constraint; the core stops at its eos_token_ids.
 // prefill_seconds is the time to the first token, decode_seconds the rest. A forward error
 // (FinishReason::Error) throws qwen3::Error; `on_token` returning false aborts the request

@@ -4,42 +4,14 @@ and bench/compare_llama.py --json write: the SVGs must hold every series (found 
 them), in concurrency order, with the labels, and the ratios of the medians computed here from the
 fixtures; bad input must be an error naming the file. Fails (never skips) without matplotlib."""
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
+
+from svg_check import check, failures, polyline, runner, svg_parts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PLOT = os.path.join(HERE, "..", "..", "bench", "plot.py")
-SVG = "{http://www.w3.org/2000/svg}"
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
-
-
-def plot(*args):
-    return subprocess.run([sys.executable, PLOT, *args], capture_output=True, text=True, timeout=120)
-
-
-def svg_parts(path):
-    """(the texts, {id: element}) of an SVG."""
-    root = ET.parse(path).getroot()
-    texts = ["".join(t.itertext()).strip() for t in root.iter(SVG + "text")]
-    ids = {e.get("id"): e for e in root.iter() if e.get("id")}
-    return texts, ids
-
-
-def polyline(group):
-    """The (x, y) vertices of the line in a matplotlib Line2D group (its first path: M x y L x y ...)."""
-    path = next(group.iter(SVG + "path"))
-    nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", path.get("d"))]
-    return list(zip(nums[0::2], nums[1::2]))
+plot = runner(os.path.join(HERE, "..", "..", "bench", "plot.py"))
 
 
 def fixture(name):

@@ -42,7 +42,7 @@ int DraftModelProposer::prepare(const DraftRequest& r, SeqChunk& chunk) {
   const Qwen3Config& c = draft_->config();
   const int64_t L = int64_t(r.tokens.size());
   // Positions up to L + k - 2 are written (the last draft is not fed).
-  const int64_t k = std::min<int64_t>(r.k, c.max_position_embeddings - L + 1);
+  const int64_t k = std::min<int64_t>(r.k, c.max_context() - L + 1);
   if (L == 0 || k <= 0) return 0;
   auto [it, fresh] = fed_.try_emplace(r.id);
   if (fresh) kv_.add_sequence(r.id);

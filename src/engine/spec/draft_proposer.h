@@ -54,7 +54,7 @@ class DraftModelProposer : public Proposer {
   // Preconditions: ids distinct within a call; params may be null (greedy, no processing);
   // rng non-null when params->temperature > 0. A request gets an empty draft when the draft's KV
   // cache cannot hold it (its sequence is dropped and recomputed on a later call), when one of its
-  // tokens is outside the draft's vocabulary, or at max_position_embeddings; k is also capped so
+  // tokens is outside the draft's vocabulary, or at the draft's max_context(); k is also capped so
   // that fed drafts stay below it. Other forward errors propagate with the state consistent.
   void propose(std::span<const DraftRequest> reqs, std::vector<Draft>& out) override;
   void release(SeqId id) override;

@@ -150,6 +150,22 @@ TEST(Rope, YarnMatchesHandComputation) {
   EXPECT_EQ(Qwen3Config::from_json(j, "x").rope_scaling.original_max_position_embeddings, 64);
 }
 
+// The context: max_position_embeddings (256 in minimal()), or YaRN's original x factor when longer.
+TEST(Config, MaxContextIsYarnsWhenLonger) {
+  json j = minimal();
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").max_context(), 256);
+  j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 4.0}};
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").max_context(), 256);
+  // Qwen3's documented YaRN setting: 40960 positions in config.json, factor 4 over 32768.
+  j["max_position_embeddings"] = 40960;
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}};
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").max_context(), 131072);
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 1.0}, {"original_max_position_embeddings", 32768}};
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").max_context(), 40960);  // 32768 x 1 is shorter
+  j["rope_scaling"] = {{"type", "yarn"}, {"factor", 2.5}};  // no original: max_position_embeddings x factor
+  EXPECT_EQ(Qwen3Config::from_json(j, "x").max_context(), 102400);
+}
+
 }  // namespace
 }  // namespace qwen3
 

@@ -1,4 +1,5 @@
-// The CLI's suggestions (edit distance, closest match) and its refusal to overwrite --out.
+// The CLI's suggestions (edit distance, closest match), its refusal to overwrite --out, and the
+// available memory.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +11,15 @@
 
 namespace qwen3::tools {
 namespace {
+
+// bench sizes its KV cache against it: Linux's MemAvailable, within the physical memory.
+TEST(AvailableMemory, IsPositiveAndWithinPhysicalMemory) {
+  const auto a = available_memory_bytes();
+  ASSERT_TRUE(a.has_value());
+  const int64_t phys = int64_t(::sysconf(_SC_PHYS_PAGES)) * int64_t(::sysconf(_SC_PAGESIZE));
+  EXPECT_GT(*a, 0);
+  EXPECT_LE(*a, phys);
+}
 
 TEST(EditDistance, CountsInsertDeleteSubstituteAndSwap) {
   EXPECT_EQ(edit_distance("", ""), 0u);
