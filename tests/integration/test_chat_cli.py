@@ -187,6 +187,8 @@ try:
         p.send(b"\x03")
         at2 = p.expect(rb"\[stopped\]", 30 * SLOW, at or 0)
         check("pty: Ctrl-C stops the reply", at2 is not None, p.out[-500:])
+        # --stats prints its line after "[stopped]": wait for it rather than reading what has come so far.
+        at2 = p.expect(rb"generated \(cancelled\)", 30 * SLOW, at2 or 0) or at2
         stats = re.findall(rb"(\d+) generated \(cancelled\)", p.out)
         check("pty: stopped well before --max-tokens", stats and int(stats[0]) < 3000, stats)
         at3 = p.expect(rb"> ", 30 * SLOW, at2 or 0)
