@@ -155,6 +155,38 @@ void BM_CeilingFmaPeak(benchmark::State& state) {
 }
 BENCHMARK(BM_CeilingFmaPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// bf16 dot-product peak: the same 16 chains with vdpbf16ps (16 lanes x 2 products each), per
+// thread. Against BM_CeilingFmaPeak it says what an exact float32-activation matmul can gain from
+// bf16 dot products: each float32 activation needs 3 bf16 parts to be represented exactly (2 parts
+// leave a relative error up to 2^-17), so exact needs 3 (or 2) vdpbf16ps where bf16 activations
+// need 1.
+__attribute__((target("avx512f,avx512bf16"))) float bf16dot_chains(int64_t iters) {
+  __m512 acc[16];
+  for (int k = 0; k < 16; ++k) acc[k] = _mm512_set1_ps(float(k));
+  const __m512bh a = __m512bh(_mm512_set1_epi16(0x3f80)), b = __m512bh(_mm512_set1_epi16(0x3a83));
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 16; ++k) acc[k] = _mm512_dpbf16_ps(acc[k], a, b);
+  for (int k = 1; k < 16; ++k) acc[0] = _mm512_add_ps(acc[0], acc[k]);
+  return _mm512_reduce_add_ps(acc[0]);
+}
+
+void BM_CeilingBf16DotPeak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512bf16")) return state.SkipWithError("needs AVX-512 BF16");
+  Restore restore;
+  const int threads = int(state.range(0));
+  set_num_threads(threads);
+  const int64_t iters = 1 << 20;
+  for (auto _ : state) {
+    float r[kMaxThreads] = {};
+    parallel_for(threads, 1, [&](int64_t t0, int64_t) { r[t0] = bf16dot_chains(iters); });
+    benchmark::DoNotOptimize(r);
+  }
+  // 16 chains x 16 lanes x 2 products x 2 flops per iteration per thread.
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(1e-9 * 1024.0 * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_CeilingBf16DotPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 // The grid: shape x format x ISA x n x threads. No prefill on lm_head (a forward pass computes
 // logits only for the rows asked, i.e. decode-sized).
 const bool registered = [] {
