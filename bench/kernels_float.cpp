@@ -1,7 +1,7 @@
 // Float-weight matmul benchmarks (f32 / bf16 / f16, and bf16 with bf16 activations) on the
 // qwen3-0.6b shapes, at decode (n = 1) and prefill (n = 512), for every ISA this CPU runs, with
-// 1 and 2 threads; plus the two ceilings they are read against: a read-bandwidth probe and an FMA
-// peak probe. Counters: GB/s = weight bytes / time (decode is memory-bound), GFLOP/s = 2 n rows
+// 1 and 2 threads; plus the ceilings they are read against: a read-bandwidth probe and the peaks
+// of the FMA, bf16 dot-product (vdpbf16ps) and int8 dot-product (vpdpbusd) instructions. Counters: GB/s = weight bytes / time (decode is memory-bound), GFLOP/s = 2 n rows
 // cols / time (prefill is compute-bound).
 //
 //   ./build/bench_kernels --benchmark_filter='float|Ceiling' --benchmark_repetitions=3
@@ -53,7 +53,8 @@ const char* fmt_name(Fmt f) {
 
 using Restore = qwen3::bench::RestoreIsaAndThreads;
 
-void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int threads) {
+// grouped: the weights in the row-grouped layout (kernels.h), as a model holds them on AVX-512.
+void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int threads, bool grouped) {
   Restore restore;
   set_active_isa(isa);
   set_num_threads(threads);
@@ -72,13 +73,19 @@ void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int 
       std::memcpy(&w[2 * i], &h, 2);
     }
   }
+  if (grouped) {
+    std::vector<uint8_t> g(bytes);
+    to_row_groups(wf, s.rows, s.cols, w.data(), nullptr, g.data(), nullptr);
+    std::memcpy(w.data(), g.data(), bytes);
+  }
   for (size_t c = 1; c < copies; ++c) std::memcpy(&w[c * bytes], w.data(), bytes);
   std::vector<float> x(size_t(n * s.cols)), y(size_t(n * s.rows));
   for (float& v : x) v = ud(rng);
   const MatmulOptions opts{.bf16_activations = f == Fmt::BF16Dot};
   size_t c = 0;
   for (auto _ : state) {
-    const WeightView v{wf, &w[c * bytes], s.rows, s.cols};
+    WeightView v{wf, &w[c * bytes], s.rows, s.cols};
+    v.row_group = grouped ? kRowGroup : 0;
     matmul(x.data(), n, v, y.data(), opts);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -187,6 +194,36 @@ void BM_CeilingBf16DotPeak(benchmark::State& state) {
 }
 BENCHMARK(BM_CeilingBf16DotPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// int8 dot-product peak (AVX-512 VNNI vpdpbusd: 16 lanes x 4 products each), per thread: the
+// ceiling of the q8 / q4 kernels, whose activations are quantized to int8. In "GOP/s" (2 ops per
+// product, as GFLOP/s above).
+__attribute__((target("avx512f,avx512vnni"))) int vnni_chains(int64_t iters) {
+  __m512i acc[16];
+  for (int k = 0; k < 16; ++k) acc[k] = _mm512_set1_epi32(k);
+  const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 16; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], a, b);
+  for (int k = 1; k < 16; ++k) acc[0] = _mm512_add_epi32(acc[0], acc[k]);
+  return _mm512_reduce_add_epi32(acc[0]);
+}
+
+void BM_CeilingVnniPeak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512vnni")) return state.SkipWithError("needs AVX-512 VNNI");
+  Restore restore;
+  const int threads = int(state.range(0));
+  set_num_threads(threads);
+  const int64_t iters = 1 << 20;
+  for (auto _ : state) {
+    int r[kMaxThreads] = {};
+    parallel_for(threads, 1, [&](int64_t t0, int64_t) { r[t0] = vnni_chains(iters); });
+    benchmark::DoNotOptimize(r);
+  }
+  // 16 chains x 16 lanes x 4 products x 2 ops per iteration per thread.
+  state.counters["GOP/s"] =
+      benchmark::Counter(1e-9 * 2048.0 * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_CeilingVnniPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 // The grid: shape x format x ISA x n x threads. No prefill on lm_head (a forward pass computes
 // logits only for the rows asked, i.e. decode-sized).
 const bool registered = [] {
@@ -195,16 +232,18 @@ const bool registered = [] {
     for (const Shape& s : kShapes)
       for (Fmt f : {Fmt::BF16, Fmt::F16, Fmt::F32, Fmt::BF16Dot})
         for (int64_t n : {1, 512})
-          for (int threads : {1, 2}) {
-            if (n > 1 && std::string(s.name) == "lm_head") continue;
-            if (f == Fmt::BF16Dot && isa != Isa::Avx512) continue;
-            const std::string name = std::string("float/") + s.name + "/" + fmt_name(f) + "/" +
-                                     std::string(isa_name(isa)) + "/n:" + std::to_string(n) +
-                                     "/threads:" + std::to_string(threads);
-            benchmark::RegisterBenchmark(name.c_str(), BM_matmul, s, f, isa, n, threads)
-                ->UseRealTime()
-                ->Unit(benchmark::kMicrosecond);
-          }
+          for (int threads : {1, 2})
+            for (bool grouped : {false, true}) {
+              if (n > 1 && std::string(s.name) == "lm_head") continue;
+              if (f == Fmt::BF16Dot && isa != Isa::Avx512) continue;
+              if (grouped && isa != Isa::Avx512) continue;  // the layout models use on AVX-512 only
+              const std::string name = std::string("float/") + s.name + "/" + fmt_name(f) + (grouped ? "-rows8" : "") +
+                                       "/" + std::string(isa_name(isa)) + "/n:" + std::to_string(n) +
+                                       "/threads:" + std::to_string(threads);
+              benchmark::RegisterBenchmark(name.c_str(), BM_matmul, s, f, isa, n, threads, grouped)
+                  ->UseRealTime()
+                  ->Unit(benchmark::kMicrosecond);
+            }
   }
   return true;
 }();

@@ -48,6 +48,12 @@ void set_active_isa(Isa isa);
 //     Numerics of this layout, on every ISA: acc = +0; for blocks b in order, acc =
 //     fmaf(float(dot_b), float(x_scale_b * w_scale_b), acc), dot_b the exact int32 block dot
 //     product; y = acc. Each step is one IEEE operation, so every ISA gives the same bits.
+// F32 / BF16 / F16 with row_group = kRowGroup, for cols a multiple of kFloatGroupCols (32) only:
+//     rows [0, rows - rows % 8) form groups of 8 rows; group g's column chunk c (32 columns) is the
+//     8 rows' 32 elements one row after the other, at element (g * cols / 32 + c) * 256 + 32 r for
+//     row 8 g + r. The 8 rows of a group thus stream as one linear read. The rows % 8 tail rows
+//     stay row-major after the groups (element o * cols). Numerics: the same as row-major (every
+//     dot product in the same order): only the addresses differ.
 // FP8: `data` is e4m3 bytes [rows, cols] (core/dtype.h); `block_scales` is float32
 //     [ceil(rows / kFp8Block), ceil(cols / kFp8Block)] (Hugging Face's weight_scale_inv, one per
 //     128 x 128 block, partial at the edges); w[o, i] = e4m3(data[o, i]) * S[o / 128, i / 128].
@@ -60,6 +66,7 @@ enum class WFormat : uint8_t { F32, BF16, F16, Q8, Q4, FP8 };
 constexpr int64_t kQBlock = 32;
 constexpr int64_t kFp8Block = 128;
 constexpr int32_t kRowGroup = 8;
+constexpr int64_t kFloatGroupCols = 32;
 std::string_view format_name(WFormat f);  // "f32", "bf16", "f16", "q8", "q4", "fp8"
 WFormat format_of(DType t);               // the unquantized format of a stored dtype
 bool is_quantized(WFormat f);             // Q8 / Q4 (int8 blocks, f16 scales); not FP8
@@ -76,15 +83,18 @@ struct WeightView {
   const uint16_t* scales = nullptr;   // f16 block scales of Q8 / Q4
   const float* block_scales = nullptr;        // FP8 float32 128 x 128 block scales
   const int32_t* block_scale_rows = nullptr;  // FP8, optional: [rows], row of block_scales per row
-  int32_t row_group = 0;              // Q8 / Q4: 0 (row-major) or kRowGroup (grouped rows, above)
+  int32_t row_group = 0;              // 0 (row-major) or kRowGroup (grouped rows, above; not FP8)
 };
 
-// Whether the active ISA's q8 / q4 kernels are faster on the row-grouped layout (AVX-512). Every
-// ISA computes on both layouts.
+// Whether the active ISA's q8 / q4 / float kernels are faster on the row-grouped layout
+// (AVX-512). Every ISA computes on both layouts.
 bool prefers_row_groups();
-// Q8 / Q4 `data` / `scales` of a [rows, cols] weight, row-major, rewritten into the row-grouped
-// layout (`out`, `out_scales`: the same sizes), and back. The layout is for inference only:
-// checkpoints are written row-major.
+// Whether a [rows, cols] weight of format f has a row-grouped layout: Q8 / Q4 always; F32 / BF16 /
+// F16 when cols is a multiple of kFloatGroupCols; FP8 never.
+bool has_row_groups(WFormat f, int64_t cols);
+// `data` / `scales` of a [rows, cols] weight, row-major, rewritten into the row-grouped layout
+// (`out`, `out_scales`: the same sizes; scales only for Q8 / Q4, null otherwise), and back. The
+// layout is for inference only: checkpoints are written row-major. Fails where !has_row_groups.
 void to_row_groups(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,
                    uint16_t* out_scales);
 void from_row_groups(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,

@@ -1,4 +1,4 @@
-// The row-grouped q8 / q4 layout (kernels.h, WeightView::row_group): addressing, and the rewrite
+// The row-grouped q8 / q4 / float layouts (kernels.h, WeightView::row_group): addressing, and the rewrite
 // from and to row-major made when a model loads (and undone before a checkpoint is written).
 #include <cstring>
 
@@ -21,11 +21,39 @@ int64_t cpu::row_group_scale(int64_t o, int64_t b, int64_t rows, int64_t nb) {
   return ((o / kRowGroup) * nb + b) * kRowGroup + o % kRowGroup;
 }
 
+int64_t cpu::row_group_elem(int64_t o, int64_t i, int64_t rows, int64_t cols) {
+  const int64_t grouped = rows - rows % kRowGroup;
+  if (o >= grouped) return o * cols + i;
+  return (o / kRowGroup) * kRowGroup * cols + (i / kFloatGroupCols) * kRowGroup * kFloatGroupCols +
+         (o % kRowGroup) * kFloatGroupCols + i % kFloatGroupCols;
+}
+
+bool has_row_groups(WFormat f, int64_t cols) {
+  if (is_quantized(f)) return true;
+  return f != WFormat::FP8 && cols % kFloatGroupCols == 0;
+}
+
 namespace {
+// Float formats: every element moved, 32-column chunks of 8 rows at a time.
+void rewrite_float(WFormat f, int64_t rows, int64_t cols, const void* data, void* out, bool back) {
+  const size_t es = f == WFormat::F32 ? 4 : 2, chunk = size_t(kFloatGroupCols) * es;
+  const auto* src = static_cast<const uint8_t*>(data);
+  auto* dst = static_cast<uint8_t*>(out);
+  const int64_t grouped = rows - rows % kRowGroup;
+  for (int64_t o = 0; o < grouped; ++o)
+    for (int64_t i = 0; i < cols; i += kFloatGroupCols) {
+      const size_t plain = size_t(o * cols + i) * es, grp = size_t(cpu::row_group_elem(o, i, rows, cols)) * es;
+      std::memcpy(dst + (back ? plain : grp), src + (back ? grp : plain), chunk);
+    }
+  std::memcpy(dst + size_t(grouped * cols) * es, src + size_t(grouped * cols) * es, size_t((rows - grouped) * cols) * es);
+}
+
 // Copies every byte and scale between the two layouts (grouped -> row-major when `back`).
 void rewrite(WFormat f, int64_t rows, int64_t cols, const void* data, const uint16_t* scales, void* out,
              uint16_t* out_scales, bool back) {
-  if (!is_quantized(f)) fail("row groups: {} is not q8 or q4", format_name(f));
+  if (!has_row_groups(f, cols))
+    fail("row groups: {} weights of {} columns have no row-grouped layout", format_name(f), cols);
+  if (!is_quantized(f)) return rewrite_float(f, rows, cols, data, out, back);
   const int64_t nb = (cols + kQBlock - 1) / kQBlock, bb = f == WFormat::Q8 ? kQBlock : kQBlock / 2;
   const int64_t grouped = rows - rows % kRowGroup;
   const auto* src = static_cast<const uint8_t*>(data);

@@ -59,8 +59,9 @@ class TensorList {
     c.format = l.format, c.out = l.out, c.in = l.in;
     c.weight = Buffer(l.weight.size());
     c.scales = Buffer(l.scales.size());
-    kernels::from_row_groups(l.format, l.out, l.in, l.weight.data(), l.scales.as<uint16_t>(), c.weight.data(),
-                             c.scales.as<uint16_t>());
+    const bool q = kernels::is_quantized(l.format);
+    kernels::from_row_groups(l.format, l.out, l.in, l.weight.data(), q ? l.scales.as<uint16_t>() : nullptr,
+                             c.weight.data(), q ? c.scales.as<uint16_t>() : nullptr);
     return c;
   }
   // A layer left as stored (the embedding table and lm_head of an fp8 checkpoint).

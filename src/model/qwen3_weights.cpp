@@ -328,6 +328,7 @@ void quantize_linear_fp8(Linear& l, const std::vector<int64_t>& part_rows) {
   l.weight = std::move(data);
   l.scales = std::move(scales);
   l.format = kernels::WFormat::FP8;
+  l.row_group = 0;  // written row-major (fp8 has no row groups)
   set_fp8_scale_rows(l, part_rows);
 }
 
@@ -352,13 +353,16 @@ void quantize_linear(Linear& l, kernels::WFormat f) {
   l.weight = std::move(data);
   l.scales = std::move(scales);
   l.format = f;
+  l.row_group = 0;  // written row-major, whatever the source layout
 }
 
 void set_row_groups(Linear& l, bool to_rows) {
-  if (!kernels::is_quantized(l.format) || (l.row_group != 0) == to_rows) return;
+  if (!kernels::has_row_groups(l.format, l.in) || (l.row_group != 0) == to_rows) return;
+  const bool q = kernels::is_quantized(l.format);
   Buffer data(l.weight.size()), scales(l.scales.size());
   (to_rows ? kernels::to_row_groups : kernels::from_row_groups)(l.format, l.out, l.in, l.weight.data(),
-                                                               l.scales.as<uint16_t>(), data.data(), scales.as<uint16_t>());
+                                                               q ? l.scales.as<uint16_t>() : nullptr, data.data(),
+                                                               q ? scales.as<uint16_t>() : nullptr);
   l.weight = std::move(data);
   l.scales = std::move(scales);
   l.row_group = to_rows ? kernels::kRowGroup : 0;

@@ -26,7 +26,7 @@ struct Linear {
   // row, its row of `scales`; otherwise it is empty (kernels.h: WeightView::block_scale_rows).
   std::vector<int32_t> scale_rows;
   std::vector<float> bias;   // [out], empty when the layer has none
-  int32_t row_group = 0;     // q8 / q4: 0, or kernels::kRowGroup once in the row-grouped layout (kernels.h)
+  int32_t row_group = 0;     // 0, or kernels::kRowGroup once in the row-grouped layout (kernels.h; not fp8)
 
   kernels::WeightView view() const {
     if (format != kernels::WFormat::FP8) {

@@ -151,14 +151,16 @@ size_t weight_scale_count(WFormat f, int64_t rows, int64_t cols) {
   return is_quantized(f) ? size_t(rows * ((cols + kQBlock - 1) / kQBlock)) : 0;
 }
 
+static_assert(cpu::kGroupRows == kRowGroup && cpu::kGroupCols == kFloatGroupCols);
+
 namespace {
 // The table's kernel for weights of format f (in row groups: `grouped`; BF16 with activations
 // rounded to bf16: `bf16_x`); null when the ISA has none.
 cpu::MatmulFn matmul_kernel(const cpu::MatmulKernels& k, WFormat f, bool grouped, bool bf16_x) {
   switch (f) {
-    case WFormat::F32: return k.f32;
-    case WFormat::BF16: return bf16_x ? k.bf16_x_bf16 : k.bf16;
-    case WFormat::F16: return k.f16;
+    case WFormat::F32: return grouped ? k.f32_rows8 : k.f32;
+    case WFormat::BF16: return bf16_x ? (grouped ? k.bf16_x_bf16_rows8 : k.bf16_x_bf16) : grouped ? k.bf16_rows8 : k.bf16;
+    case WFormat::F16: return grouped ? k.f16_rows8 : k.f16;
     case WFormat::Q8: return grouped ? k.q8_rows8 : k.q8;
     case WFormat::Q4: return grouped ? k.q4_rows8 : k.q4;
     case WFormat::FP8: return k.fp8;
@@ -170,8 +172,9 @@ cpu::MatmulFn matmul_kernel(const cpu::MatmulKernels& k, WFormat f, bool grouped
 void matmul(const float* x, int64_t n, const WeightView& w, float* y, const MatmulOptions& opts) {
   if (n == 0 || w.rows == 0) return;
   const cpu::IsaTable& t = active().table;
-  const bool grouped = w.row_group == kRowGroup && is_quantized(w.format);
-  if (w.row_group != 0 && !grouped) fail("matmul: row_group {} of {} weights", w.row_group, format_name(w.format));
+  const bool grouped = w.row_group == kRowGroup && has_row_groups(w.format, w.cols);
+  if (w.row_group != 0 && !grouped)
+    fail("matmul: row_group {} of {} weights of {} columns", w.row_group, format_name(w.format), w.cols);
   cpu::MatmulJob job;
   job.bf16_activations = opts.bf16_activations && w.format == WFormat::BF16 && t.matmul.bf16_x_bf16 != nullptr;
   const cpu::MatmulFn fn = matmul_kernel(t.matmul, w.format, grouped, job.bf16_activations);
@@ -225,10 +228,31 @@ void load_row16(const WeightView& w, int64_t row, float* out, float (*convert)(u
     out[i] = convert(h);
   }
 }
+
+// F32 / BF16 / F16 in row groups: 32-element runs gathered from the group.
+void load_row_grouped_float(const WeightView& w, int64_t row, float* out) {
+  const uint8_t* p = static_cast<const uint8_t*>(w.data);
+  const size_t es = w.format == WFormat::F32 ? 4 : 2;
+  for (int64_t i = 0; i < w.cols; ++i) {
+    const uint8_t* e = p + size_t(cpu::row_group_elem(row, i, w.rows, w.cols)) * es;
+    if (es == 4) {
+      std::memcpy(&out[i], e, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, e, 2);
+      out[i] = w.format == WFormat::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+    }
+  }
+}
 }  // namespace
 
 void load_row(const WeightView& w, int64_t row, float* out) {
   if (w.row_group && is_quantized(w.format)) return load_row_grouped(w, row, out);
+  if (w.row_group) {
+    if (!has_row_groups(w.format, w.cols))
+      fail("load_row: row_group {} of {} weights of {} columns", w.row_group, format_name(w.format), w.cols);
+    return load_row_grouped_float(w, row, out);
+  }
   const int64_t nb = (w.cols + kQBlock - 1) / kQBlock;
   switch (w.format) {
     case WFormat::F32:

@@ -22,6 +22,11 @@
 
 namespace qwen3::kernels::cpu {
 
+// The row-grouped float layout (kernels.h, kRowGroup and kFloatGroupCols; dispatch.cpp checks that
+// they agree): groups of 8 rows, each row's columns in runs of 32 elements, 8 runs (one per row of
+// the group) per 32 columns.
+constexpr int64_t kGroupRows = 8, kGroupCols = 32;
+
 // One matmul call: y[n, rows] = x[n, cols] · Wᵀ, weights in the layout of WFormat (kernels.h).
 struct MatmulJob {
   const float* x = nullptr;          // [n, cols] float32 activations
@@ -82,6 +87,9 @@ struct MatmulKernels {
   // Q8, Q4 in the row-grouped layout (kernels.h, WeightView::row_group): r0 is a multiple of 8,
   // and so is r1 unless it is the last row.
   MatmulFn q8_rows8 = nullptr, q4_rows8 = nullptr;
+  // F32, BF16, F16 (and BF16 with bf16 activations) in the row-grouped layout, the same bits as
+  // their row-major kernels; the same row ranges as above.
+  MatmulFn f32_rows8 = nullptr, bf16_rows8 = nullptr, f16_rows8 = nullptr, bf16_x_bf16_rows8 = nullptr;
   // BF16 weights with MatmulJob::bf16_activations (x rounded to bf16 in job.xq). Null: the ISA has
   // no bf16 dot product, and MatmulOptions::bf16_activations is ignored (bf16 runs instead).
   MatmulFn bf16_x_bf16 = nullptr;
@@ -102,7 +110,7 @@ struct IsaTable {
 
 // The fill functions: the portable folder has one per kernel family (its own file, the scalar
 // twins); a SIMD folder one for the entries its drivers provide (<isa>/kernels.cpp).
-void fill_portable_float(IsaTable& t);      // matmul f32 / bf16 / f16
+void fill_portable_float(IsaTable& t);      // matmul f32 / bf16 / f16 (both layouts)
 void fill_portable_quant(IsaTable& t);      // matmul q8 / q4 (both layouts) and the activation quantizer
 void fill_portable_fp8(IsaTable& t);        // matmul fp8 (e4m3 weights, float32 block scales)
 void fill_portable_attention(IsaTable& t);  // attention_part, convert_f32

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
 
@@ -190,6 +192,95 @@ TEST(MatmulFloat, Bf16ActivationsReallyRoundActivations) {
   int differ = 0;
   for (size_t i = 0; i < fast.size(); ++i) differ += fast[i] != exact[i];
   EXPECT_GT(differ, 12);
+}
+
+// --- the row-grouped layout (kernels.h: groups of 8 rows, 32-column runs) ---
+
+struct GroupedMat {
+  std::vector<uint8_t> data;
+  WeightView view;
+};
+GroupedMat grouped(const Mat& m) {
+  const WeightView plain = m.view();
+  GroupedMat g{std::vector<uint8_t>(weight_data_bytes(plain.format, m.rows, m.cols)), plain};
+  to_row_groups(plain.format, m.rows, m.cols, plain.data, nullptr, g.data.data(), nullptr);
+  g.view.data = g.data.data();
+  g.view.row_group = kRowGroup;
+  return g;
+}
+
+TEST(MatmulFloatRowGroups, LayoutRoundTripAndRows) {
+  std::mt19937 rng(5);
+  for (DType dt : kFormats) {
+    const WFormat f = format_of(dt);
+    EXPECT_TRUE(has_row_groups(f, 64));
+    EXPECT_FALSE(has_row_groups(f, 33));
+    for (int64_t rows : {1, 7, 8, 9, 16, 23})
+      for (int64_t cols : {32, 64, 96}) {
+        const Mat m = random_mat(dt, rows, cols, rng);
+        const GroupedMat g = grouped(m);
+        const auto* plain = static_cast<const uint8_t*>(m.view().data);
+        const size_t bytes = g.data.size();
+        // The layout as stated: element i of row o (o < rows - rows % 8) at
+        // ((o / 8) * cols / 32 + i / 32) * 256 + (o % 8) * 32 + i % 32; the tail row-major.
+        const size_t es = bytes / size_t(rows * cols);
+        for (int64_t o = 0; o < rows; ++o)
+          for (int64_t i = 0; i < cols; ++i) {
+            const int64_t at = o < rows - rows % 8 ? ((o / 8) * cols / 32 + i / 32) * 256 + (o % 8) * 32 + i % 32 : o * cols + i;
+            ASSERT_EQ(0, std::memcmp(g.data.data() + size_t(at) * es, plain + size_t(o * cols + i) * es, es))
+                << dtype_name(dt) << " " << rows << "x" << cols << " o=" << o << " i=" << i;
+          }
+        std::vector<uint8_t> back(bytes);
+        from_row_groups(f, rows, cols, g.data.data(), nullptr, back.data(), nullptr);
+        EXPECT_EQ(0, std::memcmp(back.data(), plain, bytes));
+        std::vector<float> a(static_cast<size_t>(cols)), b(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows; ++r) {
+          load_row(m.view(), r, a.data());
+          load_row(g.view, r, b.data());
+          ASSERT_EQ(a, b) << dtype_name(dt) << " " << rows << "x" << cols << " row " << r;
+        }
+      }
+    // No layout for columns that are not a multiple of 32: a clear error, not a silent copy.
+    const Mat odd = random_mat(dt, 8, 33, rng);
+    std::vector<uint8_t> out(weight_data_bytes(f, 8, 33));
+    EXPECT_THROW(to_row_groups(f, 8, 33, odd.view().data, nullptr, out.data(), nullptr), Error);
+    WeightView bad = odd.view();
+    bad.row_group = kRowGroup;
+    std::vector<float> x(33), y(8);
+    EXPECT_THROW(matmul(x.data(), 1, bad, y.data()), Error);
+  }
+}
+
+// Only the addresses differ from row-major: the same bits on every ISA, for every batch size (both
+// sides of the decode / prefill switch and the tile sizes), thread count (row splits), row counts
+// that leave a row-major tail, and the bf16-activation path.
+TEST(MatmulFloatRowGroups, BitwiseTheRowMajorResultOnEveryIsa) {
+  EachIsa isas;
+  isas.run([](Isa) {
+    std::mt19937 rng(6);
+    for (bool fast : {false, true})
+      for (DType dt : kFormats) {
+        if (fast && dt != DType::BF16) continue;
+        const MatmulOptions opts{.bf16_activations = fast};
+        for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
+                 {8, 32}, {9, 64}, {23, 96}, {40, 256}, {70, 320}, {101, 1024}}) {
+          const Mat w = random_mat(dt, rows, cols, rng);
+          const GroupedMat g = grouped(w);
+          for (int64_t n : {1, 2, 3, 4, 5, 7, 13, 40}) {
+            const Mat x = random_mat(DType::F32, n, cols, rng);
+            std::vector<float> y(size_t(n * rows)), yg(size_t(n * rows));
+            for (int threads : {1, 2, 3}) {
+              set_num_threads(threads);
+              matmul(x.f.data(), n, w.view(), y.data(), opts);
+              matmul(x.f.data(), n, g.view, yg.data(), opts);
+              for (size_t i = 0; i < y.size(); ++i)
+                ASSERT_EQ(yg[i], y[i]) << dtype_name(dt) << (fast ? " bf16 x" : "") << " " << rows << "x" << cols
+                                       << " n=" << n << " threads=" << threads << " at " << i;
+            }
+          }
+        }
+      }
+  });
 }
 
 }  // namespace

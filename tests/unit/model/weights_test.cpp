@@ -185,7 +185,14 @@ TEST(Weights, RankSlicesReassembleTheFullTensors) {
   std::vector<std::unique_ptr<Qwen3Model>> ranks;
   for (int r = 0; r < W; ++r) ranks.push_back(Qwen3Model::load(dir, {.rank = r, .world_size = W}));
   const int64_t H = 64, D = 32, Hq = 4, Hkv = 2, I = 160;
-  auto row = [](const Linear& l, int64_t r) { return l.weight.as<float>() + r * l.in; };
+  // Row r as the kernels read it (the loader may have put the weights in row groups, kernels.h).
+  auto row_of = [](const Linear& l, int64_t r) {
+    std::vector<float> v(static_cast<size_t>(l.in));
+    kernels::load_row(l.view(), r, v.data());
+    return v;
+  };
+  std::vector<std::vector<float>> keep;  // the rows compared, alive until the end of the test
+  auto row = [&](const Linear& l, int64_t r) { return keep.emplace_back(row_of(l, r)).data(); };
   for (size_t li = 0; li < 3; ++li) {
     const Qwen3Layer& F = full->weights().layers[li];
     // Fused full qkv rows: q (Hq*D) | k (Hkv*D) | v (Hkv*D). Rank r holds q_r | k_r | v_r.

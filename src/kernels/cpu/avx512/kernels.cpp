@@ -1,3 +1,7 @@
+#define PFMODE_SET
+#define PFMODE 1
+#define PFDIST 2
+
 // The AVX-512 (F, BW, VL, DQ, BF16, VNNI) kernels: the drivers of cpu/simd_kernels.inc over the
 // 16-lane traits of avx512/simd.inc, and the float driver's bf16 dot-product step. The q8 / q4
 // kernels of the row-grouped layout are matmul_quant_rows8.cpp. The activation quantizer stays the
@@ -48,6 +52,7 @@ struct Bf16Dot {
 void fill_avx512(IsaTable& t) {
   fill_simd_kernels(t);
   t.matmul.bf16_x_bf16 = float_matmul::matmul_rows<Bf16Dot>;
+  t.matmul.bf16_x_bf16_rows8 = float_matmul::matmul_rows<Bf16Dot, true>;
 }
 
 }  // namespace qwen3::kernels::cpu
