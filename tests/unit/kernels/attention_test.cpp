@@ -200,7 +200,7 @@ TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
   const int64_t L = 600;    // 5 partitions
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
-    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::Q8, KvDType::FP8}) {
+    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::Q8, KvDType::Q8Head, KvDType::FP8}) {
       SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << kv_dtype_name(dt));
       const Cache c = make_cache(dt, s.Hkv, s.D, 16, L, rng);
       const Cache c2 = make_cache(dt, s.Hkv, s.D, 16, L, rng);  // second sequence: only its table is used
