@@ -162,8 +162,10 @@ struct PagedAttention {
   std::span<const AttentionSeq> seqs;
 };
 // out = softmax(q kᵀ · scale) v per query head, kv head = head / (num_heads / num_kv_heads). K and V
-// are read in their stored type and widened to float32 (quantized codes: code * scale, one
-// rounding, in registers); float32 math. The context of each row is
+// are read in their stored type and widened to float32; float32 math. Quantized K: q8 and fp8 are
+// dequantized exactly (code * scale, exact in float32), q8-head's one scale multiplies the score;
+// quantized V: the block scale is folded into the softmax weight, (p * scale) * code (one rounding
+// more than the exact product). The context of each row is
 // cut into partitions of kAttentionPartition positions at fixed positions, each reduced with online
 // softmax, and the partitions are merged left to right; threads share the partitions out.
 // Batch invariance: a (row, head) result is the same bits whatever the other rows and sequences,

@@ -166,6 +166,9 @@ void check(const PagedAttention& a) {
     fail("attention: num_heads {} is not a positive multiple of num_kv_heads {}", a.num_heads, a.num_kv_heads);
   if (a.head_dim <= 0 || a.page_size <= 0)
     fail("attention: head_dim {} and page_size {} must be positive", a.head_dim, a.page_size);
+  if (kv_scales_per_head(a.kv_dtype, a.head_dim) > cpu::kMaxKvScales)
+    fail("attention: head_dim {} is above {} with a {} KV cache", a.head_dim, cpu::kMaxKvScales * kKvQBlock,
+         kv_dtype_name(a.kv_dtype));
   for (const AttentionSeq& s : a.seqs)
     if (s.T < 0 || s.pos0 < 0 || s.row0 < 0 || (s.T > 0 && !s.block_table))
       fail("attention: bad sequence (row0 {}, T {}, pos0 {})", s.row0, s.T, s.pos0);

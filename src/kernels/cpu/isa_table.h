@@ -52,6 +52,10 @@ using MatmulFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1);
 // codes; the scale of block b (kKvQBlock = 32 elements, or the whole head for Q8Head) sits at
 // ((const uint16_t*)codes)[-1 - b].
 enum class KvElem : uint8_t { F32, BF16, F16, Q8, Q8Head, FP8 };
+// The most block scales of one quantized (token, KV head) the attention kernels take, so head_dim
+// <= 32 * 32 with q8 / fp8 (they convert a block of positions' scales into a fixed table;
+// kernels::attention checks it).
+constexpr int64_t kMaxKvScales = 32;
 
 // One attention partition for a tile of nrows consecutive query rows of one sequence: all query
 // heads of row i against positions [p0, min(p1 + i, p_cap)) of every KV head (p1 > p0), reduced

@@ -11,6 +11,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
@@ -199,7 +200,7 @@ TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
   const int64_t L = 600;    // 5 partitions
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
-    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::Q8, KvDType::FP8}) {
+    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::Q8, KvDType::Q8Head, KvDType::FP8}) {
       SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << kv_dtype_name(dt));
       const Cache c = make_cache(dt, s.Hkv, s.D, 16, L, rng);
       const Cache c2 = make_cache(dt, s.Hkv, s.D, 16, L, rng);  // second sequence: only its table is used
@@ -310,6 +311,22 @@ TEST(Attention, BadShapesAreErrors) {
   const std::vector<AttentionSeq> bad = {{.row0 = 0, .T = 1, .pos0 = 0, .block_table = nullptr}};
   a.seqs = bad;
   EXPECT_THROW(attention(a), Error);
+  // Quantized KV: at most 32 scale blocks per head (head_dim <= 1024); float types have no limit.
+  std::vector<float> q2(1056), out2(1056);
+  PagedAttention b{.q = q2.data(), .q_stride = 1056, .out = out2.data(), .num_heads = 1, .num_kv_heads = 1,
+                   .head_dim = 1056, .kv_dtype = KvDType::Q8, .k = kv.data(), .v = kv.data(), .page_size = 1,
+                   .seqs = seqs};
+  try {
+    attention(b);
+    ADD_FAILURE() << "head_dim 1056 with a q8 cache accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim 1056"), std::string::npos) << e.what();
+  }
+  b.kv_dtype = KvDType::BF16;
+  EXPECT_NO_THROW(attention(b));
+  b.kv_dtype = KvDType::FP8, b.head_dim = 1024, b.q_stride = 1024;
+  EXPECT_NO_THROW(attention(b));
+  EXPECT_EQ(out2[0], 0.0f);  // zero codes and scales
 }
 
 // convert_f32 rounds bit for bit as core/dtype.h, on every ISA: random values over the whole
