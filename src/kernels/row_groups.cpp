@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/parallel_for.h"
 #include "kernels/cpu/row_groups.h"
 #include "kernels/kernels.h"
 
@@ -39,12 +40,17 @@ void rewrite_float(WFormat f, int64_t rows, int64_t cols, const void* data, void
   const size_t es = f == WFormat::F32 ? 4 : 2, chunk = size_t(kFloatGroupCols) * es;
   const auto* src = static_cast<const uint8_t*>(data);
   auto* dst = static_cast<uint8_t*>(out);
-  const int64_t grouped = rows - rows % kRowGroup;
-  for (int64_t o = 0; o < grouped; ++o)
-    for (int64_t i = 0; i < cols; i += kFloatGroupCols) {
-      const size_t plain = size_t(o * cols + i) * es, grp = size_t(cpu::row_group_elem(o, i, rows, cols)) * es;
-      std::memcpy(dst + (back ? plain : grp), src + (back ? grp : plain), chunk);
-    }
+  const int64_t grouped = rows - rows % kRowGroup, nc = cols / kFloatGroupCols;
+  // Groups on all threads (a model's weights pass through here once when it loads).
+  parallel_for(grouped / kRowGroup, 8, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g)
+      for (int64_t r = 0; r < kRowGroup; ++r)
+        for (int64_t c = 0; c < nc; ++c) {
+          const size_t plain = size_t((g * kRowGroup + r) * cols + c * kFloatGroupCols) * es,
+                       grp = size_t(((g * nc + c) * kRowGroup + r) * kFloatGroupCols) * es;
+          std::memcpy(dst + (back ? plain : grp), src + (back ? grp : plain), chunk);
+        }
+  });
   std::memcpy(dst + size_t(grouped * cols) * es, src + size_t(grouped * cols) * es, size_t((rows - grouped) * cols) * es);
 }
 
