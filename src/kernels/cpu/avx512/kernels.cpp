@@ -1,7 +1,3 @@
-#define PFMODE_SET
-#define PFMODE 1
-#define PFDIST 2
-
 // The AVX-512 (F, BW, VL, DQ, BF16, VNNI) kernels: the drivers of cpu/simd_kernels.inc over the
 // 16-lane traits of avx512/simd.inc, and the float driver's bf16 dot-product step. The q8 / q4
 // kernels of the row-grouped layout are matmul_quant_rows8.cpp. The activation quantizer stays the
