@@ -145,21 +145,28 @@ __attribute__((target("avx512f"))) float fma_chains(int64_t iters) {
   return _mm512_reduce_add_ps(acc[0]);
 }
 
-void BM_CeilingFmaPeak(benchmark::State& state) {
-  if (!__builtin_cpu_supports("avx512f")) return state.SkipWithError("needs AVX-512");
+// Runs `chains(1 << 20)` on each of `threads` threads per iteration and reports `ops_per_iter`
+// operations per chain iteration and thread under `counter`; skipped unless `supported` (the CPU
+// has `feature`).
+template <typename R>
+void run_peak(benchmark::State& state, bool supported, const char* feature, R (*chains)(int64_t),
+              double ops_per_iter, const char* counter) {
+  if (!supported) return state.SkipWithError((std::string("needs ") + feature).c_str());
   Restore restore;
   const int threads = int(state.range(0));
   set_num_threads(threads);
   const int64_t iters = 1 << 20;
   for (auto _ : state) {
-    float r[kMaxThreads] = {};
-    parallel_for(threads, 1, [&](int64_t t0, int64_t) { r[t0] = fma_chains(iters); });
+    R r[kMaxThreads] = {};
+    parallel_for(threads, 1, [&](int64_t t0, int64_t) { r[t0] = chains(iters); });
     benchmark::DoNotOptimize(r);
   }
-  // 16 chains x 16 lanes x 2 flops per iteration per thread.
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(1e-9 * 512.0 * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters[counter] =
+      benchmark::Counter(1e-9 * ops_per_iter * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
 }
+
+// 16 chains x 16 lanes x 2 flops per iteration per thread.
+void BM_CeilingFmaPeak(benchmark::State& state) { run_peak(state, __builtin_cpu_supports("avx512f"), "AVX-512", fma_chains, 512.0, "GFLOP/s"); }
 BENCHMARK(BM_CeilingFmaPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // bf16 dot-product peak: the same 16 chains with vdpbf16ps (16 lanes x 2 products each), per
@@ -177,20 +184,9 @@ __attribute__((target("avx512f,avx512bf16"))) float bf16dot_chains(int64_t iters
   return _mm512_reduce_add_ps(acc[0]);
 }
 
+// 16 chains x 16 lanes x 2 products x 2 flops per iteration per thread.
 void BM_CeilingBf16DotPeak(benchmark::State& state) {
-  if (!__builtin_cpu_supports("avx512bf16")) return state.SkipWithError("needs AVX-512 BF16");
-  Restore restore;
-  const int threads = int(state.range(0));
-  set_num_threads(threads);
-  const int64_t iters = 1 << 20;
-  for (auto _ : state) {
-    float r[kMaxThreads] = {};
-    parallel_for(threads, 1, [&](int64_t t0, int64_t) { r[t0] = bf16dot_chains(iters); });
-    benchmark::DoNotOptimize(r);
-  }
-  // 16 chains x 16 lanes x 2 products x 2 flops per iteration per thread.
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(1e-9 * 1024.0 * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
+  run_peak(state, __builtin_cpu_supports("avx512bf16"), "AVX-512 BF16", bf16dot_chains, 1024.0, "GFLOP/s");
 }
 BENCHMARK(BM_CeilingBf16DotPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -207,21 +203,8 @@ __attribute__((target("avx512f,avx512vnni"))) int vnni_chains(int64_t iters) {
   return _mm512_reduce_add_epi32(acc[0]);
 }
 
-void BM_CeilingVnniPeak(benchmark::State& state) {
-  if (!__builtin_cpu_supports("avx512vnni")) return state.SkipWithError("needs AVX-512 VNNI");
-  Restore restore;
-  const int threads = int(state.range(0));
-  set_num_threads(threads);
-  const int64_t iters = 1 << 20;
-  for (auto _ : state) {
-    int r[kMaxThreads] = {};
-    parallel_for(threads, 1, [&](int64_t t0, int64_t) { r[t0] = vnni_chains(iters); });
-    benchmark::DoNotOptimize(r);
-  }
-  // 16 chains x 16 lanes x 4 products x 2 ops per iteration per thread.
-  state.counters["GOP/s"] =
-      benchmark::Counter(1e-9 * 2048.0 * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
-}
+// 16 chains x 16 lanes x 4 products x 2 ops per iteration per thread.
+void BM_CeilingVnniPeak(benchmark::State& state) { run_peak(state, __builtin_cpu_supports("avx512vnni"), "AVX-512 VNNI", vnni_chains, 2048.0, "GOP/s"); }
 BENCHMARK(BM_CeilingVnniPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // The grid: shape x format x ISA x n x threads. No prefill on lm_head (a forward pass computes
