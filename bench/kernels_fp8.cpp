@@ -6,7 +6,7 @@
 //       --benchmark_report_aggregates_only=true
 // Decode cases (n = 1) rotate through copies of the weights totalling >= 256 MiB, so that every
 // call reads them from memory and not from the 32 MiB L3, as a model's forward pass does; the
-// n = 16 cases reuse one copy (compute-bound), and so does the 512 x 1024 shape, which stays in L2:
+// n = 16 and 512 (prefill) cases reuse one copy (compute-bound), and so does the 512 x 1024 shape, which stays in L2:
 // a probe of the kernel's own speed, with memory out of the way. The q8 rows read fp8/q8 per shape and ISA.
 #include <benchmark/benchmark.h>
 
@@ -93,8 +93,9 @@ void Shapes(benchmark::internal::Benchmark* b) {
   for (int isa : {0, 1, 2})
     for (int f : {kFp8, kQ8, kBf16})
       for (auto [r, c] : std::vector<std::pair<int, int>>{{6144, 1024}, {1024, 3072}, {12288, 2048}, {512, 1024}})
-        for (int n : {1, 16})
-          for (int threads : {1, 2}) b->Args({isa, f, r, c, n, threads});
+        for (int n : {1, 16, 512})
+          for (int threads : {1, 2})
+            if (n < 512 || (threads == 1 && r * c <= (6 << 20))) b->Args({isa, f, r, c, n, threads});
 }
 BENCHMARK(BM_Fp8VsBf16)->Apply(Shapes)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

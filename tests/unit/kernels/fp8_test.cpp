@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/dtype.h"
@@ -92,9 +93,10 @@ void run(const Kernel& k, const float* x, int64_t n, const WeightView& w, float*
   k.fn(job, r0, r1);
 }
 
-// Both the kernel and the twin are float32 evaluations of sum_i x_i q_i s_b: each product and each
-// of the <= cols + 3 additions or scalings rounds once (relative 2^-24), so each is within
-// (cols + 4) 2^-24 sum|x w| of the exact sum, and they are within twice that of each other.
+// Both the kernel and the twin are float32 evaluations of sum_i x_i (q_i s_b): each dequantized
+// weight q_i s_b and each of the <= cols + 3 multiply-adds or additions rounds once (relative
+// 2^-24), so each is within (cols + 4) 2^-24 sum|x w| of the exact sum, and they are within twice
+// that of each other.
 void expect_close(const Fp8Mat& w, const std::vector<float>& x, int64_t n, const std::vector<float>& y,
                   const std::vector<float>& yr, const std::string& what) {
   for (int64_t t = 0; t < n; ++t)
@@ -133,8 +135,8 @@ TEST(Fp8Matmul, EveryIsaMatchesScalarTwinAndExactSum) {
 TEST(Fp8Matmul, BatchAndSplitInvariantBitForBit) {
   std::mt19937 rng(12);
   for (const Kernel& k : kernels_here())
-    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{50, 77}, {130, 300}, {17, 128}, {21, 1100}}) {
-      const int64_t n = 11;
+    for (auto [rows, cols, n] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+             {50, 77, 11}, {130, 300, 11}, {17, 128, 11}, {21, 1100, 11}, {43, 700, 101}}) {  // 101: 3 token blocks
       const Fp8Mat w = random_fp8(rows, cols, rng);
       const auto x = random_x(n, cols, rng);
       std::vector<float> all(size_t(n * rows)), split(all.size()), one(static_cast<size_t>(rows));

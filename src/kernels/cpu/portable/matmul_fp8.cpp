@@ -1,7 +1,8 @@
 // Portable matmul for FP8 (e4m3) weights with float32 128 x 128 block scales (layout: kernels.h).
-// Each 128-column block of a weight row is decoded once through a 256-entry table, shared by up
-// to kMaxTok token rows; per token: 16 partial sums over the block in a fixed order, reduced, then
-// times the block's scale into the row sum. The order never depends on the number of tokens.
+// Each 128-column block of a weight row is dequantized once (a 256-entry table, times the block's
+// scale, rounded once: the floats load_row gives), shared by up to kMaxTok token rows; per token:
+// 16 partial sums over the whole row in a fixed order, reduced at the end. The order never depends
+// on the number of tokens.
 #include <cstring>
 
 #include "core/dtype.h"
@@ -30,27 +31,27 @@ template <int NT>
 void dot_rows(const float* x, int64_t ldx, const uint8_t* w, const float* scales, int64_t cols, float* y,
               int64_t ldy) {
   const float* table = lut();
-  float row[NT] = {};
+  float acc[NT][kLanes] = {};
+  float tail[NT] = {};
   for (int64_t b0 = 0; b0 < cols; b0 += kBlock) {
     const int64_t len = cols - b0 < kBlock ? cols - b0 : kBlock;
-    float wf[kBlock];
-    for (int64_t i = 0; i < len; ++i) wf[i] = table[w[b0 + i]];
     const float s = scales[b0 / kBlock];
+    float wf[kBlock];
+    for (int64_t i = 0; i < len; ++i) wf[i] = table[w[b0 + i]] * s;
     const int64_t main = len / kLanes * kLanes;
     for (int t = 0; t < NT; ++t) {
       const float* xb = x + t * ldx + b0;
-      float acc[kLanes] = {};
       for (int64_t i = 0; i < main; i += kLanes)
-        for (int j = 0; j < kLanes; ++j) acc[j] += xb[i + j] * wf[i + j];
-      float s8[8], s4[4];
-      for (int j = 0; j < 8; ++j) s8[j] = acc[j] + acc[j + 8];
-      for (int j = 0; j < 4; ++j) s4[j] = s8[j] + s8[j + 4];
-      float blk = (s4[0] + s4[2]) + (s4[1] + s4[3]);
-      for (int64_t i = main; i < len; ++i) blk += xb[i] * wf[i];
-      row[t] += blk * s;
+        for (int j = 0; j < kLanes; ++j) acc[t][j] += xb[i + j] * wf[i + j];
+      for (int64_t i = main; i < len; ++i) tail[t] += xb[i] * wf[i];  // only the row's last block
     }
   }
-  for (int t = 0; t < NT; ++t) y[t * ldy] = row[t];
+  for (int t = 0; t < NT; ++t) {
+    float s8[8], s4[4];
+    for (int j = 0; j < 8; ++j) s8[j] = acc[t][j] + acc[t][j + 8];
+    for (int j = 0; j < 4; ++j) s4[j] = s8[j] + s8[j + 4];
+    y[t * ldy] = ((s4[0] + s4[2]) + (s4[1] + s4[3])) + tail[t];
+  }
 }
 
 void matmul_fp8(const MatmulJob& job, int64_t r0, int64_t r1) {
