@@ -5,7 +5,8 @@
       [--formats bf16,q8] [--title T]
 
 Each SWEEP.json is the --json file of one `bench/compare_llama.py --depth 0,2048,...` run (one KV
-dtype per run: its "_settings"). One line per engine, weight format and KV dtype: the median over
+dtype per run: its "_settings"). One line per engine, weight format and KV dtype (joined across
+files, so a deep sweep run on its own extends a shallower one's line): the median over
 the alternating runs of decode tok/s at each depth ("tg_at_depth"); llama.cpp's lines are dashed and
 name its own cache type (f16 against qwen3's bf16, q8_0 against q8). A depth without a measurement
 is left out of its line; a format qwen3 could not run has only llama.cpp's line.
@@ -74,7 +75,16 @@ def main():
     ap.add_argument("--title", default="Decode speed against context depth")
     args = ap.parse_args()
     formats = {f.strip() for f in args.formats.split(",") if f.strip()}
-    series = [s for path in args.files for s in sweep_series(path, formats)]
+    # One line per (engine, format, KV dtype): files that measured the same one at other depths (a
+    # deep sweep run apart from a shallow one) add their points to it; a depth measured twice keeps
+    # the first file's figure.
+    merged = {}
+    for path in args.files:
+        for engine, fmt, kv, pts in sweep_series(path, formats):
+            line = merged.setdefault((engine, fmt, kv), {})
+            for d, v in pts:
+                line.setdefault(d, v)
+    series = [(e, f, k, sorted(pts.items())) for (e, f, k), pts in merged.items()]
     if not series:
         fail("no measurement to draw in " + ", ".join(args.files) + (f" for --formats {args.formats}" if formats else ""))
     fmts = list(dict.fromkeys(fmt for _, fmt, _, _ in series))

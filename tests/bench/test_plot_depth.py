@@ -91,6 +91,28 @@ def main():
             _, lines = svg_lines(q8)
             check(set(lines) == {"depth-qwen3-q8-bf16", "depth-llama-q8-f16"}, f"--formats q8: {sorted(lines)}")
 
+        # A deep sweep run on its own (same format and KV dtype, other depths) extends the lines of
+        # the shallow one: one line per series, its vertices at the depths of both files.
+        j = json.load(open(BF16))
+        deep = {"_settings": {**j["_settings"], "depths": [16384, 32768], "repeat": 1},
+                "q8": {"status": "ok", "qwen3": [{"tg_at_depth": {"16384": 9.0, "32768": 5.0}}],
+                       "llama": [{"tg_at_depth": {"16384": 2.5, "32768": 1.25}}]}}
+        deep_path = os.path.join(tmp, "deep.json")
+        with open(deep_path, "w") as fh:
+            json.dump(deep, fh)
+        joined = os.path.join(tmp, "joined.svg")
+        r = plot(BF16, deep_path, "--out", joined, "--formats", "q8")
+        check(r.returncode == 0, f"joined sweeps: {r.stderr}")
+        if r.returncode == 0:
+            texts, lines = svg_lines(joined)
+            want = expected(BF16)
+            want = {"depth-qwen3-q8-bf16": want["depth-qwen3-q8-bf16"] + [(16384, 9.0), (32768, 5.0)],
+                    "depth-llama-q8-f16": want["depth-llama-q8-f16"] + [(16384, 2.5), (32768, 1.25)]}
+            check(set(lines) == set(want), f"joined sweeps: series {sorted(lines)}")
+            check(sum(1 for t in texts if t == "qwen3.cpp q8 weights, KV bf16") == 1, "joined sweeps: one legend entry per line")
+            check_affine(lines, want, "joined.svg")
+            check("32768" in texts, "joined.svg: no 32768 tick")
+
         bad = os.path.join(tmp, "bad.json")
         for content, what in (("{not json", "not JSON"), (json.dumps({"bf16": {"status": "ok"}}), "no _settings")):
             with open(bad, "w") as fh:
