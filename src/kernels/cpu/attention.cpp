@@ -30,7 +30,7 @@ constexpr int64_t kPartOverhead = 32;
 // Query rows of one sequence walked together over each block of K/V (a tile): the block's K and V
 // rows are read once from memory for all of them, not once per row (flash-attention's reuse), which
 // is what keeps a long prefill from rereading the whole context for every token.
-constexpr int64_t kQueryTile = 8;
+constexpr int64_t kQueryTile = 32;
 
 // A tile: rows row, row + 1, ... (nrows of them) of one sequence, at context lengths len, len + 1, ...
 struct Tile {
@@ -47,7 +47,7 @@ struct Workspace {
   std::vector<int64_t> bound;        // [threads + 1]: first unit of each thread
   std::vector<int64_t> cut_tiles;    // tiles cut by a thread boundary, increasing
   std::vector<int64_t> cut_offset;   // their offsets in spill (floats)
-  std::vector<float> spill;          // [units of cut tiles][kQueryTile rows][heads][state stride]
+  std::vector<float> spill;          // [units of cut tiles][the tile's rows][heads][state stride]
   std::vector<float> scratch;        // per thread: running states and one partition, per tile row
 };
 
@@ -135,7 +135,7 @@ struct Plan {
       float* spill = spill_of(ti);
       for (int64_t c = c0; c < c1; ++c) {
         if (spill) {
-          part(tile, c, spill + c * kQueryTile * rs);
+          part(tile, c, spill + c * tile.nrows * rs);
           continue;
         }
         part(tile, c, c == 0 ? st : pt);
@@ -155,7 +155,7 @@ struct Plan {
     float* spill = ws->spill.data() + ws->cut_offset[size_t(k)];
     for (int64_t i = 0; i < tile.nrows; ++i) {
       float* s0 = spill + i * rs;
-      for (int64_t c = 1; c < parts_of(tile.len + i); ++c) merge_into(s0, spill + (c * kQueryTile + i) * rs, heads, a->head_dim);
+      for (int64_t c = 1; c < parts_of(tile.len + i); ++c) merge_into(s0, spill + (c * tile.nrows + i) * rs, heads, a->head_dim);
       finalize(s0, heads, a->head_dim, out_of(tile.row + i));
     }
   }
@@ -215,12 +215,16 @@ void attention(const PagedAttention& a) {
         int64_t(std::upper_bound(ws.cost_begin.begin(), ws.cost_begin.end(), target) - ws.cost_begin.begin()) - 1;
     const int64_t np = ws.unit_begin[size_t(ti + 1)] - ws.unit_begin[size_t(ti)];
     const int64_t unit_cost = ws.tiles[size_t(ti)].nrows * (kAttentionPartition + kPartOverhead);
-    const int64_t k = (target - ws.cost_begin[size_t(ti)] + unit_cost - 1) / unit_cost;
+    int64_t k = (target - ws.cost_begin[size_t(ti)] + unit_cost - 1) / unit_cost;
+    // A tile small against a thread's share (a prefill's) goes whole to the nearer side: cutting
+    // it would spill all its partitions' states (np x its rows x the heads' states).
+    const int64_t tc = ws.cost_begin[size_t(ti + 1)] - ws.cost_begin[size_t(ti)];
+    if (k > 0 && k < np && tc * 8 * nth <= cost) k = 2 * (target - ws.cost_begin[size_t(ti)]) < tc ? 0 : np;
     ws.bound[size_t(t)] = std::max(ws.bound[size_t(t - 1)], k < np ? ws.unit_begin[size_t(ti)] + k : ws.unit_begin[size_t(ti + 1)]);
     if (k > 0 && k < np && (ws.cut_tiles.empty() || ws.cut_tiles.back() != ti)) {
       ws.cut_tiles.push_back(ti);
       ws.cut_offset.push_back(spill_floats);
-      spill_floats += np * kQueryTile * plan.row_state();
+      spill_floats += np * ws.tiles[size_t(ti)].nrows * plan.row_state();
     }
   }
   if (ws.spill.size() < size_t(spill_floats)) ws.spill.resize(size_t(spill_floats));

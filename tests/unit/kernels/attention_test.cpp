@@ -173,6 +173,7 @@ TEST(Attention, MatchesDenseFloat64ForEveryIsaDtypeAndShape) {
       {{12, 3, 36}, 7, 6, 30},     // GQA 4, head_dim not a multiple of 8 or 16
       {{6, 2, 17}, 16, 3, 127},    // GQA 3 (a 2 + 1 split of heads), odd head_dim, across 128
       {{10, 2, 128}, 16, 1, 1030}, // GQA 5 (4 + 1), 9 partitions
+      {{16, 8, 128}, 16, 70, 100}, // a prefill of more rows than a query tile (K and V widened once)
   };
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
@@ -191,7 +192,8 @@ TEST(Attention, MatchesDenseFloat64ForEveryIsaDtypeAndShape) {
   }
 }
 
-// Prefill of n rows equals n decodes bit for bit, alone or batched with other sequences, with any
+// Prefill of n rows (bf16 / f16 K and V widened once per block for the tile's rows) equals n decodes (read
+// in place) bit for bit, alone or batched with other sequences, with any
 // number of threads; the rows of the other sequences in the batch are untouched by the mix.
 TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
   Restore restore;
@@ -200,7 +202,7 @@ TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
   const int64_t L = 600;    // 5 partitions
   for (Isa isa : supported_isas()) {
     set_active_isa(isa);
-    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::Q8, KvDType::Q8Head, KvDType::FP8}) {
+    for (KvDType dt : {KvDType::F32, KvDType::BF16, KvDType::F16, KvDType::Q8, KvDType::Q8Head, KvDType::FP8}) {
       SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << kv_dtype_name(dt));
       const Cache c = make_cache(dt, s.Hkv, s.D, 16, L, rng);
       const Cache c2 = make_cache(dt, s.Hkv, s.D, 16, L, rng);  // second sequence: only its table is used

@@ -34,6 +34,7 @@ float elem(const void* base, int64_t i) {
 // One block of n positions for the query heads of KV head kvh, one head at a time.
 struct ScalarBlock {
   static constexpr int kMaxRows = 1;
+  static constexpr int kWidenPairs = 0;  // never (attention_partition.inc)
   template <KvElem E>
   static void run(const AttentionPart& j, const void* const* kh, const void* const* vh, int n, int64_t kvh, float* st,
                   int /*rows: always 1*/) {
