@@ -192,9 +192,9 @@ TEST(Attention, MatchesDenseFloat64ForEveryIsaDtypeAndShape) {
   }
 }
 
-// Prefill of n rows (bf16 / f16 K and V widened once per block for the tile's rows) equals n decodes (read
-// in place) bit for bit, alone or batched with other sequences, with any
-// number of threads; the rows of the other sequences in the batch are untouched by the mix.
+// Prefill of n rows (bf16 / f16 K and V widened once per block for the tile's rows) equals n
+// decodes (read in place) bit for bit, alone or batched with other sequences, with any number of
+// threads; the rows of the other sequences in the batch are untouched by the mix.
 TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
   Restore restore;
   std::mt19937 rng(5);
