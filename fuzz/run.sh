@@ -33,7 +33,8 @@ dict_for() {
 build() {
   if [ ! -f "$BUILD/build.ninja" ]; then
     cmake -S . -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQWEN3_FUZZ=ON -DQWEN3_BUILD_TESTS=OFF
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+      -DQWEN3_FUZZ=ON -DQWEN3_BUILD_TESTS=OFF -DQWEN3_BUILD_BENCH=OFF
   fi
   cmake --build "$BUILD" -j"$jobs" --target fuzzers
 }
