@@ -29,7 +29,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQWEN3_SANITIZE_THREAD=ON -DCMAKE_CXX_FLAGS=-O1 \
   -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DQWEN3_BUILD_BENCH=OFF
 cmake --build build-tsan -j"$jobs" --target test_core test_kernels test_engine
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs" -R "ParallelFor|Matmul|Attention|EngineLoop"
+TSAN_OPTIONS=halt_on_error=1 QWEN3_SANITIZED=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs" -R "ParallelFor|Matmul|Attention|EngineLoop"
 
 # The parsers under libFuzzer (clang, ASan+UBSan): every saved reproducer in fuzz/regressions/
 # replayed, then each fuzzer for a few seconds from seeds made of the test data (fuzz/README.md).

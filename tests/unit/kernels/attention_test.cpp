@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -221,7 +222,11 @@ TEST(Attention, BitwiseInvariantToBatchTAndThreads) {
         attention(make_call(c, s, qr, o, scale, seqs));
         std::copy(o.begin(), o.end(), dec.begin() + p * int64_t(row));
       }
-      for (int threads : {1, 2, 3, 7}) {
+      // The sanitizer runs (QWEN3_SANITIZED, scripts/test.sh; ThreadSanitizer makes this test the
+      // 385 s tail of its run) take 2 and 7 threads only: the decodes above are the 1-thread case.
+      const std::vector<int> thread_counts =
+          std::getenv("QWEN3_SANITIZED") ? std::vector<int>{2, 7} : std::vector<int>{1, 2, 3, 7};
+      for (int threads : thread_counts) {
         set_num_threads(threads);
         // One prefill of all L rows.
         std::vector<float> pre(q.size());
