@@ -2,11 +2,11 @@
 # every test costs the same and they run in the order they were added, so the long script tests,
 # added last, ran alone at the end (a 250 s tail in the sanitizer run). Their seconds, measured on
 # 2 cores (scripts/test.sh, Intel Xeon, 2026-12-03): Release, then ASan + UBSan. Only the order
-# matters; a test missing here counts as 0 and fills the gaps.
+# matters; a test missing here counts as 0 and fills the gaps. The embedding tests: after f592d6b.
 set(_qwen3_test_costs
   server_structured_corpus 253 398   reference_forward_tp4 175 61   reference_forward_tp2 158 60
-  reference_quantized 138 54         reference_forward 103 52       reference_embed_rerank 89 256
-  tokenizer_peer_comparison 45 94    server_embeddings 44 147       server_hostile 42 75
+  reference_quantized 138 54         reference_forward 103 52       reference_embed_rerank 22 51
+  tokenizer_peer_comparison 45 94    server_embeddings 20 20        server_hostile 42 75
   tp_faults 41 54                    tp_cli 36 79                   server_structured 33 229
   server_soak_test_tp2 31 33         server_soak_test 24 27         spec_cli 21 87
   server_load_test_tp2 18 45         chat_cli 16 63                 bench_cli 8 50

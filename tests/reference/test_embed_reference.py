@@ -41,7 +41,7 @@ RERANK_PREFIX = ('<|im_start|>system\nJudge whether the Document meets the requi
 RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 # The sanitizer build (QWEN3_SANITIZED, scripts/test.sh) checks the untied checkpoint's embeddings
-# and the reranker with --instruct only: the same code paths, a third fewer runs (each 5-7 s there).
+# and the reranker with --instruct only: the same code paths, a third fewer runs (each 2-5 s there).
 SANITIZED = bool(os.environ.get("QWEN3_SANITIZED"))
 failures = 0
 

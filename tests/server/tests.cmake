@@ -30,7 +30,7 @@ set_tests_properties(server_structured_corpus PROPERTIES ENVIRONMENT "${_server_
 # /v1/embeddings (openai client) and /v1/rerank (fetch) on Qwen3-Embedding / Qwen3-Reranker layouts.
 add_test(NAME server_embeddings COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/embeddings_test.mjs)
 if(QWEN3_SANITIZE)
-  set(_embeddings_timeout 900)  # 147 s alone under ASan + UBSan on 2 cores
+  set(_embeddings_timeout 900)  # ASan + UBSan, 2 cores: 147 s before make-test-model's fix, 20 s since
 else()
   set(_embeddings_timeout 300)
 endif()
