@@ -40,9 +40,6 @@ RERANK_PREFIX = ('<|im_start|>system\nJudge whether the Document meets the requi
                  'Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n')
 RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
-# The sanitizer build (QWEN3_SANITIZED, scripts/test.sh) checks the untied checkpoint's embeddings
-# and the reranker with --instruct only: the same code paths, a third fewer runs (each 2-5 s there).
-SANITIZED = bool(os.environ.get("QWEN3_SANITIZED"))
 failures = 0
 
 
@@ -109,8 +106,6 @@ def test_embedding(tmp: str, name: str, override: dict | None) -> None:
     err = max(max_err(g, w) for g, w in zip(got, want))
     check(f"{name}: embeddings equal the reference", err < TOL, f"max|Δ| {err:.3g}")
     check(f"{name}: unit vectors", all(abs(np.linalg.norm(g) - 1) < 1e-6 for g in got))
-    if SANITIZED and override:
-        return
 
     q = "What is the capital of China?"
     qids = tokenize(d, [f"Instruct: {TASK}\nQuery:{q}"])[0] + [eod]
@@ -148,7 +143,7 @@ def test_rerank(tmp: str) -> None:
     m = ref.load_model(d)
     yes, no = token_id(d, "yes"), token_id(d, "no")
     query, docs = "What is the capital of China?", TEXTS
-    for instruction in [None, "Judge relevance for a travel guide"][1 if SANITIZED else 0:]:
+    for instruction in [None, "Judge relevance for a travel guide"]:
         extra = ["--instruct", instruction] if instruction else []
         out = json.loads(run("rerank", "--model", d, "--kv-dtype", "f32", "--query", query, *extra, *docs).stdout)
         got = {r["index"]: r["relevance_score"] for r in out["results"]}

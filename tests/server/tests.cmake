@@ -29,12 +29,7 @@ endif()
 set_tests_properties(server_structured_corpus PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT ${_corpus_timeout} LABELS "peer;grammar")
 # /v1/embeddings (openai client) and /v1/rerank (fetch) on Qwen3-Embedding / Qwen3-Reranker layouts.
 add_test(NAME server_embeddings COMMAND ${_node} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/embeddings_test.mjs)
-if(QWEN3_SANITIZE)
-  set(_embeddings_timeout 900)  # ASan + UBSan, 2 cores: 147 s before make-test-model's fix, 20 s since
-else()
-  set(_embeddings_timeout 300)
-endif()
-set_tests_properties(server_embeddings PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT ${_embeddings_timeout})
+set_tests_properties(server_embeddings PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 300)
 # The web chat page served at /: its files and --cors-origin (preflights with and without it); its
 # modules under node (tests/web/web_units.mjs: Markdown and XSS, the SSE reader, requests, storage);
 # the page in headless chromium driven by puppeteer-core (tests/web/chat_browser.mjs). They fail,
