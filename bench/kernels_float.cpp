@@ -1,6 +1,6 @@
 // Float-weight matmul benchmarks (f32 / bf16 / f16, and bf16 with bf16 activations) on the
-// qwen3-0.6b shapes, at decode (n = 1) and prefill (n = 512), for every ISA this CPU runs, with
-// 1 and 2 threads; plus the ceilings they are read against: a read-bandwidth probe and the peaks
+// qwen3-0.6b shapes, at decode (n = 1), a batched decode step (n = 16) and prefill (n = 512), for
+// every ISA this CPU runs, with 1 and 2 threads; plus the ceilings they are read against: a read-bandwidth probe and the peaks
 // of the FMA, bf16 dot-product (vdpbf16ps) and int8 dot-product (vpdpbusd) instructions. Counters: GB/s = weight bytes / time (decode is memory-bound), GFLOP/s = 2 n rows
 // cols / time (prefill is compute-bound).
 //
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/dtype.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
@@ -60,17 +61,17 @@ void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int 
   set_num_threads(threads);
   const WFormat wf = f == Fmt::F32 ? WFormat::F32 : f == Fmt::F16 ? WFormat::F16 : WFormat::BF16;
   const size_t bytes = weight_data_bytes(wf, s.rows, s.cols);
-  const size_t copies = n < 16 ? (size_t(256) << 20) / bytes + 1 : 1;
+  const size_t copies = n <= 16 ? (size_t(256) << 20) / bytes + 1 : 1;
   // One random copy, repeated: values in [-1, 1), stored in the weight format.
-  std::vector<uint8_t> w(bytes * copies);
+  Buffer w(bytes * copies);  // as a model's weights: huge pages where Linux grants them (core/buffer.h)
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> ud(-1, 1);
   for (size_t i = 0; i < size_t(s.rows * s.cols); ++i) {
     const float v = ud(rng);
-    if (wf == WFormat::F32) std::memcpy(&w[4 * i], &v, 4);
+    if (wf == WFormat::F32) std::memcpy(w.as<uint8_t>() + 4 * i, &v, 4);
     else {
       const uint16_t h = wf == WFormat::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-      std::memcpy(&w[2 * i], &h, 2);
+      std::memcpy(w.as<uint8_t>() + 2 * i, &h, 2);
     }
   }
   if (grouped) {
@@ -78,13 +79,13 @@ void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int 
     to_row_groups(wf, s.rows, s.cols, w.data(), nullptr, g.data(), nullptr);
     std::memcpy(w.data(), g.data(), bytes);
   }
-  for (size_t c = 1; c < copies; ++c) std::memcpy(&w[c * bytes], w.data(), bytes);
+  for (size_t c = 1; c < copies; ++c) std::memcpy(w.as<uint8_t>() + c * bytes, w.data(), bytes);
   std::vector<float> x(size_t(n * s.cols)), y(size_t(n * s.rows));
   for (float& v : x) v = ud(rng);
   const MatmulOptions opts{.bf16_activations = f == Fmt::BF16Dot};
   size_t c = 0;
   for (auto _ : state) {
-    WeightView v{wf, &w[c * bytes], s.rows, s.cols};
+    WeightView v{wf, w.as<uint8_t>() + c * bytes, s.rows, s.cols};
     v.row_group = grouped ? kRowGroup : 0;
     matmul(x.data(), n, v, y.data(), opts);
     benchmark::DoNotOptimize(y.data());
@@ -207,17 +208,18 @@ __attribute__((target("avx512f,avx512vnni"))) int vnni_chains(int64_t iters) {
 void BM_CeilingVnniPeak(benchmark::State& state) { run_peak(state, __builtin_cpu_supports("avx512vnni"), "AVX-512 VNNI", vnni_chains, 2048.0, "GOP/s"); }
 BENCHMARK(BM_CeilingVnniPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// The grid: shape x format x ISA x n x threads. No prefill on lm_head (a forward pass computes
-// logits only for the rows asked, i.e. decode-sized).
+// The grid: shape x format x ISA x n x threads; n = 16 is a batched decode step of 16 sequences
+// (weights from memory, as n = 1). No prefill on lm_head (a forward pass computes logits only for
+// the rows asked, i.e. decode-sized).
 const bool registered = [] {
   for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Portable}) {
     if (!isa_supported(isa)) continue;
     for (const Shape& s : kShapes)
       for (Fmt f : {Fmt::BF16, Fmt::F16, Fmt::F32, Fmt::BF16Dot})
-        for (int64_t n : {1, 512})
+        for (int64_t n : {1, 16, 512})
           for (int threads : {1, 2})
             for (bool grouped : {false, true}) {
-              if (n > 1 && std::string(s.name) == "lm_head") continue;
+              if (n > 16 && std::string(s.name) == "lm_head") continue;
               if (f == Fmt::BF16Dot && isa != Isa::Avx512) continue;
               if (grouped && isa != Isa::Avx512) continue;  // the layout models use on AVX-512 only
               const std::string name = std::string("float/") + s.name + "/" + fmt_name(f) + (grouped ? "-rows8" : "") +

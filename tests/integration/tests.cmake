@@ -7,6 +7,9 @@ add_test(NAME text_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test
 set_tests_properties(text_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900)
 add_test(NAME bench_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_bench.py)
 set_tests_properties(bench_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 900)
+# The matmul drivers' software prefetches are in the binary (a helper GCC dropped once: the script).
+add_test(NAME kernel_prefetch COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/check_prefetch.py)
+set_tests_properties(kernel_prefetch PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 300)
 # bench --depth as a list, the KV cache sized for it, YaRN's context, refusals before any work.
 add_test(NAME bench_depth_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_bench_depth.py)
 set_tests_properties(bench_depth_cli PROPERTIES ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>" TIMEOUT 300)
