@@ -1,8 +1,9 @@
 // Float-weight matmul benchmarks (f32 / bf16 / f16, and bf16 with bf16 activations) on the
 // qwen3-0.6b shapes, at decode (n = 1), a batched decode step (n = 16) and prefill (n = 512), for
-// every ISA this CPU runs, with 1 and 2 threads; plus the ceilings they are read against: a read-bandwidth probe and the peaks
-// of the FMA, bf16 dot-product (vdpbf16ps) and int8 dot-product (vpdpbusd) instructions. Counters: GB/s = weight bytes / time (decode is memory-bound), GFLOP/s = 2 n rows
-// cols / time (prefill is compute-bound).
+// every ISA this CPU runs, with 1 and 2 threads; plus the ceilings they are read against: a
+// read-bandwidth probe and the peaks of the FMA, bf16 dot-product (vdpbf16ps) and int8
+// dot-product (vpdpbusd) instructions. Counters: GB/s = weight bytes / time (decode is
+// memory-bound), GFLOP/s = 2 n rows cols / time (prefill is compute-bound).
 //
 //   ./build/bench_kernels --benchmark_filter='float|Ceiling' --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
@@ -20,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "core/buffer.h"
 #include "core/dtype.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
@@ -63,15 +63,15 @@ void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int 
   const size_t bytes = weight_data_bytes(wf, s.rows, s.cols);
   const size_t copies = n <= 16 ? (size_t(256) << 20) / bytes + 1 : 1;
   // One random copy, repeated: values in [-1, 1), stored in the weight format.
-  Buffer w(bytes * copies);  // as a model's weights: huge pages where Linux grants them (core/buffer.h)
+  std::vector<uint8_t> w(bytes * copies);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> ud(-1, 1);
   for (size_t i = 0; i < size_t(s.rows * s.cols); ++i) {
     const float v = ud(rng);
-    if (wf == WFormat::F32) std::memcpy(w.as<uint8_t>() + 4 * i, &v, 4);
+    if (wf == WFormat::F32) std::memcpy(&w[4 * i], &v, 4);
     else {
       const uint16_t h = wf == WFormat::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-      std::memcpy(w.as<uint8_t>() + 2 * i, &h, 2);
+      std::memcpy(&w[2 * i], &h, 2);
     }
   }
   if (grouped) {
@@ -79,13 +79,13 @@ void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int 
     to_row_groups(wf, s.rows, s.cols, w.data(), nullptr, g.data(), nullptr);
     std::memcpy(w.data(), g.data(), bytes);
   }
-  for (size_t c = 1; c < copies; ++c) std::memcpy(w.as<uint8_t>() + c * bytes, w.data(), bytes);
+  for (size_t c = 1; c < copies; ++c) std::memcpy(&w[c * bytes], w.data(), bytes);
   std::vector<float> x(size_t(n * s.cols)), y(size_t(n * s.rows));
   for (float& v : x) v = ud(rng);
   const MatmulOptions opts{.bf16_activations = f == Fmt::BF16Dot};
   size_t c = 0;
   for (auto _ : state) {
-    WeightView v{wf, w.as<uint8_t>() + c * bytes, s.rows, s.cols};
+    WeightView v{wf, &w[c * bytes], s.rows, s.cols};
     v.row_group = grouped ? kRowGroup : 0;
     matmul(x.data(), n, v, y.data(), opts);
     benchmark::DoNotOptimize(y.data());

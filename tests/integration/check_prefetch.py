@@ -26,6 +26,7 @@ binary = os.environ.get("QWEN3_BIN") or (sys.argv[1] if len(sys.argv) > 1 else "
 if not binary or not os.path.exists(binary):
     sys.exit("check_prefetch: set QWEN3_BIN to the qwen3 binary")
 
+DRIVERS = ("float_matmul::", "fp8_matmul::", "quant_matmul::")
 out = subprocess.run([objdump, "-d", "-C", "--no-show-raw-insn", binary], capture_output=True, text=True, check=True).stdout
 func_re = re.compile(r"^[0-9a-f]+ <(.*)>:$")
 with_prefetch = {}  # driver -> set of function start lines holding a prefetch
@@ -36,12 +37,12 @@ for line in out.splitlines():
         current = line
         continue
     if current and "prefetch" in line:
-        for driver in ("float_matmul::", "fp8_matmul::", "quant_matmul::"):
+        for driver in DRIVERS:
             if driver in current:
                 with_prefetch.setdefault(driver, set()).add(current)
 
 failed = False
-for driver in ("float_matmul::", "fp8_matmul::", "quant_matmul::"):
+for driver in DRIVERS:
     funcs = with_prefetch.get(driver, set())
     # One set of functions per ISA: matmul_rows / run_tokens / tile_fn instantiations of both.
     print(f"check_prefetch: {driver[:-2]}: {len(funcs)} functions with prefetch instructions")
