@@ -262,11 +262,14 @@ TEST(MatmulFloatRowGroups, BitwiseTheRowMajorResultOnEveryIsa) {
       for (DType dt : kFormats) {
         if (fast && dt != DType::BF16) continue;
         const MatmulOptions opts{.bf16_activations = fast};
+        // The last two shapes span several of the grouped prefill's row blocks (256 KiB of
+        // weights: 128 and 32 rows of 16-bit weights) and, at n = 130 with 4096 columns, two of
+        // its token blocks (2 MiB of x: 126 tokens), each with a partial last block.
         for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
-                 {8, 32}, {9, 64}, {23, 96}, {40, 256}, {70, 320}, {101, 1024}}) {
+                 {8, 32}, {9, 64}, {23, 96}, {40, 256}, {70, 320}, {101, 1024}, {300, 1024}, {75, 4096}}) {
           const Mat w = random_mat(dt, rows, cols, rng);
           const GroupedMat g = grouped(w);
-          for (int64_t n : {1, 2, 3, 4, 5, 7, 13, 40}) {
+          for (int64_t n : {1, 2, 3, 4, 5, 7, 13, 40, 130}) {
             const Mat x = random_mat(DType::F32, n, cols, rng);
             std::vector<float> y(size_t(n * rows)), yg(size_t(n * rows));
             for (int threads : {1, 2, 3}) {
