@@ -264,7 +264,7 @@ TEST(MatmulFloatRowGroups, BitwiseTheRowMajorResultOnEveryIsa) {
         const MatmulOptions opts{.bf16_activations = fast};
         // The last two shapes span several of the grouped prefill's row blocks (256 KiB of
         // weights: 128 and 32 rows of 16-bit weights) and, at n = 130 with 4096 columns, two of
-        // its token blocks (2 MiB of x: 126 tokens), each with a partial last block.
+        // its token blocks (2 MiB of float32 x: 126 tokens), each with a partial last block.
         for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
                  {8, 32}, {9, 64}, {23, 96}, {40, 256}, {70, 320}, {101, 1024}, {300, 1024}, {75, 4096}}) {
           const Mat w = random_mat(dt, rows, cols, rng);
