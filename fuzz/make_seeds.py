@@ -222,11 +222,42 @@ def seeds_gguf_writer(out, _model_dir):
     write(out, o, s + t)
 
 
+def seeds_grammar(out, _model_dir):
+    """Options byte, constraint, NUL, token picks (fuzz_grammar.cpp): the test grammars, schemas
+    (with a valid instance's bytes as the picks) and regex patterns, and request bodies."""
+    o = "grammar"
+    for p in sorted((ROOT / "tests/grammar/grammars").glob("*.gbnf")):
+        write(out, o, b"\x00" + p.read_bytes() + b"\x00" + b"[1,{\"a\":2}]xyz")
+    schemas = []
+    for p in sorted((ROOT / "tests/grammar/schemas").glob("*.json")):
+        for case in json.loads(p.read_text())[::3]:
+            schemas.append(case["schema"])
+            valid = case.get("valid") or [None]
+            pick = json.dumps(valid[0], separators=(",", ":"), ensure_ascii=False).encode()
+            write(out, o, bytes([1 | (4 if len(schemas) % 2 else 0) | 8]) + json.dumps(case["schema"]).encode() + b"\x00" + pick)
+    src = (ROOT / "tests/grammar/regex_check.py").read_text()
+    for pat in json.loads("[" + src.split("PATTERNS = [", 1)[1].split("]\n", 1)[0].rstrip().rstrip(",") + "]"):
+        write(out, o, b"\x02" + pat.encode() + b"\x00abc123 \xc3\xa9")
+    msgs = [{"role": "user", "content": "Hi"}]
+    tool = {"type": "function", "function": {"name": "f", "parameters": schemas[0] if schemas else {"type": "object"}}}
+    for opts, body in (
+        (3, {"messages": msgs, "response_format": {"type": "json_object"}}),
+        (3 | 32, {"messages": msgs, "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": schemas[1] if len(schemas) > 1 else {}}}}),
+        (3, {"messages": msgs, "tools": [tool], "tool_choice": "required", "parallel_tool_calls": False}),
+        (3, {"messages": msgs, "tools": [tool], "tool_choice": {"type": "function", "function": {"name": "f"}}}),
+        (3 | 16, {"prompt": "x", "guided_json": json.dumps({"type": "array", "items": {"type": "integer"}, "maxItems": 3})}),
+        (3 | 16, {"prompt": "x", "guided_regex": "[a-c]{2,5}@(x|yz)"}),
+        (3 | 16, {"prompt": "x", "guided_choice": ["yes", "no", "caf\u00e9"]}),
+        (3 | 16, {"prompt": "x", "guided_grammar": 'root ::= "a" b* "c"\nb ::= [0-9]'}),
+    ):
+        write(out, o, bytes([opts]) + json.dumps(body).encode() + b"\x00" + b'{"a": [1, true]}yes<tool_call>\n')
+
+
 SEEDERS = {
     "safetensors": seeds_safetensors, "config": seeds_config, "tokenizer_json": seeds_tokenizer_json,
     "detokenize": seeds_detokenize, "jinja": seeds_jinja, "openai_request": seeds_openai_request,
     "output_parser": seeds_output_parser, "generation_writer": seeds_generation_writer,
-    "gguf_writer": seeds_gguf_writer,
+    "gguf_writer": seeds_gguf_writer, "grammar": seeds_grammar,
 }
 
 

@@ -26,6 +26,7 @@ dict_for() {
   case $1 in
     jinja) echo fuzz/jinja.dict ;;
     config|tokenizer_json|openai_request|safetensors) echo fuzz/json.dict ;;
+    grammar) echo fuzz/grammar.dict ;;
     output_parser|generation_writer|detokenize) echo fuzz/tags.dict ;;
   esac
 }
