@@ -1,6 +1,7 @@
 #include "engine/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -114,7 +115,63 @@ Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
   }
   return c;
 }
+
+// exp(x) for x <= 0, within 2 ulp of expf where the result is a normal float (x >= -87; below, the
+// result is exp(-87) ~ 1.6e-38 instead of a denormal or 0, and -inf gives that too): the Cephes
+// polynomial on x - n ln 2, scaled by 2^n through the exponent bits. No call and no branch, so
+// that the compiler vectorizes a loop of it (glibc's expf is a call per element). The clamp works
+// on the magnitude's bits: a float compare there (trapping math) keeps GCC from vectorizing.
+inline float exp_nonpositive(float x) {
+  constexpr int32_t kLimit = std::bit_cast<int32_t>(87.0f);
+  int32_t mag = std::bit_cast<int32_t>(x) & 0x7fffffff;  // |x|; a NaN is clamped too
+  mag = mag < kLimit ? mag : kLimit;
+  x = -std::bit_cast<float>(mag);
+  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: the sum's low mantissa bits are round(x / ln 2)
+  const float t = x * 1.44269504088896341f + kShift;
+  const float n = t - kShift;
+  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kShift);
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  return e * std::bit_cast<float>((ni + 127) << 23);  // n in [-126, 0]: a normal power of two
+}
+
 }  // namespace
+
+double log_sum_exp(std::span<const float> x) {
+  if (x.empty()) return -std::numeric_limits<double>::infinity();
+  // The maximum, in 8 independent lanes.
+  constexpr size_t kLanes = 8;
+  float mx[kLanes];
+  std::fill(mx, mx + kLanes, -std::numeric_limits<float>::infinity());
+  size_t i = 0;
+  for (; i + kLanes <= x.size(); i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) mx[j] = x[i + j] > mx[j] ? x[i + j] : mx[j];
+  float m = *std::max_element(mx, mx + kLanes);
+  for (; i < x.size(); ++i) m = x[i] > m ? x[i] : m;
+  if (!std::isfinite(m)) return m;  // all -inf, or an inf / NaN among the logits
+  // exp(x - m) <= 1 in float, a block at a time, summed in double in 8 lanes.
+  constexpr size_t kBlock = 512;
+  float e[kBlock];
+  double z[kLanes] = {};
+  for (size_t b = 0; b < x.size(); b += kBlock) {
+    const size_t n = std::min(kBlock, x.size() - b);
+    for (size_t k = 0; k < n; ++k) e[k] = exp_nonpositive(x[b + k] - m);
+    size_t k = 0;
+    for (; k + kLanes <= n; k += kLanes)
+      for (size_t j = 0; j < kLanes; ++j) z[j] += double(e[k + j]);
+    for (; k < n; ++k) z[0] += double(e[k]);
+  }
+  double sum = 0;
+  for (double v : z) sum += v;
+  return double(m) + std::log(sum);
+}
 
 std::span<const float> process_logits(std::span<const float> logits, const SamplingParams& params,
                                       std::span<const int32_t> prompt, std::span<const int32_t> output,
@@ -144,11 +201,7 @@ uint64_t Rng::next() {
 double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
 
 std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int32_t token, float* token_logprob) {
-  const float m = *std::max_element(logits.begin(), logits.end());
-  // exp in float (x - m <= 0, so no overflow; glibc's expf is within 1 ulp), summed in double.
-  double z = 0;
-  for (float x : logits) z += std::exp(x - m);
-  const double lse = double(m) + std::log(z);
+  const double lse = log_sum_exp(logits);
   if (token_logprob) *token_logprob = float(double(logits[size_t(token)]) - lse);
   std::vector<TokenLogprob> out;
   if (k <= 0) return out;

@@ -91,6 +91,10 @@ void fill_logprobs(SampleResult& r, std::span<const float> logits, const Samplin
 // first token whose cumulative weight, in id order, exceeds u * sum.
 int32_t sample_from(std::span<const float> probs, Rng& rng);
 
+// log(sum(exp(logits))), the exponentials relative to the maximum in float (within 2 ulp) and
+// summed in double; -inf for no logits, the maximum itself when it is not finite.
+double log_sum_exp(std::span<const float> logits);
+
 // The k most likely tokens of log_softmax(logits), most likely first (ties: smaller id first), and
 // the log-probability of `token`.
 std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int32_t token, float* token_logprob);

@@ -173,4 +173,34 @@ TEST(Sampler, LogprobsAreTheModelsLogSoftmax) {
 }
 
 }  // namespace
+// log_sum_exp against float64 (std::exp and the sum in double) on a vocabulary-sized row: normal
+// logits, a wide spread (terms below exp(-87)), masked entries (-inf), and the edge cases.
+TEST(Sampler, LogSumExpMatchesFloat64) {
+  auto reference = [](const std::vector<float>& l) {
+    double m = -INFINITY;
+    for (float x : l) m = std::max(m, double(x));
+    double z = 0;
+    for (float x : l) z += std::exp(double(x) - m);
+    return m + std::log(z);
+  };
+  std::vector<float> l(151936);
+  uint64_t state = 7;
+  auto uniform = [&] { return double((state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 11) * 0x1.0p-53; };
+  for (double spread : {1.0, 8.0, 40.0, 200.0}) {
+    for (float& x : l) x = float((uniform() * 2 - 1) * spread);
+    EXPECT_NEAR(log_sum_exp(l), reference(l), 2e-6 * std::max(1.0, std::abs(reference(l)))) << "spread " << spread;
+  }
+  // Masked: a few allowed tokens among -inf (a grammar's mask), the rest ignored.
+  for (float& x : l) x = -INFINITY;
+  l[5] = 3.5f, l[70000] = 1.25f, l[151935] = -2.0f;
+  EXPECT_NEAR(log_sum_exp(l), std::log(std::exp(3.5) + std::exp(1.25) + std::exp(-2.0)), 1e-6);
+  // One element, lengths that are not a multiple of the lanes or blocks, nothing finite.
+  EXPECT_NEAR(log_sum_exp(std::vector<float>{-4.0f}), -4.0, 1e-6);
+  std::vector<float> odd(517);
+  for (size_t i = 0; i < odd.size(); ++i) odd[i] = float(std::sin(double(i)) * 10);
+  EXPECT_NEAR(log_sum_exp(odd), reference(odd), 1e-5);
+  EXPECT_EQ(log_sum_exp(std::vector<float>{-INFINITY, -INFINITY}), -INFINITY);
+  EXPECT_EQ(log_sum_exp(std::span<const float>()), -INFINITY);
+}
+
 }  // namespace qwen3::engine
