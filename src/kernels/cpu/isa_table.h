@@ -110,6 +110,8 @@ struct IsaTable {
   // out[n] (elements of `to`) = x[n] rounded to nearest even, NaN to the canonical quiet NaN
   // (bit-identical to core/dtype.h's f32_to_bf16 / f32_to_f16).
   void (*convert_f32)(const float* x, int64_t n, KvElem to, void* out) = nullptr;
+  // out[i] = silu(gate[i]) * up[i] for i < d (activation_simd.inc). Null: ops.cpp's scalar loop.
+  void (*silu_mul)(const float* gate, const float* up, int64_t d, float* out) = nullptr;
 };
 
 // The fill functions: the portable folder has one per kernel family (its own file, the scalar

@@ -24,7 +24,7 @@ template <typename Fn>
 void each_isa(Fn&& fn) {
   const Isa saved_isa = active_isa();
   const int saved_threads = num_threads();
-  for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+  for (Isa i : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
     if (!isa_supported(i)) continue;
     set_active_isa(i);
     for (int threads : {1, 2}) {
@@ -144,7 +144,9 @@ double act_exact(Act a, double x) {
 
 // SiLU: x / (1 + e^-x) in float is all products and quotients of positive terms: expf (≤ 2u
 // relative, glibc's < 1 ulp), the sum 1 + e (≤ 3u), the quotient and the product by up (u each):
-// ≤ 5u·|exact|; we allow 6u. Past x = -ln(FLT_MAX) e^-x overflows to inf and the result to 0, an
+// ≤ 5u·|exact|; we allow 6u. The SIMD kernels (activation_simd.inc) compute (max(x, 0) +
+// min(x, 0)·e) / (1 + e) with e = e^-|x| from their polynomial: 3.66u at worst over 4M points of
+// [-100, 100] (2.92u for the portable loop). Past x = -ln(FLT_MAX) e^-x overflows to inf and the result to 0, an
 // error below |x·up| / FLT_MAX. The GELUs compute 0.5·x·(1 + f) with |f| ≤ 1, where 1 + f cancels for
 // negative x: its absolute error is a few u (f's argument rounded, f itself ≤ 2u, the sum u), so
 // the bound is absolute in |x·up|: 8u·|x·up|. ReLU is exact but for the product by up (u).
