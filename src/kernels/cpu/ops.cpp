@@ -13,8 +13,14 @@ void rms_norm(const float* x, int64_t n, int64_t d, const float* weight, double 
   parallel_for(n, 32, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* xr = x + t * d;
-      double ss = 0;
-      for (int64_t i = 0; i < d; ++i) ss += double(xr[i]) * double(xr[i]);
+      // Four partial sums, so that the additions do not wait on each other (one chain of d
+      // dependent double additions was 1-4 % of a forward pass: a norm per layer and per head).
+      double s4[4] = {0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 4 <= d; k += 4)
+        for (int64_t j = 0; j < 4; ++j) s4[j] += double(xr[k + j]) * double(xr[k + j]);
+      for (; k < d; ++k) s4[0] += double(xr[k]) * double(xr[k]);
+      const double ss = (s4[0] + s4[1]) + (s4[2] + s4[3]);
       const float inv = float(1.0 / std::sqrt(ss / double(d) + eps));
       float* yr = y + t * d;
       for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * weight[i];
