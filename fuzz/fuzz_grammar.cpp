@@ -138,9 +138,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     masker->fill_mask(m, mask.data());
     for (int32_t id = 0; id < n; ++id) {
       grammar::Matcher c = m;
-      if (c.accept_token(id) != allowed(mask, id)) fail(allowed(mask, id) ? "the mask allows a token the matcher rejects"
-                                                                           : "the mask forbids a token the matcher accepts",
-                                                        step, id);
+      if (c.accept_token(id) != allowed(mask, id))
+        fail(allowed(mask, id) ? "the mask allows a token the matcher rejects" : "the mask forbids a token the matcher accepts",
+             step, id);
     }
     // Bytes below 0xE0 are themselves; the rest name the multi-byte, special and end tokens.
     const int32_t id = b < 0xE0 ? int32_t(b) : 256 + int32_t(b - 0xE0) % (n - 256);
@@ -153,7 +153,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!m.is_terminated() && !texts.back().empty()) {
     grammar::Matcher whole(g, vocab);
     if (!whole.accept_bytes(texts.back())) fail("the accepted text, fed at once, is rejected", kSteps, -1);
-    if (whole.can_end() != m.can_end()) fail("can_end differs between the text fed at once and token by token", kSteps, -1);
+    if (whole.can_end() != m.can_end())
+      fail("can_end differs between the text fed at once and token by token", kSteps, -1);
   }
   return 0;
 }

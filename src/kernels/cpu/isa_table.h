@@ -84,6 +84,10 @@ struct AttentionPart {
 // dp = round_up(head_dim, 16): acc[0, dp) = sum_p exp(s_p - m) v_p (lanes past head_dim are 0),
 // then at dp the maximum m of the scaled scores s_p = scale * q·k_p, at dp + 1 l = sum_p exp(s_p - m).
 using AttentionPartFn = void (*)(const AttentionPart& job, float* state);
+// st = st (+) part for each of `heads` partition states (attention.cpp's merge_into: acc[dp], m, l
+// per head at stride sd): the two partial softmaxes rescaled to their joint maximum and added.
+using AttentionMergeFn = void (*)(float* st, const float* part, int64_t heads, int64_t head_dim, int64_t dp,
+                                  int64_t sd);
 
 // The matmul kernels of one ISA, one per weight format and layout (kernels.h, WFormat).
 struct MatmulKernels {
@@ -107,6 +111,7 @@ struct IsaTable {
   size_t (*quantized_scales_offset)(int64_t n, int64_t cols) = nullptr;  // where the float scales start
   void (*quantize_activations)(const float* x, int64_t cols, int64_t t0, int64_t t1, int64_t n, void* out) = nullptr;
   AttentionPartFn attention_part = nullptr;
+  AttentionMergeFn attention_merge = nullptr;  // null: attention.cpp's scalar merge
   // out[n] (elements of `to`) = x[n] rounded to nearest even, NaN to the canonical quiet NaN
   // (bit-identical to core/dtype.h's f32_to_bf16 / f32_to_f16).
   void (*convert_f32)(const float* x, int64_t n, KvElem to, void* out) = nullptr;
