@@ -120,7 +120,8 @@ Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
 // result is exp(-87) ~ 1.6e-38 instead of a denormal or 0, and -inf gives that too): the Cephes
 // polynomial on x - n ln 2, scaled by 2^n through the exponent bits. No call and no branch, so
 // that the compiler vectorizes a loop of it (glibc's expf is a call per element). The clamp works
-// on the magnitude's bits: a float compare there (trapping math) keeps GCC from vectorizing.
+// on the magnitude's bits: a float compare there (trapping math) keeps GCC from vectorizing. The
+// kernels' Simd::exp_nonpositive is the same polynomial in intrinsics; the engine may not use them.
 inline float exp_nonpositive(float x) {
   constexpr int32_t kLimit = std::bit_cast<int32_t>(87.0f);
   int32_t mag = std::bit_cast<int32_t>(x) & 0x7fffffff;  // |x|; a NaN is clamped too
