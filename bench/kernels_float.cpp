@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/dtype.h"
 #include "core/parallel_for.h"
 #include "kernels/kernels.h"
@@ -62,8 +63,11 @@ void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int 
   const WFormat wf = f == Fmt::F32 ? WFormat::F32 : f == Fmt::F16 ? WFormat::F16 : WFormat::BF16;
   const size_t bytes = weight_data_bytes(wf, s.rows, s.cols);
   const size_t copies = n <= 16 ? (size_t(256) << 20) / bytes + 1 : 1;
-  // One random copy, repeated: values in [-1, 1), stored in the weight format.
-  std::vector<uint8_t> w(bytes * copies);
+  // One random copy, repeated: values in [-1, 1), stored in the weight format. 64-byte aligned,
+  // as the model's weights are (core/buffer.h): a vector's large allocation starts 16 bytes past
+  // a page, and every 64-byte load of it would straddle two cache lines.
+  Buffer wbuf(bytes * copies);
+  uint8_t* w = wbuf.as<uint8_t>();
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> ud(-1, 1);
   for (size_t i = 0; i < size_t(s.rows * s.cols); ++i) {
@@ -76,10 +80,10 @@ void BM_matmul(benchmark::State& state, Shape s, Fmt f, Isa isa, int64_t n, int 
   }
   if (grouped) {
     std::vector<uint8_t> g(bytes);
-    to_row_groups(wf, s.rows, s.cols, w.data(), nullptr, g.data(), nullptr);
-    std::memcpy(w.data(), g.data(), bytes);
+    to_row_groups(wf, s.rows, s.cols, w, nullptr, g.data(), nullptr);
+    std::memcpy(w, g.data(), bytes);
   }
-  for (size_t c = 1; c < copies; ++c) std::memcpy(&w[c * bytes], w.data(), bytes);
+  for (size_t c = 1; c < copies; ++c) std::memcpy(&w[c * bytes], w, bytes);
   std::vector<float> x(size_t(n * s.cols)), y(size_t(n * s.rows));
   for (float& v : x) v = ud(rng);
   const MatmulOptions opts{.bf16_activations = f == Fmt::BF16Dot};
