@@ -6,7 +6,10 @@
 //
 //   node bench/serve_bench.mjs --bin build/qwen3 --model /work/main/models/demo-qwen3-0.6b
 //        [--levels 1,4,16] [--max-tokens 64] [--requests 2] [--prompt-words 32] [--serve-args "..."]
-//        [--json FILE [--label NAME]]
+//        [--json FILE [--label NAME]] [--sampling JSON]
+//
+// --sampling: fields merged into every request (default greedy: '{"temperature":0}'); e.g. Qwen3's
+// generation_config.json '{"temperature":0.6,"top_k":20,"top_p":0.95}' or '{"temperature":1,"top_p":0.95}'.
 //
 // --json writes every level's figures (the table's columns) and the settings to FILE, for
 // bench/plot.py serving; --label names the series in the plot (default: the file's name).
@@ -42,6 +45,7 @@ const levels = (args.levels ?? '1,4,16').split(',').map(Number);
 const maxTokens = Number(args['max-tokens'] ?? 64);
 const perClient = Number(args.requests ?? 2);
 const promptWords = Number(args['prompt-words'] ?? 32);
+const sampling = JSON.parse(args.sampling ?? '{"temperature":0}');
 
 function pct(v, p) {
   if (!v.length) return NaN;
@@ -69,7 +73,7 @@ async function startServer(model = args.model) {
 // One streamed request; returns token arrival times (ms) and the send time.
 async function one(url, k) {
   const body = { prompt: `Request ${k}: ` + 'lorem ipsum '.repeat(promptWords / 2), max_tokens: maxTokens,
-                 temperature: 0, ignore_eos: true, stream: true, logprobs: 0 };
+                 ...sampling, ignore_eos: true, stream: true, logprobs: 0 };
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
@@ -172,7 +176,7 @@ if (args.json) {
                                        itl_p50_ms: r.itl50, itl_p99_ms: r.itl99 }));
   fs.writeFileSync(args.json, JSON.stringify({
     bench: 'serve_bench', label: args.label ?? null, date: new Date().toISOString(), server: srv.line?.match(/listening on .*/)?.[0] ?? args.url,
-    settings: { max_tokens: maxTokens, requests_per_client: perClient, prompt_words: promptWords,
+    settings: { max_tokens: maxTokens, requests_per_client: perClient, prompt_words: promptWords, sampling,
                 serve_args: args.url ? null : (args['serve-args'] ?? '--max-batch 16 --kv-memory 2') },
     levels: levelsOut }, null, 1) + '\n');
 }

@@ -59,63 +59,6 @@ void apply_bias_and_penalties(std::vector<float>& l, const SamplingParams& p, st
   }
 }
 
-int32_t first_argmax(std::span<const float> v) {
-  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
-// Step 4 on s.logits (bias and penalties applied): divides by the temperature, then leaves in
-// s.order the candidate tokens and in s.probs their unnormalised weights exp(l - max), zero where
-// min_p removed them; the first `kept` candidates survive top_k / top_p, they weigh zk in all, and
-// `last` is the last with a weight > 0.
-struct Candidates {
-  size_t kept = 0, last = 0;
-  double zk = 0;
-};
-Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
-  const int32_t V = int32_t(s.logits.size());
-  float* l = s.logits.data();
-  const float inv_t = float(1.0 / p.temperature);
-  for (int32_t i = 0; i < V; ++i) l[i] *= inv_t;
-  // Candidates: the top_k when set (sorted), all tokens sorted when top_p needs the order, else
-  // all tokens in id order.
-  auto& order = s.order;
-  order.resize(size_t(V));
-  for (int32_t i = 0; i < V; ++i) order[size_t(i)] = i;
-  const ByValueDesc cmp{l};
-  if (p.top_k > 0 && p.top_k < V) {
-    std::nth_element(order.begin(), order.begin() + (p.top_k - 1), order.end(), cmp);
-    order.resize(size_t(p.top_k));
-    std::sort(order.begin(), order.end(), cmp);
-  } else if (p.top_p < 1.0) {
-    std::sort(order.begin(), order.end(), cmp);
-  }
-  float m = -std::numeric_limits<float>::infinity();
-  for (int32_t t : order) m = std::max(m, l[t]);
-  auto& pr = s.probs;
-  pr.resize(order.size());
-  double z = 0;
-  for (size_t i = 0; i < order.size(); ++i) z += pr[i] = std::exp(l[order[i]] - m);
-  Candidates c;
-  c.kept = order.size();
-  if (p.top_p < 1.0) {
-    double before = 0;
-    for (size_t i = 0; i < order.size(); ++i) {
-      if (i > 0 && before / z >= p.top_p) {
-        c.kept = i;
-        break;
-      }
-      before += pr[i];
-    }
-  }
-  // min_p: p_i / p_max >= min_p, where p_max's unnormalised weight is exp(0) = 1.
-  for (size_t i = 0; i < c.kept; ++i) {
-    if (p.min_p > 0.0 && pr[i] < p.min_p) pr[i] = 0;
-    c.zk += pr[i];
-    if (pr[i] > 0) c.last = i;
-  }
-  return c;
-}
-
 // exp(x) for x <= 0, within 2 ulp of expf where the result is a normal float (x >= -87; below, the
 // result is exp(-87) ~ 1.6e-38 instead of a denormal or 0, and -inf gives that too): the Cephes
 // polynomial on x - n ln 2, scaled by 2^n through the exponent bits. No call and no branch, so
@@ -143,19 +86,243 @@ inline float exp_nonpositive(float x) {
   return e * std::bit_cast<float>((ni + 127) << 23);  // n in [-126, 0]: a normal power of two
 }
 
-}  // namespace
 
-double log_sum_exp(std::span<const float> x) {
-  if (x.empty()) return -std::numeric_limits<double>::infinity();
-  // The maximum, in 8 independent lanes.
+// exp(x) for x <= 0 as above, but exactly 0 where x < -87 (a -inf logit, masked by a grammar or a
+// bias, must weigh nothing: no fallback may pick it). Branch-free on the bits, so it vectorizes.
+inline float weight_of(float x) {
+  constexpr int32_t kLimit = std::bit_cast<int32_t>(87.0f);
+  const int32_t mag = std::bit_cast<int32_t>(x) & 0x7fffffff;
+  const int32_t keep = -int32_t(mag <= kLimit);  // all ones, or 0 (also for a NaN)
+  return std::bit_cast<float>(std::bit_cast<int32_t>(exp_nonpositive(x)) & keep);
+}
+
+// The largest value, in 8 independent lanes (vectorized; a NaN never wins); -inf when empty.
+float max_value(const float* x, size_t n) {
   constexpr size_t kLanes = 8;
   float mx[kLanes];
   std::fill(mx, mx + kLanes, -std::numeric_limits<float>::infinity());
   size_t i = 0;
-  for (; i + kLanes <= x.size(); i += kLanes)
+  for (; i + kLanes <= n; i += kLanes)
     for (size_t j = 0; j < kLanes; ++j) mx[j] = x[i + j] > mx[j] ? x[i + j] : mx[j];
   float m = *std::max_element(mx, mx + kLanes);
-  for (; i < x.size(); ++i) m = x[i] > m ? x[i] : m;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+// The first index of the largest value (greedy decoding): the maximum in lanes, then a scan for
+// its first occurrence. 0 when every value is NaN.
+int32_t first_argmax(std::span<const float> v) {
+  const float m = max_value(v.data(), v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] == m) return int32_t(i);
+  return 0;
+}
+
+// The k (0 < k < V) best tokens of l by ByValueDesc, best first: the set and the order of
+// nth_element + sort, found with a heap of the k best so far (its front the worst of them). Tokens
+// come in id order, so a later token displaces the front only with a strictly larger value, and
+// blocks of 64 whose largest value does not exceed the front's are skipped whole (the maximum
+// vectorizes): for a vocabulary of 151,936 and k = 20, a pass of comparisons and a few hundred
+// heap replacements instead of an introselect over every id.
+void top_k_sorted(const float* l, int32_t V, int32_t k, std::vector<int32_t>& out) {
+  const ByValueDesc better{l};
+  out.clear();
+  for (int32_t i = 0; i < k; ++i) {
+    out.push_back(i);
+    std::push_heap(out.begin(), out.end(), better);
+  }
+  constexpr int32_t kBlock = 64;
+  int32_t i = k;
+  auto consider = [&](int32_t t) {
+    if (l[t] > l[out.front()]) {
+      std::pop_heap(out.begin(), out.end(), better);
+      out.back() = t;
+      std::push_heap(out.begin(), out.end(), better);
+    }
+  };
+  for (; i < V && i % kBlock != 0; ++i) consider(i);
+  for (; i + kBlock <= V; i += kBlock) {
+    if (!(max_value(l + i, kBlock) > l[out.front()])) continue;
+    for (int32_t t = i; t < i + kBlock; ++t) consider(t);
+  }
+  for (; i < V; ++i) consider(i);
+  std::sort(out.begin(), out.end(), better);
+}
+
+// Step 4 on s.logits (bias and penalties applied): divides by the temperature, then leaves in
+// s.order the candidate tokens and in s.probs their unnormalised weights exp(l - max), zero where
+// min_p removed them; the first `kept` candidates survive top_k / top_p, they weigh zk in all, and
+// `last` is the last with a weight > 0. Candidates are in the order of ByValueDesc when top_k is
+// set; otherwise in id order, except under top_p the tokens of the value bucket where the nucleus
+// ends, which come last and sorted (the order only decides which token a given random number
+// draws, not the distribution).
+struct Candidates {
+  size_t kept = 0, last = 0;
+  double zk = 0;
+};
+constexpr size_t kDrawBlock = 256;  // candidates per block sum (SamplerScratch::block_sums)
+
+// top_p without top_k: the nucleus (the fewest tokens, best first, whose weights reach top_p of
+// the total) without sorting the vocabulary. Tokens are put into 2,048 buckets by m - l (1/64 nat
+// wide, the last holding everything 32 nats or more below the maximum), which order them as the
+// sort would between buckets; the buckets' weights are summed in order until they reach top_p, and
+// only the tokens of the bucket where that happens are sorted and taken one by one, as the full
+// sort would take them. The running mass is summed bucket by bucket rather than token by token in
+// sorted order, so the boundary may move only where it sits within double rounding (1e-16) of
+// top_p. Leaves s.order / s.probs as the kept candidates.
+void nucleus(const float* l, int32_t V, float m, double top_p, SamplerScratch& s) {
+  constexpr int kBuckets = 2048;
+  constexpr float kPerNat = 64.0f;
+  auto& w = s.weights;
+  w.resize(size_t(V));
+  for (int32_t i = 0; i < V; ++i) w[size_t(i)] = weight_of(l[i] - m);
+  double zl[8] = {};
+  int32_t i8 = 0;
+  for (; i8 + 8 <= V; i8 += 8)
+    for (int j = 0; j < 8; ++j) zl[j] += double(w[size_t(i8 + j)]);
+  for (; i8 < V; ++i8) zl[0] += double(w[size_t(i8)]);
+  double z = 0;
+  for (double v : zl) z += v;
+  auto& bucket = s.buckets;
+  bucket.resize(size_t(V));
+  double mass[kBuckets] = {};
+  for (int32_t i = 0; i < V; ++i) {
+    const float d = (m - l[i]) * kPerNat;  // >= 0; +inf for a -inf logit, NaN for a NaN
+    const int b = d < float(kBuckets - 1) ? int(d) : kBuckets - 1;
+    bucket[size_t(i)] = uint16_t(b);
+    mass[b] += double(w[size_t(i)]);
+  }
+  double before = 0;
+  int edge = kBuckets - 1;
+  for (int b = 0; b < kBuckets; ++b) {
+    if ((before + mass[b]) / z >= top_p) {
+      edge = b;
+      break;
+    }
+    before += mass[b];
+  }
+  auto& order = s.order;
+  order.clear();
+  for (int32_t i = 0; i < V; ++i)
+    if (bucket[size_t(i)] < edge) order.push_back(i);
+  // The edge bucket and, should rounding leave the mass short of top_p there, the ones after it.
+  std::vector<int32_t>& tail = s.tail;
+  const ByValueDesc better{l};
+  for (int b = edge; b < kBuckets; ++b) {
+    tail.clear();
+    for (int32_t i = 0; i < V; ++i)
+      if (bucket[size_t(i)] == b) tail.push_back(i);
+    std::sort(tail.begin(), tail.end(), better);
+    bool done = false;
+    for (int32_t t : tail) {
+      if (!order.empty() && before / z >= top_p) {
+        done = true;
+        break;
+      }
+      order.push_back(t);
+      before += double(w[size_t(t)]);
+    }
+    if (done || b == kBuckets - 1) break;
+    if (!order.empty() && before / z >= top_p) break;
+  }
+  auto& pr = s.probs;
+  pr.resize(order.size());
+  for (size_t j = 0; j < order.size(); ++j) pr[j] = w[size_t(order[j])];
+}
+
+Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
+  const int32_t V = int32_t(s.logits.size());
+  float* l = s.logits.data();
+  const float inv_t = float(1.0 / p.temperature);
+  for (int32_t i = 0; i < V; ++i) l[i] *= inv_t;
+  auto& order = s.order;
+  auto& pr = s.probs;
+  Candidates c;
+  const float m = max_value(l, size_t(V));
+  if (p.top_k > 0 && p.top_k < V) {
+    // The top_k, sorted; then top_p over them in that order.
+    top_k_sorted(l, V, int32_t(p.top_k), order);
+    pr.resize(order.size());
+    double z = 0;
+    for (size_t i = 0; i < order.size(); ++i) z += pr[i] = weight_of(l[order[i]] - m);
+    c.kept = order.size();
+    if (p.top_p < 1.0) {
+      double before = 0;
+      for (size_t i = 0; i < order.size(); ++i) {
+        if (i > 0 && before / z >= p.top_p) {
+          c.kept = i;
+          break;
+        }
+        before += pr[i];
+      }
+    }
+  } else if (p.top_p < 1.0) {
+    nucleus(l, V, m, p.top_p, s);
+    c.kept = order.size();
+  } else {
+    // Every token, in id order.
+    order.resize(size_t(V));
+    pr.resize(size_t(V));
+    for (int32_t i = 0; i < V; ++i) order[size_t(i)] = i;
+    for (int32_t i = 0; i < V; ++i) pr[size_t(i)] = weight_of(l[i] - m);
+    c.kept = size_t(V);
+  }
+  // min_p: p_i / p_max >= min_p, where p_max's unnormalised weight is exp(0) = 1.
+  if (p.min_p > 0.0)
+    for (size_t i = 0; i < c.kept; ++i)
+      if (pr[i] < p.min_p) pr[i] = 0;
+  // zk, and the sum of each block of kDrawBlock candidates (8 lanes each) for the draw.
+  auto& bs = s.block_sums;
+  bs.clear();
+  for (size_t b0 = 0; b0 < c.kept; b0 += kDrawBlock) {
+    const size_t b1 = std::min(c.kept, b0 + kDrawBlock);
+    double lanes[8] = {};
+    size_t i = b0;
+    for (; i + 8 <= b1; i += 8)
+      for (size_t j = 0; j < 8; ++j) lanes[j] += double(pr[i + j]);
+    for (; i < b1; ++i) lanes[0] += double(pr[i]);
+    double sum = 0;
+    for (double v : lanes) sum += v;
+    bs.push_back(sum);
+    c.zk += sum;
+  }
+  for (size_t i = c.kept; i-- > 0;)
+    if (pr[i] > 0) {
+      c.last = i;
+      break;
+    }
+  return c;
+}
+
+// The candidate that u in [0, 1) draws: the first whose running weight exceeds u zk, found block
+// by block through the block sums, then token by token inside the block (the running sum restarts
+// from the blocks' sums at each block, so rounding never carries the draw past the mass it meant).
+// order[last] when rounding leaves u zk beyond every running sum.
+int32_t draw(const Candidates& c, const SamplerScratch& s, double u) {
+  const double target = u * c.zk;
+  double cum = 0;
+  for (size_t b = 0; b < s.block_sums.size(); ++b) {
+    const double next = cum + s.block_sums[b];
+    if (target < next) {
+      const size_t b0 = b * kDrawBlock, b1 = std::min(c.kept, b0 + kDrawBlock);
+      double run = cum;
+      for (size_t i = b0; i < b1; ++i) {
+        if (s.probs[i] <= 0) continue;
+        run += double(s.probs[i]);
+        if (target < run) return s.order[i];
+      }
+    }
+    cum = next;
+  }
+  return s.order[c.last];
+}
+
+}  // namespace
+
+double log_sum_exp(std::span<const float> x) {
+  if (x.empty()) return -std::numeric_limits<double>::infinity();
+  constexpr size_t kLanes = 8;
+  const float m = max_value(x.data(), x.size());
   if (!std::isfinite(m)) return m;  // all -inf, or an inf / NaN among the logits
   // exp(x - m) <= 1 in float, a block at a time, summed in double in 8 lanes.
   constexpr size_t kBlock = 512;
@@ -207,9 +374,14 @@ std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int
   std::vector<TokenLogprob> out;
   if (k <= 0) return out;
   k = std::min<int>(k, int(logits.size()));
-  std::vector<int32_t> idx(logits.size());
-  for (size_t i = 0; i < idx.size(); ++i) idx[i] = int32_t(i);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), ByValueDesc{logits.data()});
+  std::vector<int32_t> idx;
+  if (size_t(k) < logits.size()) {
+    top_k_sorted(logits.data(), int32_t(logits.size()), k, idx);
+  } else {
+    idx.resize(logits.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = int32_t(i);
+    std::sort(idx.begin(), idx.end(), ByValueDesc{logits.data()});
+  }
   for (int i = 0; i < k; ++i) out.push_back({idx[size_t(i)], float(double(logits[size_t(idx[size_t(i)])]) - lse)});
   return out;
 }
@@ -239,17 +411,7 @@ SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::sp
     r.token = first_argmax(logits);
   } else {
     const Candidates c = candidates(p, s);
-    const double target = rng.uniform() * c.zk;
-    double cum = 0;
-    r.token = s.order[c.last];
-    for (size_t i = 0; i < c.kept; ++i) {
-      if (s.probs[i] <= 0) continue;
-      cum += s.probs[i];
-      if (target < cum) {
-        r.token = s.order[i];
-        break;
-      }
-    }
+    r.token = draw(c, s, rng.uniform());
   }
   if (want_logprobs) {
     r.top = top_logprobs(raw, p.top_logprobs, r.token, &r.logprob);

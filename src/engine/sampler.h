@@ -59,6 +59,10 @@ struct SamplerScratch {
   std::vector<float> probs;
   std::vector<int32_t> counts;  // [vocab], zero between calls
   std::vector<float> masked;    // raw logits with a grammar mask applied (for logprobs)
+  std::vector<float> weights;   // top_p without top_k: every token's exp(l - max)
+  std::vector<uint16_t> buckets;  // and its value bucket
+  std::vector<int32_t> tail;    // the tokens of one bucket
+  std::vector<double> block_sums;  // the candidates' weights by block (the draw)
 };
 
 // A grammar's token mask: bit (id % 32) of word id / 32 is set when id is allowed; ids past the

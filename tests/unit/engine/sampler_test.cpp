@@ -1,10 +1,13 @@
 // The sampler against its definitions (sampler.h). Distribution checks draw N = 200000 samples:
 // the standard error of a frequency is sqrt(p(1-p)/N) <= 0.0012, and the tolerance is 0.006 (5
 // standard errors: a false failure has probability < 1e-6 per check, and the seeds are fixed).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "engine/sampler.h"
@@ -201,6 +204,137 @@ TEST(Sampler, LogSumExpMatchesFloat64) {
   EXPECT_NEAR(log_sum_exp(odd), reference(odd), 1e-5);
   EXPECT_EQ(log_sum_exp(std::vector<float>{-INFINITY, -INFINITY}), -INFINITY);
   EXPECT_EQ(log_sum_exp(std::span<const float>()), -INFINITY);
+}
+
+// The sampler's distribution at the vocabulary's size against a float64 reference written from its
+// definition (sampler.h; the order of Hugging Face's TopK / TopP / MinP warpers): logits divided by
+// the temperature (in float, as the engine and transformers do), tokens ranked by value then id,
+// the top_k kept, then the fewest best tokens whose softmax mass reaches top_p, then those below
+// min_p of the best removed, the rest renormalised. The kept set must be exactly the reference's
+// (ties, masked -inf tokens), each probability within 1e-5 of it (relative). A top_p boundary
+// closer than 1e-9 to a cumulative mass would make the set a matter of rounding: such a case is
+// reported and skipped (none is expected with these rows).
+TEST(Sampler, VocabularyScaleDistributionMatchesFloat64) {
+  constexpr size_t V = 151936;
+  uint64_t state = 11;
+  auto uniform = [&] { return double((state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 11) * 0x1.0p-53; };
+  auto normal = [&] { return std::sqrt(-2 * std::log(1 - uniform())) * std::cos(2 * M_PI * uniform()); };
+  struct Row {
+    std::string name;
+    std::vector<float> l;
+    bool top_p = true;  // false: equal weights put every top_p cut exactly on a cumulative mass
+  };
+  std::vector<Row> rows;
+  for (double sigma : {2.0, 6.0}) {
+    std::vector<float> l(V);
+    for (float& x : l) x = float(normal() * sigma);
+    rows.push_back({sigma == 2.0 ? "flat" : "peaked", l});
+  }
+  {
+    // Ties everywhere (values in steps of 0.25, the best value shared by several ids) and masked
+    // tokens (-inf), as a grammar's mask leaves them.
+    std::vector<float> l(V);
+    for (float& x : l) x = uniform() < 0.3 ? -INFINITY : float(std::round(normal() * 12) * 0.25);
+    rows.push_back({"ties+masked", l});
+  }
+  {
+    // One value for every allowed token: every cut falls inside a tie (lowest ids first).
+    std::vector<float> l(V, 0.5f);
+    for (size_t i = 0; i < V; i += 7) l[i] = -INFINITY;
+    rows.push_back({"constant", l, false});
+  }
+  struct Case {
+    double t;
+    int64_t k;
+    double top_p, min_p;
+  };
+  const std::vector<Case> cases = {{1, 0, 1, 0},      {0.6, 20, 0.95, 0}, {1, 0, 0.95, 0},  {0.8, 0, 0.5, 0.05},
+                                   {1, 1000, 0.9, 0}, {1.3, 0, 0.999, 0}, {0.7, 0, 1, 0.2}, {1, 0, 0.3, 0},
+                                   {1, 20, 1, 0},     {2, 1000, 1, 0}};
+  SamplerScratch s;
+  for (const Row& row : rows)
+    for (const Case& c : cases) {
+      if (!row.top_p && c.top_p < 1) continue;
+      const std::string what = fmt::format("{} t={} k={} p={} min_p={}", row.name, c.t, c.k, c.top_p, c.min_p);
+      SamplingParams p;
+      p.temperature = c.t, p.top_k = c.k, p.top_p = c.top_p, p.min_p = c.min_p;
+      // Reference.
+      std::vector<float> scaled(V);
+      const float inv_t = float(1.0 / c.t);
+      for (size_t i = 0; i < V; ++i) scaled[i] = row.l[i] * inv_t;
+      std::vector<int32_t> rank(V);
+      for (size_t i = 0; i < V; ++i) rank[i] = int32_t(i);
+      std::sort(rank.begin(), rank.end(), [&](int32_t a, int32_t b) {
+        return scaled[size_t(a)] > scaled[size_t(b)] || (scaled[size_t(a)] == scaled[size_t(b)] && a < b);
+      });
+      size_t n = c.k > 0 && size_t(c.k) < V ? size_t(c.k) : V;
+      const double m = scaled[size_t(rank[0])];
+      std::vector<double> w(n);
+      double z = 0;
+      for (size_t i = 0; i < n; ++i) z += w[i] = std::exp(double(scaled[size_t(rank[i])]) - m);
+      bool close = false;
+      if (c.top_p < 1) {
+        double before = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (i > 0 && std::abs(before / z - c.top_p) < 1e-9) close = true;
+          if (i > 0 && before / z >= c.top_p) {
+            n = i;
+            break;
+          }
+          before += w[i];
+        }
+      }
+      if (close) {
+        ADD_FAILURE() << what << ": top_p within 1e-9 of a cumulative mass; choose another row";
+        continue;
+      }
+      std::vector<double> expect(V, 0.0);
+      double zk = 0;
+      for (size_t i = 0; i < n; ++i)
+        if (!(c.min_p > 0 && w[i] < c.min_p)) zk += expect[size_t(rank[i])] = w[i];
+      for (double& e : expect) e /= zk;
+      // The engine.
+      std::vector<float> probs;
+      distribution(row.l, p, {}, {}, s, probs);
+      ASSERT_EQ(probs.size(), V);
+      size_t kept = 0;
+      for (size_t i = 0; i < V; ++i) {
+        ASSERT_EQ(probs[i] > 0, expect[i] > 0) << what << " token " << i << " value " << row.l[i];
+        if (expect[i] > 0) ++kept;
+        ASSERT_NEAR(probs[i], expect[i], 1e-5 * expect[i] + 1e-30) << what << " token " << i;
+      }
+      EXPECT_GT(kept, 0u) << what;
+      // Sampling draws only kept tokens (masked and cut ones never), and greedy is the first best.
+      Rng rng(5);
+      for (int d = 0; d < 200; ++d) {
+        const int32_t tok = sample(row.l, p, {}, {}, rng, s).token;
+        ASSERT_GT(expect[size_t(tok)], 0.0) << what << " drew " << tok;
+      }
+    }
+  // Greedy and the top alternatives: the first of the tied best, in rank order.
+  const std::vector<float>& l = rows[2].l;
+  int32_t best = 0;
+  for (size_t i = 1; i < V; ++i)
+    if (l[i] > l[size_t(best)]) best = int32_t(i);
+  SamplingParams g;
+  g.temperature = 0;
+  g.top_logprobs = 20;
+  Rng rng(1);
+  const SampleResult r = sample(l, g, {}, {}, rng, s);
+  EXPECT_EQ(r.token, best);
+  std::vector<int32_t> rank(V);
+  for (size_t i = 0; i < V; ++i) rank[i] = int32_t(i);
+  std::stable_sort(rank.begin(), rank.end(), [&](int32_t a, int32_t b) { return l[size_t(a)] > l[size_t(b)]; });
+  ASSERT_EQ(r.top.size(), 20u);
+  for (size_t i = 0; i < 20; ++i) EXPECT_EQ(r.top[i].token, rank[i]) << i;
+  // Lengths that are not a multiple of the lanes: the maximum in the last position, and ties.
+  for (size_t len : {1, 7, 9, 517}) {
+    std::vector<float> v(len, -1.0f);
+    v[len - 1] = 2.0f;
+    EXPECT_EQ(sample(v, g, {}, {}, rng, s).token, int32_t(len - 1));
+    v[len / 2] = 2.0f;
+    EXPECT_EQ(sample(v, g, {}, {}, rng, s).token, int32_t(len / 2));
+  }
 }
 
 }  // namespace qwen3::engine
