@@ -16,10 +16,15 @@ uint64_t splitmix64(uint64_t& x) {
 }
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-// Higher value first, then smaller id: a total order, so selection and sorting are deterministic.
+// Higher value first, then smaller id: a total order, so selection and sorting are deterministic
+// (a NaN logit ranks as -inf: sorting with a NaN compared as such would be undefined).
 struct ByValueDesc {
   const float* v;
-  bool operator()(int32_t a, int32_t b) const { return v[a] > v[b] || (v[a] == v[b] && a < b); }
+  static float key(float x) { return x == x ? x : -std::numeric_limits<float>::infinity(); }
+  bool operator()(int32_t a, int32_t b) const {
+    const float x = key(v[a]), y = key(v[b]);
+    return x > y || (x == y && a < b);
+  }
 };
 
 bool needs_processing(const SamplingParams& p) {
@@ -133,8 +138,9 @@ void top_k_sorted(const float* l, int32_t V, int32_t k, std::vector<int32_t>& ou
   }
   constexpr int32_t kBlock = 64;
   int32_t i = k;
+  auto worst = [&] { return ByValueDesc::key(l[out.front()]); };  // a NaN among the first k: -inf
   auto consider = [&](int32_t t) {
-    if (l[t] > l[out.front()]) {
+    if (l[t] > worst()) {
       std::pop_heap(out.begin(), out.end(), better);
       out.back() = t;
       std::push_heap(out.begin(), out.end(), better);
@@ -142,7 +148,7 @@ void top_k_sorted(const float* l, int32_t V, int32_t k, std::vector<int32_t>& ou
   };
   for (; i < V && i % kBlock != 0; ++i) consider(i);
   for (; i + kBlock <= V; i += kBlock) {
-    if (!(max_value(l + i, kBlock) > l[out.front()])) continue;
+    if (!(max_value(l + i, kBlock) > worst())) continue;
     for (int32_t t = i; t < i + kBlock; ++t) consider(t);
   }
   for (; i < V; ++i) consider(i);

@@ -14,7 +14,10 @@
 //      min_p keeps tokens with p >= min_p * max p (all three: transformers' order); ties in
 //      probability are broken by the smaller token id;
 //   5. one draw u in [0, 1) from the request's generator picks the token by the cumulative
-//      renormalised probabilities of the kept tokens in descending order.
+//      renormalised probabilities of the kept tokens: in descending order under top_k, otherwise
+//      in token id order (top_p: the tokens of the value bucket where the nucleus ends last, in
+//      descending order); the order decides which token a given u draws, not the distribution,
+//      and saves sorting the vocabulary (sampler.cpp, candidates).
 // Log-probabilities are those of the model (log_softmax of the raw logits, before 1-5), as vLLM
 // reports by default; top_logprobs lists the most likely tokens under that distribution. With a
 // grammar mask they are taken after masking (log_softmax over the allowed tokens only), and

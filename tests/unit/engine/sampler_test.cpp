@@ -235,7 +235,9 @@ TEST(Sampler, VocabularyScaleDistributionMatchesFloat64) {
     // tokens (-inf), as a grammar's mask leaves them.
     std::vector<float> l(V);
     for (float& x : l) x = uniform() < 0.3 ? -INFINITY : float(std::round(normal() * 12) * 0.25);
-    rows.push_back({"ties+masked", l});
+    // and a few NaN logits (a broken checkpoint's), which rank and weigh as -inf.
+    for (size_t i : {size_t(3), size_t(64), size_t(100000), V - 1}) l[i] = NAN;
+    rows.push_back({"ties+masked+NaN", l});
   }
   {
     // One value for every allowed token: every cut falls inside a tie (lowest ids first).
@@ -261,7 +263,7 @@ TEST(Sampler, VocabularyScaleDistributionMatchesFloat64) {
       // Reference.
       std::vector<float> scaled(V);
       const float inv_t = float(1.0 / c.t);
-      for (size_t i = 0; i < V; ++i) scaled[i] = row.l[i] * inv_t;
+      for (size_t i = 0; i < V; ++i) scaled[i] = std::isnan(row.l[i]) ? -INFINITY : row.l[i] * inv_t;
       std::vector<int32_t> rank(V);
       for (size_t i = 0; i < V; ++i) rank[i] = int32_t(i);
       std::sort(rank.begin(), rank.end(), [&](int32_t a, int32_t b) {
@@ -324,7 +326,8 @@ TEST(Sampler, VocabularyScaleDistributionMatchesFloat64) {
   EXPECT_EQ(r.token, best);
   std::vector<int32_t> rank(V);
   for (size_t i = 0; i < V; ++i) rank[i] = int32_t(i);
-  std::stable_sort(rank.begin(), rank.end(), [&](int32_t a, int32_t b) { return l[size_t(a)] > l[size_t(b)]; });
+  auto key = [&](int32_t i) { return std::isnan(l[size_t(i)]) ? -INFINITY : l[size_t(i)]; };
+  std::stable_sort(rank.begin(), rank.end(), [&](int32_t a, int32_t b) { return key(a) > key(b); });
   ASSERT_EQ(r.top.size(), 20u);
   for (size_t i = 0; i < 20; ++i) EXPECT_EQ(r.top[i].token, rank[i]) << i;
   // Lengths that are not a multiple of the lanes: the maximum in the last position, and ties.
