@@ -253,11 +253,22 @@ def seeds_grammar(out, _model_dir):
         write(out, o, bytes([opts]) + json.dumps(body).encode() + b"\x00" + b'{"a": [1, true]}yes<tool_call>\n')
 
 
+def seeds_sampler(out: Path, model_dir) -> None:
+    """fuzz_sampler: 4 setting bytes, 2 size bytes, one palette byte per logit, mask, history."""
+    o = "sampler"
+    for opts in ((0, 0, 0, 0), (2, 0, 5, 0), (2 | 8 * 3, 1, 0, 0), (3, 0x41, 5, 8), (1, 0x12, 0x80, 7), (5, 3, 20, 15)):
+        for size in (1, 7, 64, 300):
+            logits = bytes((8 + (i * 37) % 248) if i % 11 else i % 8 for i in range(size))
+            mask = bytes(0x5A for _ in range((size + 7) // 8))
+            history = bytes([0, 5, 0, 9, 1, 2, 0, 5])
+            write(out, o, bytes(opts) + (size - 1).to_bytes(2, "big") + logits + mask + history)
+
+
 SEEDERS = {
     "safetensors": seeds_safetensors, "config": seeds_config, "tokenizer_json": seeds_tokenizer_json,
     "detokenize": seeds_detokenize, "jinja": seeds_jinja, "openai_request": seeds_openai_request,
     "output_parser": seeds_output_parser, "generation_writer": seeds_generation_writer,
-    "gguf_writer": seeds_gguf_writer, "grammar": seeds_grammar,
+    "gguf_writer": seeds_gguf_writer, "grammar": seeds_grammar, "sampler": seeds_sampler,
 }
 
 

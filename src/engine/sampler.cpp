@@ -101,6 +101,23 @@ inline float weight_of(float x) {
   return std::bit_cast<float>(std::bit_cast<int32_t>(exp_nonpositive(x)) & keep);
 }
 
+// x / temperature (x * inv_t) as a logit the softmax can weigh: a NaN becomes -inf (never drawn);
+// +inf (a broken model's, or a large logit over a small temperature) the largest float, so that
+// such tokens share the mass instead of making every weight exp(inf - inf) = NaN; a finite logit
+// that overflows to -inf the lowest float, so that a row of them still has a weight (only a -inf
+// logit, a masked token, stays -inf). On the bits, so the loop vectorizes.
+inline float scaled_logit(float x, float inv_t) {
+  constexpr int32_t kNegInf = int32_t(0xff800000u), kPosInf = 0x7f800000, kMax = 0x7f7fffff;
+  const int32_t bx = std::bit_cast<int32_t>(x);
+  int32_t b = std::bit_cast<int32_t>(x * inv_t);
+  const int32_t nan = -int32_t((bx & 0x7fffffff) > kPosInf), pinf = -int32_t(b == kPosInf),
+                under = -int32_t(b == kNegInf && bx != kNegInf);
+  b = (b & ~pinf) | (kMax & pinf);
+  b = (b & ~under) | ((kMax | int32_t(0x80000000u)) & under);
+  b = (b & ~nan) | (kNegInf & nan);
+  return std::bit_cast<float>(b);
+}
+
 // The largest value, in 8 independent lanes (vectorized; a NaN never wins); -inf when empty.
 float max_value(const float* x, size_t n) {
   constexpr size_t kLanes = 8;
@@ -240,7 +257,7 @@ Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
   const int32_t V = int32_t(s.logits.size());
   float* l = s.logits.data();
   const float inv_t = float(1.0 / p.temperature);
-  for (int32_t i = 0; i < V; ++i) l[i] *= inv_t;
+  for (int32_t i = 0; i < V; ++i) l[i] = scaled_logit(l[i], inv_t);
   auto& order = s.order;
   auto& pr = s.probs;
   Candidates c;

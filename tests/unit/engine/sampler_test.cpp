@@ -206,6 +206,28 @@ TEST(Sampler, LogSumExpMatchesFloat64) {
   EXPECT_EQ(log_sum_exp(std::span<const float>()), -INFINITY);
 }
 
+// Logits the softmax cannot weigh as they are: +inf (a broken model's) takes all the mass, shared
+// by ties; finite logits whose division by the temperature overflows to -inf still form a
+// distribution (found by fuzz/fuzz_sampler: probabilities were 0 / 0 = NaN); NaN is never drawn.
+TEST(Sampler, NonFiniteAndOverflowingLogitsStillFormADistribution) {
+  SamplerScratch s;
+  std::vector<float> probs;
+  SamplingParams p;
+  p.temperature = 0.6;
+  distribution(std::vector<float>{1.0f, INFINITY, NAN, INFINITY, -INFINITY}, p, {}, {}, s, probs);
+  EXPECT_EQ(probs, (std::vector<float>{0, 0.5f, 0, 0.5f, 0}));
+  distribution(std::vector<float>{-3e38f, -INFINITY, -3e38f, NAN}, p, {}, {}, s, probs);
+  EXPECT_EQ(probs, (std::vector<float>{0.5f, 0, 0.5f, 0}));
+  p.top_p = 0.5;  // the nucleus: the first of the tied pair
+  distribution(std::vector<float>{-3e38f, -INFINITY, -3e38f, NAN}, p, {}, {}, s, probs);
+  EXPECT_EQ(probs, (std::vector<float>{1, 0, 0, 0}));
+  Rng rng(2);
+  for (int i = 0; i < 100; ++i) {
+    const int32_t t = sample(std::vector<float>{NAN, -3e38f, NAN}, p, {}, {}, rng, s).token;
+    EXPECT_EQ(t, 1);
+  }
+}
+
 // The sampler's distribution at the vocabulary's size against a float64 reference written from its
 // definition (sampler.h; the order of Hugging Face's TopK / TopP / MinP warpers): logits divided by
 // the temperature (in float, as the engine and transformers do), tokens ranked by value then id,
