@@ -209,11 +209,13 @@ void nucleus(const float* l, int32_t V, float m, double top_p, SamplerScratch& s
   auto& bucket = s.buckets;
   bucket.resize(size_t(V));
   double mass[kBuckets] = {};
+  int32_t count[kBuckets] = {};
   for (int32_t i = 0; i < V; ++i) {
     const float d = (m - l[i]) * kPerNat;  // >= 0; +inf for a -inf logit, NaN for a NaN
     const int b = d < float(kBuckets - 1) ? int(d) : kBuckets - 1;
     bucket[size_t(i)] = uint16_t(b);
     mass[b] += double(w[size_t(i)]);
+    ++count[b];
   }
   double before = 0;
   int edge = kBuckets - 1;
@@ -232,6 +234,7 @@ void nucleus(const float* l, int32_t V, float m, double top_p, SamplerScratch& s
   std::vector<int32_t>& tail = s.tail;
   const ByValueDesc better{l};
   for (int b = edge; b < kBuckets; ++b) {
+    if (count[b] == 0) continue;  // (a pass over the vocabulary per bucket taken)
     tail.clear();
     for (int32_t i = 0; i < V; ++i)
       if (bucket[size_t(i)] == b) tail.push_back(i);
