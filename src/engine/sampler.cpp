@@ -199,13 +199,6 @@ void nucleus(const float* l, int32_t V, float m, double top_p, SamplerScratch& s
   auto& w = s.weights;
   w.resize(size_t(V));
   for (int32_t i = 0; i < V; ++i) w[size_t(i)] = weight_of(l[i] - m);
-  double zl[8] = {};
-  int32_t i8 = 0;
-  for (; i8 + 8 <= V; i8 += 8)
-    for (int j = 0; j < 8; ++j) zl[j] += double(w[size_t(i8 + j)]);
-  for (; i8 < V; ++i8) zl[0] += double(w[size_t(i8)]);
-  double z = 0;
-  for (double v : zl) z += v;
   auto& bucket = s.buckets;
   bucket.resize(size_t(V));
   double mass[kBuckets] = {};
@@ -217,6 +210,8 @@ void nucleus(const float* l, int32_t V, float m, double top_p, SamplerScratch& s
     mass[b] += double(w[size_t(i)]);
     ++count[b];
   }
+  double z = 0;
+  for (double v : mass) z += v;
   double before = 0;
   int edge = kBuckets - 1;
   for (int b = 0; b < kBuckets; ++b) {
@@ -239,16 +234,11 @@ void nucleus(const float* l, int32_t V, float m, double top_p, SamplerScratch& s
     for (int32_t i = 0; i < V; ++i)
       if (bucket[size_t(i)] == b) tail.push_back(i);
     std::sort(tail.begin(), tail.end(), better);
-    bool done = false;
     for (int32_t t : tail) {
-      if (!order.empty() && before / z >= top_p) {
-        done = true;
-        break;
-      }
+      if (!order.empty() && before / z >= top_p) break;
       order.push_back(t);
       before += double(w[size_t(t)]);
     }
-    if (done || b == kBuckets - 1) break;
     if (!order.empty() && before / z >= top_p) break;
   }
   auto& pr = s.probs;
@@ -264,10 +254,10 @@ Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
   auto& order = s.order;
   auto& pr = s.probs;
   Candidates c;
-  const float m = max_value(l, size_t(V));
   if (p.top_k > 0 && p.top_k < V) {
-    // The top_k, sorted; then top_p over them in that order.
+    // The top_k, sorted (the first is the maximum); then top_p over them in that order.
     top_k_sorted(l, V, int32_t(p.top_k), order);
+    const float m = l[order[0]];
     pr.resize(order.size());
     double z = 0;
     for (size_t i = 0; i < order.size(); ++i) z += pr[i] = weight_of(l[order[i]] - m);
@@ -283,10 +273,11 @@ Candidates candidates(const SamplingParams& p, SamplerScratch& s) {
       }
     }
   } else if (p.top_p < 1.0) {
-    nucleus(l, V, m, p.top_p, s);
+    nucleus(l, V, max_value(l, size_t(V)), p.top_p, s);
     c.kept = order.size();
   } else {
     // Every token, in id order.
+    const float m = max_value(l, size_t(V));
     order.resize(size_t(V));
     pr.resize(size_t(V));
     for (int32_t i = 0; i < V; ++i) order[size_t(i)] = i;
