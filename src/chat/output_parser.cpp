@@ -220,6 +220,10 @@ ChatOutput parse_output(std::string_view text, OutputParserOptions options) {
 }
 
 bool prompt_opens_reasoning(std::string_view prompt) {
+  // Only the last turn (the generation prompt, or a final message the model continues) can open the
+  // block the model writes into: a message may hold "<think>" as text.
+  constexpr std::string_view kTurnOpen = "<|im_start|>";
+  if (const size_t turn = prompt.rfind(kTurnOpen); turn != std::string_view::npos) prompt.remove_prefix(turn);
   const size_t open = prompt.rfind(kThinkOpen);
   if (open == std::string_view::npos) return false;
   const size_t close = prompt.rfind(kThinkClose);

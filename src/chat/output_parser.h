@@ -89,8 +89,10 @@ class OutputParser {
 
 ChatOutput parse_output(std::string_view text, OutputParserOptions options = {});
 
-// True when the rendered prompt ends inside a <think> block (its last <think> is not closed):
-// generation then starts in the reasoning, as with Qwen3 thinking templates that open the block.
+// True when the rendered prompt ends inside a <think> block: its last turn (from the last
+// <|im_start|>; the whole prompt in a template without ChatML's turns) holds a <think> that is not
+// closed after it. Generation then starts in the reasoning, as with Qwen3 thinking templates that
+// open the block. "<think>" in an earlier message's text does not count.
 bool prompt_opens_reasoning(std::string_view prompt);
 
 }  // namespace qwen3

@@ -122,6 +122,11 @@ try {
   let r = '', a = '';
   for await (const chunk of tstream) for (const ch of chunk.choices) { r += ch.delta.reasoning_content ?? ''; a += ch.delta.content ?? ''; }
   check('reasoning_content streamed', r === 'I think' && a === 'Answer', [r, a]);
+  // A message that mentions the tag as text does not put the reply into reasoning_content.
+  const mention = await zc.chat.completions.create({ ...ask, messages: [{ role: 'user', content: 'What does the <think> tag do?' }],
+                                                     ...scriptedParams(await ztok('Answer')) });
+  check('"<think>" in a user message leaves the reply in content',
+        mention.choices[0].message.content === 'Answer' && !mention.choices[0].message.reasoning_content, mention.choices[0].message);
 
   const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
   const eos = 151645;  // <|im_end|>

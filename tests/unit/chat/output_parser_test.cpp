@@ -69,6 +69,18 @@ TEST(OutputParser, PromptOpenedReasoning) {
   EXPECT_TRUE(prompt_opens_reasoning("<|im_start|>assistant\n<think>\n"));
   EXPECT_FALSE(prompt_opens_reasoning("<|im_start|>assistant\n<think>\n\n</think>\n\n"));
   EXPECT_FALSE(prompt_opens_reasoning("<|im_start|>assistant\n"));
+  // A user's message that mentions the tag opens nothing: only the last turn counts (the server
+  // had put the whole answer into reasoning_content).
+  EXPECT_FALSE(prompt_opens_reasoning("<|im_start|>user\nWhat does the <think> tag do?<|im_end|>\n<|im_start|>assistant\n"));
+  EXPECT_FALSE(prompt_opens_reasoning(
+      "<|im_start|>user\n</think> and <think><|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"));
+  // A final assistant message that the model continues, inside its reasoning.
+  EXPECT_TRUE(prompt_opens_reasoning("<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<think>\nLet me see"));
+  EXPECT_FALSE(prompt_opens_reasoning("<|im_start|>user\n<think>\n"
+                                      "<|im_end|>\n<|im_start|>assistant\n<think>\nShort.\n</think>\n\nA"));
+  // No ChatML turns (a raw prompt): the whole text decides.
+  EXPECT_TRUE(prompt_opens_reasoning("Question?\n<think>\n"));
+  EXPECT_FALSE(prompt_opens_reasoning("<think>a</think> b"));
 }
 
 TEST(OutputParser, ToolCalls) {
