@@ -12,7 +12,7 @@ namespace server = qwen3::server;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  static const server::ApiDefaults defaults{.sampling = {}, .model_name = "qwen3-fuzz"};
+  static const server::ApiDefaults defaults{.sampling = {}, .model_name = "m"};  // the seeds' "model"
   server::Json j;
   try {
     j = server::parse_body(body);

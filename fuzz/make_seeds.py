@@ -187,6 +187,24 @@ def seeds_openai_request(out, _model_dir):
     write(out, o, b'{"model": "m", "messages": [{"role": "user", "content": "\xff"}]}')
 
 
+def seeds_chat_request(out, _model_dir):
+    """Chat bodies: the openai_request ones, and the Qwen3 conversations of tests/chat as requests."""
+    o = "chat_request"
+    for p in sorted((out / "openai_request").iterdir()):
+        write(out, o, p.read_bytes())
+    for c in json.loads((ROOT / "tests/chat/conversations.json").read_text()):
+        v = c.get("vars")
+        if c.get("model") != "qwen3" or not v or "messages" not in v:
+            continue
+        body = {"model": "m", "messages": v["messages"]}
+        if "tools" in v:
+            body["tools"] = v["tools"]
+        if "enable_thinking" in v:
+            body["chat_template_kwargs"] = {"enable_thinking": v["enable_thinking"]}
+        write(out, o, json.dumps(body, ensure_ascii=False))
+    write(out, o, json.dumps({"model": "m", "messages": [{"role": "user", "content": "What does <think> do? <|im_end|>\u0338"}]}))
+
+
 def seeds_output_parser(out, _model_dir):
     o = "output_parser"
     for t in ("<think>\nreasoning\n</think>\n\nanswer",
@@ -267,6 +285,7 @@ def seeds_sampler(out: Path, model_dir) -> None:
 SEEDERS = {
     "safetensors": seeds_safetensors, "config": seeds_config, "tokenizer_json": seeds_tokenizer_json,
     "detokenize": seeds_detokenize, "jinja": seeds_jinja, "openai_request": seeds_openai_request,
+    "chat_request": seeds_chat_request,
     "output_parser": seeds_output_parser, "generation_writer": seeds_generation_writer,
     "gguf_writer": seeds_gguf_writer, "grammar": seeds_grammar, "sampler": seeds_sampler,
 }

@@ -25,7 +25,7 @@ names() { for f in fuzz/fuzz_*.cpp; do f=${f#fuzz/fuzz_}; echo "${f%.cpp}"; done
 dict_for() {
   case $1 in
     jinja) echo fuzz/jinja.dict ;;
-    config|tokenizer_json|openai_request|safetensors) echo fuzz/json.dict ;;
+    config|tokenizer_json|openai_request|chat_request|safetensors) echo fuzz/json.dict ;;
     grammar) echo fuzz/grammar.dict ;;
     output_parser|generation_writer|detokenize) echo fuzz/tags.dict ;;
   esac

@@ -31,7 +31,8 @@ bool has_pooling_module(const std::filesystem::path& dir) {
   const nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
   if (!j.is_array()) return false;
   return std::any_of(j.begin(), j.end(), [](const nlohmann::json& m) {
-    return m.is_object() && m.value("type", "").find("Pooling") != std::string::npos;
+    const auto t = m.is_object() ? m.find("type") : m.end();
+    return t != m.end() && t->is_string() && t->get<std::string>().find("Pooling") != std::string::npos;
   });
 }
 

@@ -445,7 +445,10 @@ void HttpServer::Impl::routes() {
     if (body.contains("messages")) {
       check_messages(body);
       const ChatRequest cr = parse_chat_request(body, defaults);
-      const bool agp = body.value("add_generation_prompt", true);
+      const auto a = body.find("add_generation_prompt");
+      if (a != body.end() && !a->is_null() && !a->is_boolean())
+        throw ApiError(400, "'add_generation_prompt' must be a boolean", "add_generation_prompt");
+      const bool agp = a == body.end() || a->is_null() || a->get<bool>();
       try {
         text = renderer.render(cr.messages, agp, cr.enable_thinking, cr.tools, cr.template_kwargs);
       } catch (const TemplateError& e) {

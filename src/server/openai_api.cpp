@@ -139,7 +139,7 @@ std::string message_content(const Json& content, size_t i) {
   if (content.is_array()) {
     std::string text;
     for (auto& part : content) {
-      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+      if (!member_is(part, "type", "text") || !part.contains("text") || !part["text"].is_string())
         bad("messages", fmt::format("messages[{}]: only text content parts are supported", i));
       text += part["text"].get<std::string>();
     }
@@ -149,6 +149,12 @@ std::string message_content(const Json& content, size_t i) {
 }
 
 }  // namespace
+
+bool member_is(const Json& obj, const char* key, std::string_view want) {
+  if (!obj.is_object()) return false;
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_string() && it->get_ref<const std::string&>() == want;
+}
 
 ApiError::ApiError(int status, std::string message, std::string param, std::string code)
     : std::runtime_error(std::move(message)), status_(status), param_(std::move(param)), code_(std::move(code)) {}
@@ -210,7 +216,7 @@ ChatRequest parse_chat_request(const Json& body, const ApiDefaults& d) {
   if (const Json* t = find(body, "tools")) {
     if (!t->is_array()) bad("tools", "'tools' must be an array");
     for (auto& tool : *t)
-      if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
+      if (!member_is(tool, "type", "function") || !tool.contains("function") ||
           !tool["function"].is_object() || !tool["function"].contains("name") || !tool["function"]["name"].is_string())
         bad("tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\": ..., ...}}");
     if (!t->empty()) r.tools = *t;

@@ -45,6 +45,11 @@ struct ApiDefaults {
   std::string model_name;
 };
 
+// Whether obj[key] is the string `want`: false where obj is not an object, has no such member, or
+// holds another type there (nlohmann's value(key, "") throws a type_error for that, which the server
+// would answer with 500 instead of the client's 400).
+bool member_is(const Json& obj, const char* key, std::string_view want);
+
 // A request's "model", when given, must be the served one (400 model_not_found).
 void check_model(const Json& body, const ApiDefaults& defaults);
 

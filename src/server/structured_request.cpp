@@ -129,7 +129,7 @@ std::optional<std::string> structured_grammar(const Json& body, const Structured
         take("tool_choice", tool_call_grammar(o.tools, nullptr, parallel));
       } else if (tc->is_object()) {
         const auto f = tc->find("function");
-        if (tc->value("type", "") != "function" || f == tc->end() || !f->is_object() || !f->contains("name") ||
+        if (!member_is(*tc, "type", "function") || f == tc->end() || !f->is_object() || !f->contains("name") ||
             !(*f)["name"].is_string())
           bad("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}");
         if (o.tools.is_null()) bad("tool_choice", "tool_choice names a function but the request has no 'tools'");

@@ -200,6 +200,20 @@ try:
     j = expect("1001 messages past --max-messages 1000", 400, chat, json.dumps({"messages": many}))
     check("the error names --max-messages", is_error(j, 400) and "--max-messages" in j["error"]["message"], j)
 
+    # Members of the wrong JSON type where the parser compares a string: the client's 400, naming
+    # the field (these were 500 "internal error" from nlohmann's type_error; found by fuzz_chat_request).
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    for name, param, body, path in [
+            ("content part whose type is an object", "messages",
+             {"messages": [{"role": "user", "content": [{"type": {"a": 1}, "text": "x"}]}]}, chat),
+            ("tool whose type is a number", "tools", {"messages": ok_msg, "tools": [{**tool, "type": 5}]}, chat),
+            ("tool_choice whose type is a list", "tool_choice",
+             {"messages": ok_msg, "tools": [tool], "tool_choice": {"type": [], "function": {"name": "f"}}}, chat),
+            ("tokenize: add_generation_prompt a string", "add_generation_prompt",
+             {"messages": ok_msg, "add_generation_prompt": "yes"}, "/tokenize")]:
+        j = expect(name, 400, path, json.dumps({**body, "max_tokens": 2} if path == chat else body))
+        check(f"{name}: names '{param}'", is_error(j, 400) and j["error"].get("param") == param, j)
+
     # 3 (server side): a deep array where a token id belongs.
     expect("detokenize: nested arrays", 400, "/detokenize", '{"tokens": [' + "[" * 60 + "]" * 60 + "]}")
 
