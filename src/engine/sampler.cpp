@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/error.h"
+
 namespace qwen3::engine {
 
 namespace {
@@ -405,6 +407,7 @@ std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k, int
 
 SampleResult sample(std::span<const float> raw, const SamplingParams& p, std::span<const int32_t> prompt,
                     std::span<const int32_t> output, Rng& rng, SamplerScratch& s, TokenMask mask) {
+  if (raw.empty()) fail("sample: the row of logits is empty");
   SampleResult r;
   const bool greedy = p.temperature <= 0.0;
   std::span<const float> logits = raw;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "engine/sampler.h"
 
 namespace qwen3::engine {
@@ -58,6 +59,11 @@ TEST(Sampler, GreedyIsFirstArgmax) {
   EXPECT_EQ(sample(tie, p, {}, {}, rng, s).token, 1);
   p.logit_bias = {{4, 5.0f}};
   EXPECT_EQ(sample(kLogits, p, {}, {}, rng, s).token, 4);
+  // An empty row is the caller's error, said as such (it indexed an empty candidate list).
+  for (double t : {0.0, 1.0}) {
+    p.temperature = t;
+    EXPECT_THROW(sample(std::vector<float>{}, p, {}, {}, rng, s), Error);
+  }
 }
 
 TEST(Sampler, TemperatureFollowsSoftmax) {
