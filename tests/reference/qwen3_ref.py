@@ -542,7 +542,8 @@ def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = F
     """Logits [T, vocab] (or [1, vocab] with last_only) for `ids` following what `cache` holds
     (hidden: Qwen3Model's last_hidden_state [T, hidden_size] instead, the final norm's output);
     appends the new K/V to `cache` when given. kv_dtype emulates the engine's KV cache: k (after
-    RoPE) and v are rounded to it before attention (see round_kv)."""
+    RoPE) and v are rounded to it before attention (see round_kv); "K/V" (e.g. "f64/q8") rounds
+    k to the first and v to the second, for studies of the error of each."""
     cfg = model.cfg
     ids = np.asarray(ids, dtype=np.int64)
     if ids.ndim != 1 or ids.size == 0:
@@ -551,6 +552,7 @@ def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = F
         raise ValueError(f"token id outside [0, {cfg.vocab_size})")
     T, H, KV, D, eps = ids.size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, cfg.rms_norm_eps
     past = cache.length if cache is not None else 0
+    k_dtype, v_dtype = kv_dtype.split("/") if "/" in kv_dtype else (kv_dtype, kv_dtype)
     cos, sin = rope_cos_sin(model.inv_freq, model.rope_scaling, np.arange(past, past + T))
     act = activation(cfg.hidden_act)
 
@@ -561,7 +563,7 @@ def forward(model: Model, ids, cache: KVCache | None = None, last_only: bool = F
         k = rms_norm(linear(h, L.wk, L.bk).reshape(T, KV, D), L.k_norm, eps)
         v = linear(h, L.wv, L.bv).reshape(T, KV, D)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        k, v = round_kv(k, kv_dtype), round_kv(v, kv_dtype)
+        k, v = round_kv(k, k_dtype), round_kv(v, v_dtype)
         if cache is not None:
             k = cache.k[li] = np.concatenate([cache.k[li], k])
             v = cache.v[li] = np.concatenate([cache.v[li], v])

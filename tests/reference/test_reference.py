@@ -560,6 +560,12 @@ def selftest_forward() -> None:
                                 ref.forward(m, ids[4:], cache, kv_dtype="bf16")])
         assert np.abs(full16 - inc16).max() < 1e-12 * np.abs(full).max()
         assert 1e-5 < np.abs(full16 - full).max() / np.abs(full).max() < 1e-1
+        # "K/V" rounds each to its own type (bench/kv_quant_ref.py): the pair of one type is that
+        # type, and rounding only K or only V moves the logits away from both.
+        assert np.array_equal(ref.forward(m, ids, kv_dtype="bf16/bf16"), full16)
+        for pair in ("f64/bf16", "bf16/f64"):
+            half = ref.forward(m, ids, kv_dtype=pair)
+            assert np.abs(half - full).max() > 0 and np.abs(half - full16).max() > 0, pair
         # Causal: a prefix's logits do not depend on what follows.
         assert np.abs(ref.forward(m, ids[:5]) - full[:5]).max() < 1e-12 * np.abs(full).max()
         # Greedy continuation equals the argmax of repeated full forwards.
