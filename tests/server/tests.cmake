@@ -51,6 +51,11 @@ set_tests_properties(server_curl PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT
 # headers, abandoned requests, the SIGTERM drain).
 add_test(NAME server_hostile COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_hostile.py)
 set_tests_properties(server_hostile PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 900)
+# Every request field the parsers read, in every JSON type, at the top level of every POST route and
+# in a chat request's nested objects, against live servers (generate, embed, rerank): 200 or a 400
+# error object, never a 500 or a dropped connection.
+add_test(NAME server_request_matrix COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_request_matrix.py)
+set_tests_properties(server_request_matrix PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 1200)
 # The server's environment variables (flags win), the access log in text and JSON, --log-level, --quiet.
 add_test(NAME server_options COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/test_serve_options.py)
 set_tests_properties(server_options PROPERTIES ENVIRONMENT "${_server_env}" TIMEOUT 600)
