@@ -4,10 +4,11 @@ read (found in src/server's source the way check_docs.py finds them) is set, at 
 every POST route and inside the nested objects a chat request has (a message, a content part, a
 tool, its function, tool_choice, response_format, its json_schema, stream_options), to each value of
 a list that covers JSON's types and edges (null, booleans, 0, -1, 2^63 - 1, 2^64 - 1, -2^63, 0.5,
-1e300, strings, arrays, objects). Each answer must be 200, or 400 with an OpenAI error object; a 500
-("internal error": an exception the parsers let through, such as nlohmann's type_error for a member
-of the wrong type) or a dropped connection fails, and the server must stay healthy and leak no KV
-page. Three servers: a tiny generating model, a tiny embedding model and a tiny reranker.
+1e300, strings, arrays, objects), and the two generating routes again with "stream": true. Each answer
+must be 200 (a JSON object, or an SSE stream of JSON events ending in [DONE]), or 400 with an OpenAI
+error object; a 500 ("internal error": an exception the parsers let through, such as nlohmann's
+type_error for a member of the wrong type) or a dropped connection fails, and the server must stay
+healthy and leak no KV page. Three servers: a tiny generating model, a tiny embedding model and a tiny reranker.
 QWEN3_BIN points at the binary."""
 import http.client
 import json
@@ -98,6 +99,24 @@ class Client:
             c.close()
 
 
+def sse_ok(text):
+    """Events "data: <JSON object>" separated by blank lines, the last "data: [DONE]"."""
+    if not isinstance(text, str):
+        return False
+    events = [e for e in text.split("\n\n") if e.strip()]
+    if not events or events[-1].strip() != "data: [DONE]":
+        return False
+    for e in events[:-1]:
+        if not e.startswith("data: "):
+            return False
+        try:
+            if not isinstance(json.loads(e[len("data: "):]), dict):
+                return False
+        except ValueError:
+            return False
+    return True
+
+
 def with_field(base, where, key, value):
     """A deep copy of base with obj[key] = value at the path `where` (a list of keys and indices)."""
     body = json.loads(json.dumps(base))
@@ -129,6 +148,9 @@ GENERATE = [("/v1/chat/completions", CHAT, []),
             ("/tokenize", {"prompt": "hi"}, []),
             ("/tokenize", {"messages": [{"role": "user", "content": "hi"}]}, []),
             ("/detokenize", {"tokens": [1, 2]}, [])]
+# Streamed: the same fields with "stream": true; a 200 must then be a well-formed SSE stream.
+STREAMED = [("/v1/chat/completions", {**CHAT, "stream": True}, []),
+            ("/v1/completions", {"prompt": "hi", "max_tokens": 2, "stream": True}, [])]
 EMBED = [("/v1/embeddings", {"input": "hi"}, []), ("/v1/embeddings", {"input": ["hi", [1, 2]]}, [])]
 RERANK = [("/v1/rerank", {"query": "q", "documents": ["a", {"text": "b"}]}, [])]
 
@@ -142,8 +164,8 @@ def run_matrix(name, port, cases, keys, workers=8):
         check(f"{name} {route} base request at {where or 'top'}: 200", status == 200, f"{status} {str(j)[:300]}")
     jobs = [(route, where, key, value, with_field(base, where, key, value))
             for route, base, where in cases for key in keys for value in VALUES
-            # a streamed answer is SSE, not one JSON object: "stream" is tested with its other values
-            if not (key == "stream" and value is True)]
+            # the non-streamed cases test "stream" with its other values
+            if base.get("stream") is True or not (key == "stream" and value is True)]
     results = [None] * len(jobs)
 
     def worker(w):
@@ -160,8 +182,10 @@ def run_matrix(name, port, cases, keys, workers=8):
     statuses = {}
     for (route, where, key, value, _), (status, j) in zip(jobs, results):
         statuses[status] = statuses.get(status, 0) + 1
-        ok = status == 200 or (status == 400 and isinstance(j, dict) and isinstance(j.get("error"), dict)
-                               and isinstance(j["error"].get("message"), str))
+        streamed = isinstance(j, str) and j.startswith("data: ")
+        ok = (status == 200 and (sse_ok(j) if streamed else isinstance(j, dict))) or \
+             (status == 400 and isinstance(j, dict) and isinstance(j.get("error"), dict)
+              and isinstance(j["error"].get("message"), str))
         if not ok:
             bad += 1
             if bad <= 20:
@@ -198,12 +222,15 @@ def main():
                            check=True, capture_output=True)
             p, port = start(model)
             procs.append(p)
-            top = [c for c in cases if not c[2]]
+            top = [c for c in cases if not c[2] and c[1].get("stream") is not True]
+            streamed = [c for c in STREAMED if c[0] in {x[0] for x in cases}]
             deep = [c for c in cases if c[2]]
             t0 = time.time()
             run_matrix(f"{folder} (top-level fields)", port, top, keys)
             if deep:
                 run_matrix(f"{folder} (nested fields)", port, deep, sorted(nested))
+            if streamed:
+                run_matrix(f"{folder} (top-level fields, streamed)", port, streamed, keys)
             print(f"  {folder}: {time.time() - t0:.1f} s", flush=True)
             check(f"{folder}: the server is still running", p.poll() is None, p.poll())
             p.terminate()
