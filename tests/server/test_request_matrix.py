@@ -100,10 +100,11 @@ class Client:
 
 
 def sse_ok(text):
-    """Events "data: <JSON object>" separated by blank lines, the last "data: [DONE]"."""
+    """Events "data: <JSON object>" separated by blank lines, the last "data: [DONE]"; comments
+    (": keep-alive", the server's heartbeat while a slow step runs) are allowed between them."""
     if not isinstance(text, str):
         return False
-    events = [e for e in text.split("\n\n") if e.strip()]
+    events = [e for e in text.split("\n\n") if e.strip() and not e.startswith(":")]
     if not events or events[-1].strip() != "data: [DONE]":
         return False
     for e in events[:-1]:
@@ -182,7 +183,7 @@ def run_matrix(name, port, cases, keys, workers=8):
     statuses = {}
     for (route, where, key, value, _), (status, j) in zip(jobs, results):
         statuses[status] = statuses.get(status, 0) + 1
-        streamed = isinstance(j, str) and j.startswith("data: ")
+        streamed = isinstance(j, str) and (j.startswith("data: ") or j.startswith(":"))
         ok = (status == 200 and (sse_ok(j) if streamed else isinstance(j, dict))) or \
              (status == 400 and isinstance(j, dict) and isinstance(j.get("error"), dict)
               and isinstance(j["error"].get("message"), str))
