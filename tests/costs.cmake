@@ -12,7 +12,7 @@ set(_qwen3_test_costs
   server_load_test_tp2 18 45         chat_cli 16 63                 bench_cli 8 50
   text_cli 8 34                      corrupt_checkpoint 9 33        chat_template_peer_comparison 8 31
   server_load_test 8 34              server_curl_tp2 12 23          structured_cli 7 22
-  server_request_matrix 70 230)
+  server_request_matrix 70 400)
 list(LENGTH _qwen3_test_costs _n)
 math(EXPR _last "${_n} - 1")
 foreach(_i RANGE 0 ${_last} 3)
