@@ -13,11 +13,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from cli_check import check, finish  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_process import start_server  # noqa: E402
 
 BIN = os.environ["QWEN3_BIN"]
 SANITIZED = bool(os.environ.get("QWEN3_SANITIZED"))
@@ -43,21 +44,8 @@ TEMPLATE = r"""
 """
 
 
-def start(model, *extra, wait=True):
-    p = subprocess.Popen([BIN, "serve", "--model", model, "--port", "0", "--quiet", *extra],
-                         stderr=subprocess.PIPE, text=True)
-    line = ""
-    deadline = time.time() + (120 if SANITIZED else 30)
-    while time.time() < deadline:
-        line = p.stderr.readline()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            # Keep reading stderr so that the server never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-            return p, int(m.group(1))
-        if p.poll() is not None:
-            break
-    raise RuntimeError(f"server did not start: {line}")
+def start(model, *extra):
+    return start_server(BIN, model, *extra, sanitized=SANITIZED)
 
 
 def raw(port, data, timeout=10, read=True):

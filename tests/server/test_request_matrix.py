@@ -22,6 +22,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from cli_check import check, finish  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_process import start_server  # noqa: E402
 
 BIN = os.environ["QWEN3_BIN"]
 SANITIZED = bool(os.environ.get("QWEN3_SANITIZED"))
@@ -45,19 +47,7 @@ def parser_keys():
 
 
 def start(model, *extra):
-    p = subprocess.Popen([BIN, "serve", "--model", model, "--port", "0", "--quiet", "--kv-memory", "0.05", *extra],
-                         stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + (120 if SANITIZED else 30)
-    line = ""
-    while time.time() < deadline:
-        line = p.stderr.readline()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-            return p, int(m.group(1))
-        if p.poll() is not None:
-            break
-    raise RuntimeError(f"server did not start: {line}")
+    return start_server(BIN, model, "--kv-memory", "0.05", *extra, sanitized=SANITIZED)
 
 
 class Client:
