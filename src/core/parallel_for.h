@@ -6,6 +6,7 @@
 // machine is not burnt by spinning.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace qwen3 {
@@ -18,8 +19,12 @@ void set_num_threads(int n);  // n <= 0: one per core; n > kMaxThreads: qwen3::E
 // Not reentrant: a job must not call run_on_threads.
 void run_on_threads(int n, void (*job)(void* ctx, int t), void* ctx);
 
-// Calls fn(begin, end) on disjoint ranges covering [0, n), split evenly over the threads in chunks
-// that are multiples of `grain` (except the last).
+// Calls fn(begin, end) on disjoint ranges covering [0, n), in chunks that are multiples of `grain`
+// (except the last), claimed by the threads as they come free: each claim takes half of what is
+// left divided by the threads (guided scheduling), so the first ranges are long and contiguous and
+// the last ones short. A thread that starts late (a worker waking up) or is descheduled (another
+// process, the server's I/O threads on the same cores) holds up only its current range instead of
+// a fixed share of every call. Which thread runs a range never changes what it computes.
 template <typename Fn>
 void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
   if (n <= 0) return;
@@ -35,14 +40,21 @@ void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
     Fn* fn;
     int64_t n, grain, chunks;
     int threads;
+    std::atomic<int64_t> next{0};  // the first chunk not claimed yet
   } ctx{&fn, n, grain, chunks, threads};
   run_on_threads(
       threads,
-      [](void* p, int t) {
+      [](void* p, int) {
         auto& c = *static_cast<Ctx*>(p);
-        const int64_t c0 = c.chunks * t / c.threads, c1 = c.chunks * (t + 1) / c.threads;
-        const int64_t b = c0 * c.grain, e = c1 * c.grain < c.n ? c1 * c.grain : c.n;
-        if (b < e) (*c.fn)(b, e);
+        int64_t c0 = c.next.load(std::memory_order_relaxed);
+        while (c0 < c.chunks) {
+          int64_t take = (c.chunks - c0) / (2 * c.threads);
+          if (take < 1) take = 1;
+          if (!c.next.compare_exchange_weak(c0, c0 + take, std::memory_order_relaxed)) continue;
+          const int64_t b = c0 * c.grain, e = (c0 + take) * c.grain < c.n ? (c0 + take) * c.grain : c.n;
+          (*c.fn)(b, e);
+          c0 = c.next.load(std::memory_order_relaxed);
+        }
       },
       &ctx);
 }
