@@ -161,10 +161,20 @@ void Tokenizer::Impl::load_model(const json& root, const Context& cx) {
   if (!vocab.is_object()) cx.error("model.vocab", "expected an object mapping token strings to ids");
   std::unordered_map<std::string, int32_t> whole_words;  // raw bytes -> id, for ignore_merges
   token_ids.reserve(vocab.size() + 64);
+  // Tokens are stored by id (vectors of max id + 1), so an id far past the vocabulary's size would
+  // make a tiny file allocate gigabytes (found by fuzz_tokenizer_json: one id near 2^27 asked for
+  // 4 GB). Published vocabularies number their tokens 0..n-1; gaps up to kMaxIdGap are accepted.
+  constexpr int64_t kMaxIdGap = 1 << 16;
+  const int64_t id_limit = int64_t(vocab.size()) + kMaxIdGap;
   for (const auto& [token, id_json] : vocab.items()) {
     // (The message is formatted only on error: this loop runs 150k times.)
     const int32_t id = Context::is_id(id_json) ? static_cast<int32_t>(id_json.get<int64_t>())
                                                : cx.id_value(id_json, fmt::format("model.vocab[{:?}]", token));
+    if (id >= id_limit) {
+      cx.error(fmt::format("model.vocab[{:?}]", token),
+               fmt::format("id {} is far past the vocabulary's {} entries (ids must be below {})", id, vocab.size(),
+                           id_limit));
+    }
     if (static_cast<size_t>(id) < present.size() && present[id]) {
       cx.error("model.vocab", fmt::format("tokens {:?} and {:?} both have id {}", tokens[id], token, id));
     }

@@ -124,6 +124,8 @@ TEST(TinyTokenizerTest, RejectsMalformedFilesNamingFileAndField) {
       {[](json& j) { j["model"]["vocab"] = json::array(); }, "model.vocab"},
       {[](json& j) { j["model"]["vocab"]["x"] = -3; }, "model.vocab[\"x\"]"},
       {[](json& j) { j["model"]["vocab"]["dup"] = 5; }, "both have id 5"},
+      // Ids are stored densely: one far past the vocabulary's size is refused instead of allocated.
+      {[](json& j) { j["model"]["vocab"]["far"] = 100000000; }, "model.vocab[\"far\"]: id 100000000 is far past"},
       {[](json& j) { j["model"]["merges"][3] = "aa"; }, "model.merges[3]"},
       {[](json& j) { j["model"]["merges"][3] = "a b c"; }, "model.merges[3]"},
       {[](json& j) { j["model"]["merges"][0] = json::array({"x"}); }, "model.merges[0]"},
