@@ -7,9 +7,10 @@ import threading
 import time
 
 
-def start_server(binary, model, *extra, sanitized=False):
-    """Returns (the process, its port); raises RuntimeError when it does not start in time."""
-    p = subprocess.Popen([binary, "serve", "--model", model, "--port", "0", "--quiet", *extra],
+def start_server(binary, model, *extra, sanitized=False, launch=()):
+    """Returns (the process, its port); raises RuntimeError when it does not start in time. launch: a
+    prefix such as ["mpirun", "-n", "2", ...] (the process returned is then the launcher)."""
+    p = subprocess.Popen([*launch, binary, "serve", "--model", model, "--port", "0", "--quiet", *extra],
                          stderr=subprocess.PIPE, text=True)
     line = ""
     deadline = time.time() + (120 if sanitized else 30)
@@ -21,4 +22,6 @@ def start_server(binary, model, *extra, sanitized=False):
             return p, int(m.group(1))
         if p.poll() is not None:
             break
+    p.kill()
+    p.wait()
     raise RuntimeError(f"server did not start: {line}")

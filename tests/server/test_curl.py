@@ -12,6 +12,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from cli_check import alive, check, finish, job_ranks, terminate_server  # noqa: E402
+from serve_process import start_server  # noqa: E402
 
 BIN = os.environ["QWEN3_BIN"]
 SANITIZED = bool(os.environ.get("QWEN3_SANITIZED"))
@@ -21,18 +22,9 @@ LAUNCH = os.environ.get("QWEN3_LAUNCH", "").split()
 
 
 def start(model, *extra):
-    p = subprocess.Popen([*LAUNCH, BIN, "serve", "--model", model, "--port", "0", *extra], stderr=subprocess.PIPE, text=True)
-    line = ""
-    deadline = time.time() + (120 if SANITIZED else 30)
-    while time.time() < deadline:
-        line = p.stderr.readline()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            p.ranks = job_ranks(p.pid) if LAUNCH else {}
-            return p, f"http://127.0.0.1:{m.group(1)}"
-    p.kill()
-    p.wait()
-    raise RuntimeError(f"server did not start: {line}")
+    p, port = start_server(BIN, model, *extra, sanitized=SANITIZED, launch=LAUNCH)
+    p.ranks = job_ranks(p.pid) if LAUNCH else {}
+    return p, f"http://127.0.0.1:{port}"
 
 
 def curl(url, path, body=None, method=None, headers=(), timeout=60, data_file=None):
